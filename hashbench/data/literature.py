@@ -1,0 +1,159 @@
+"""Loaders for the hashing literature's datasets, read from a local data root (never downloaded).
+
+* ``cifar10``: the python pickle batches (``DATA_ROOT/cifar10/cifar-10-batches-py/data_batch_1``
+  ... ``test_batch``), DeepHash-pytorch protocol ``cifar10-1``: 1,000 query (100 per class),
+  5,000 train (500 per class), 59,000 database (everything but the queries; train is inside it).
+* ``nus_wide``, ``ms_coco``, ``flickr25k``, ``imagenet100``: the list-file format of the hashing
+  literature, ``relative/path.jpg 0 1 0 ...`` one image a line, in ``DATA_ROOT/<name>/`` as
+  ``train.txt``, ``test.txt`` (queries) and ``database.txt``; image paths are relative to that
+  folder. Images are resized to 256 and centre-cropped to 224, in [0,1] (methods.md 6.1).
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hashbench.data.splits import (
+    RetrievalData,
+    Split,
+    draw_target_labels,
+    hash_array,
+    one_hot,
+    sha256_text,
+    stratified_split,
+)
+from hashbench.errors import DataError
+
+PROTOCOL_SEED = 0
+NATURAL_EPS = 8 / 255
+LIST_FORMAT = "'relative/path.jpg' followed by {n} labels in {{0,1}}, separated by spaces"
+
+
+@dataclass(frozen=True)
+class ListDataset:
+    name: str
+    n_classes: int
+    topk: int | None
+
+
+LIST_DATASETS = {
+    "nus_wide": ListDataset("nus_wide", 21, 5000),
+    "ms_coco": ListDataset("ms_coco", 80, 5000),
+    "flickr25k": ListDataset("flickr25k", 38, 5000),
+    "imagenet100": ListDataset("imagenet100", 100, 1000),
+}
+SPLIT_FILES = {"train": "train.txt", "query": "test.txt", "database": "database.txt"}
+
+
+def _need_root(name: str, root: Path | None) -> Path:
+    if root is None:
+        raise DataError(
+            f"{name}: no data root; pass --data-root DIR or set HASHBENCH_DATA "
+            f"(expected DIR/{name}/...)"
+        )
+    return root
+
+
+def load_cifar10(root: Path | None) -> RetrievalData:
+    base = _need_root("cifar10", root) / "cifar10" / "cifar-10-batches-py"
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    xs, ys = [], []
+    for n in names:
+        path = base / n
+        if not path.is_file():
+            raise DataError(
+                f"cifar10: missing {path} (the CIFAR-10 python version, cifar-10-python.tar.gz "
+                "unpacked under DATA_ROOT/cifar10/)"
+            )
+        try:
+            with open(path, "rb") as fh:
+                batch = pickle.load(fh, encoding="bytes")
+            data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            labels = np.asarray(batch[b"labels"], dtype=np.int64)
+        except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
+            raise DataError(
+                f"cifar10: {path} is not a CIFAR-10 python pickle batch with b'data' "
+                f"(N x 3072 uint8) and b'labels' ({type(err).__name__}: {err})"
+            ) from err
+        if len(data) != len(labels):
+            raise DataError(f"cifar10: {path} has {len(data)} images but {len(labels)} labels")
+        xs.append(data)
+        ys.append(labels)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    n_per = len(y) // 60  # 100 per class on the full 60,000; scales down on fixture data
+    query_idx, db_idx = stratified_split(y, max(1, n_per // 10), PROTOCOL_SEED, "cifar/query")
+    train_local, _ = stratified_split(y[db_idx], max(1, n_per // 2), PROTOCOL_SEED, "cifar/train")
+    labels = one_hot(y, 10)
+    imgs = torch.as_tensor(x)
+    query = Split(labels[query_idx], images=imgs[query_idx])
+    database = Split(labels[db_idx], images=imgs[db_idx])
+    train = Split(labels[db_idx[train_local]], images=imgs[db_idx[train_local]])
+    targets = draw_target_labels(query.labels, database.labels, PROTOCOL_SEED)
+    hashes = {"query": hash_array(query_idx), "database": hash_array(db_idx),
+              "train": hash_array(db_idx[train_local]), "labels": hash_array(y),
+              "targets": hash_array(targets.numpy())}
+    return RetrievalData("cifar10", "cifar10-1", train, query, database, targets, NATURAL_EPS,
+                         None, (3, 32, 32), hashes)
+
+
+def parse_list_file(path: Path, n_classes: int, dataset: str) -> tuple[list[str], torch.Tensor]:
+    """Parse one list file; every error names the file, the line and the expected format."""
+    if not path.is_file():
+        raise DataError(
+            f"{dataset}: missing list file {path} (one image a line: "
+            f"{LIST_FORMAT.format(n=n_classes)})"
+        )
+    paths, rows = [], []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != n_classes + 1 or any(p not in ("0", "1") for p in parts[1:]):
+                raise DataError(
+                    f"{dataset}: {path} line {lineno}: expected {LIST_FORMAT.format(n=n_classes)}"
+                    f", got {len(parts) - 1} fields after the path"
+                )
+            paths.append(parts[0])
+            rows.append([int(p) for p in parts[1:]])
+    if not paths:
+        raise DataError(f"{dataset}: {path} is empty (expected {LIST_FORMAT.format(n=n_classes)})")
+    return paths, torch.tensor(rows, dtype=torch.float32)
+
+
+def _image_loader(folder: Path, paths: list[str], dataset: str):
+    from PIL import Image
+    from torchvision.transforms import v2
+
+    transform = v2.Compose([v2.Resize(256), v2.CenterCrop(224), v2.ToImage(),
+                            v2.ToDtype(torch.float32, scale=True)])
+
+    def load(i: int) -> torch.Tensor:
+        path = folder / paths[i]
+        try:
+            with Image.open(path) as img:
+                return transform(img.convert("RGB"))
+        except OSError as err:
+            raise DataError(f"{dataset}: cannot read image {path} ({err})") from err
+
+    return load
+
+
+def load_list_dataset(name: str, root: Path | None) -> RetrievalData:
+    spec = LIST_DATASETS[name]
+    folder = _need_root(name, root) / name
+    splits, hashes = {}, {}
+    for split, fname in SPLIT_FILES.items():
+        paths, labels = parse_list_file(folder / fname, spec.n_classes, name)
+        splits[split] = Split(labels, loader=_image_loader(folder, paths, name))
+        hashes[split] = sha256_text((folder / fname).read_text(encoding="utf-8"))
+    targets = draw_target_labels(splits["query"].labels, splits["database"].labels, PROTOCOL_SEED)
+    hashes["targets"] = hash_array(targets.numpy())
+    return RetrievalData(name, f"{name}-lists-v1", splits["train"], splits["query"],
+                         splits["database"], targets, NATURAL_EPS, spec.topk, (3, 224, 224),
+                         hashes)

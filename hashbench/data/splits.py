@@ -1,0 +1,136 @@
+"""Split containers, seeded split generation, target-label drawing and protocol hashing."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from hashbench.seeding import numpy_rng
+
+# n_t of DHTA is at most this: every drawn target label has at least this many exact matches in
+# the database, so anchors never sample with replacement (methods.md P8).
+MAX_ANCHOR_MEMBERS = 9
+
+
+class Split(torch.utils.data.Dataset):
+    """One split of a retrieval dataset: images in [0,1] and multi-hot labels (N, C).
+
+    ``labels`` is always in memory. Images are either an in-memory uint8 tensor (embedded data)
+    or read by ``loader(i)`` (files under a data root).
+    """
+
+    def __init__(
+        self,
+        labels: torch.Tensor,
+        images: torch.Tensor | None = None,
+        loader: Callable[[int], torch.Tensor] | None = None,
+    ):
+        if (images is None) == (loader is None):
+            raise ValueError("a Split needs exactly one of images or loader")
+        self.labels = labels.to(torch.float32)
+        self._images = images
+        self._loader = loader
+
+    @property
+    def in_memory(self) -> bool:
+        return self._images is not None
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def __getitem__(self, i: int):
+        return self.images(torch.tensor([i]))[0], self.labels[i], i
+
+    def images(self, idx: torch.Tensor) -> torch.Tensor:
+        """Float images in [0,1] for the given indices."""
+        if self._images is not None:
+            return self._images[idx].to(torch.float32) / 255.0
+        return torch.stack([self._loader(int(i)) for i in idx])
+
+    def subset(self, idx: torch.Tensor) -> Split:
+        """A split holding only the items at ``idx`` (in that order)."""
+        if self._images is not None:
+            return Split(self.labels[idx], images=self._images[idx])
+        base = [int(i) for i in idx]
+        return Split(self.labels[idx], loader=lambda j: self._loader(base[j]))
+
+
+@dataclass
+class RetrievalData:
+    """A dataset under its protocol: train / query / database splits and per-query targets."""
+
+    name: str
+    protocol: str
+    train: Split
+    query: Split
+    database: Split
+    target_labels: torch.Tensor
+    eps: float
+    topk: int | None
+    image_shape: tuple[int, int, int]
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return self.database.labels.shape[1]
+
+    @property
+    def protocol_hash(self) -> str:
+        """One hash over every split and target file of the protocol."""
+        return sha256_text("|".join(f"{k}={v}" for k, v in sorted(self.hashes.items())))
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hash_array(arr) -> str:
+    """Content hash of an index or label array (dtype-normalised so it is platform-stable)."""
+    a = np.ascontiguousarray(np.asarray(arr), dtype=np.int64)
+    return hashlib.sha256(str(a.shape).encode() + a.tobytes()).hexdigest()
+
+
+def one_hot(y: np.ndarray, n_classes: int) -> torch.Tensor:
+    out = torch.zeros(len(y), n_classes)
+    out[torch.arange(len(y)), torch.as_tensor(y, dtype=torch.long)] = 1.0
+    return out
+
+
+def stratified_split(
+    y: np.ndarray, per_class: int, seed: int, purpose: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``per_class`` items of every class (chosen with a seeded generator), and the rest."""
+    rng = numpy_rng(seed, "split", purpose)
+    chosen = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        chosen.append(rng.choice(members, size=per_class, replace=False))
+    picked = np.sort(np.concatenate(chosen))
+    rest = np.setdiff1d(np.arange(len(y)), picked)
+    return picked, rest
+
+
+def draw_target_labels(
+    query_labels: torch.Tensor, db_labels: torch.Tensor, seed: int
+) -> torch.Tensor:
+    """One target label vector per query (methods.md P7, P8; the SAAT rule).
+
+    Candidates are the unique non-zero database label vectors that share no label with the query
+    and have at least ``MAX_ANCHOR_MEMBERS`` exact matches in the database. A query with no such
+    candidate gets an all-zero target (it is then left out of t-mAP).
+    """
+    uniq, counts = torch.unique(db_labels, dim=0, return_counts=True)
+    keep = (counts >= MAX_ANCHOR_MEMBERS) & (uniq.sum(1) > 0)
+    uniq = uniq[keep]
+    rng = numpy_rng(seed, "target_labels")
+    allowed = (query_labels @ uniq.T) == 0
+    targets = torch.zeros_like(query_labels)
+    for i in range(query_labels.shape[0]):
+        options = torch.nonzero(allowed[i]).flatten().numpy()
+        if options.size:
+            targets[i] = uniq[int(rng.choice(options))]
+    return targets

@@ -1,0 +1,66 @@
+"""The hashing model: [0,1] images in, ``tanh(alpha * z)`` with K bits out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from hashbench.metrics import binarize
+from hashbench.models.backbones import build_backbone, normalisation
+from hashbench.seeding import derive_seed
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that determines a model's architecture (recorded in checkpoints and results)."""
+
+    method: str
+    backbone: str
+    bits: int
+    in_channels: int
+    n_classes: int
+    weights: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class HashModel(nn.Module):
+    """Normalisation inside, backbone, a linear hash layer, then tanh(alpha * z).
+
+    ``alpha`` is set per forward call: attacks relax sign() with a schedule of alphas.
+    """
+
+    def __init__(self, spec: ModelSpec, seed: int = 0):
+        super().__init__()
+        self.spec = spec
+        mean, std = normalisation(spec.backbone, spec.in_channels)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+        # torch's default initialisers draw from the global RNG; fork it so building a model is
+        # deterministic in the seed and leaves the caller's global state untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(seed, "model-init", spec.to_dict()))
+            self.features = build_backbone(spec.backbone, spec.in_channels, spec.weights)
+            self.hash_layer = nn.Linear(self.features.out_features, spec.bits)
+            if spec.backbone != "small_cnn":
+                # CgAT's init for a hash layer over pretrained fc7 / pooled features. A small
+                # CNN trained from scratch keeps torch's default init: at std 0.01 its outputs
+                # barely depend on the input and pairwise losses collapse to a single code.
+                nn.init.normal_(self.hash_layer.weight, std=0.01)
+                nn.init.zeros_(self.hash_layer.bias)
+
+    @property
+    def bits(self) -> int:
+        return self.spec.bits
+
+    def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        z = self.hash_layer(self.features((x - self.mean) / self.std))
+        return torch.tanh(alpha * z)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Binary codes in {-1,+1} (ties to +1); the caller sets the mode (eval for retrieval)."""
+        return binarize(self(x))

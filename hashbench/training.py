@@ -1,0 +1,135 @@
+"""The one training loop (vanilla hashing and every defense) and batch encoding of splits."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from hashbench.data.splits import Split
+from hashbench.errors import HashbenchError
+from hashbench.progress import NULL_PROGRESS, Progress
+from hashbench.seeding import derive_seed, generator
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and schedule. Defaults: CgAT's vanilla recipe (SGD 0.01, momentum 0.9,
+    wd 5e-4, lr x0.1 at 1/3 and 2/3 of the steps); suites set the epochs and batch size."""
+
+    epochs: int = 100
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    milestones: tuple[float, ...] = (1 / 3, 2 / 3)
+    gamma: float = 0.1
+
+    def __post_init__(self):
+        if self.optimizer not in ("sgd", "adam"):
+            raise HashbenchError(f"train optimizer '{self.optimizer}' is not one of sgd, adam")
+        if self.epochs < 0 or self.batch_size < 1 or not self.lr > 0:
+            raise HashbenchError("train epochs must be >= 0, batch_size >= 1 and lr > 0")
+
+
+@dataclass
+class Batch:
+    """A minibatch: images in [0,1], labels (B, C) and indices into the split."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    idx: torch.Tensor
+    info: dict = field(default_factory=dict)
+
+
+StepFn = Callable[[Batch, int], torch.Tensor]
+
+
+def build_optimizer(params, cfg: TrainConfig, total_steps: int):
+    """Optimiser and a per-step MultiStep schedule at ``milestones`` fractions of all steps."""
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay)
+    marks = sorted({max(1, int(m * total_steps)) for m in cfg.milestones})
+    return opt, torch.optim.lr_scheduler.MultiStepLR(opt, milestones=marks, gamma=cfg.gamma)
+
+
+def iter_batches(split: Split, order: torch.Tensor, batch_size: int, device: torch.device):
+    """Yield (x, y, idx) in ``order``: slicing for in-memory data, a DataLoader for files."""
+    if split.in_memory:
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            yield split.images(idx).to(device), split.labels[idx].to(device), idx
+        return
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(split, order.tolist()), batch_size=batch_size,
+        num_workers=min(8, torch.get_num_threads()), pin_memory=device.type == "cuda",
+    )
+    for x, y, idx in loader:
+        yield (x.to(device, non_blocking=True), y.to(device, non_blocking=True), idx)
+
+
+def fit(
+    model: torch.nn.Module,
+    split: Split,
+    step_fn: StepFn,
+    cfg: TrainConfig,
+    seed: int,
+    scope: str,
+    params=None,
+    progress: Progress = NULL_PROGRESS,
+) -> torch.nn.Module:
+    """Train ``model`` in place with ``step_fn(batch, step) -> loss``; returns the model.
+
+    Minibatch order comes from a generator derived from (seed, scope); dropout draws from a forked
+    global RNG seeded the same way, so training is deterministic and leaves global state alone.
+    """
+    device = next(model.parameters()).device
+    n = len(split)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    opt, sched = build_optimizer(params or model.parameters(), cfg, cfg.epochs * steps_per_epoch)
+    order_gen = generator(seed, scope, "order")
+    task = f"train:{scope}"
+    progress.start(task, cfg.epochs * steps_per_epoch, f"training {scope}")
+    model.train()
+    step = 0
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(derive_seed(seed, scope, "dropout"))
+        for epoch in range(cfg.epochs):
+            order = torch.randperm(n, generator=order_gen)
+            for x, y, idx in iter_batches(split, order, cfg.batch_size, device):
+                loss = step_fn(Batch(x, y, idx.to(device)), step)
+                if not torch.isfinite(loss):
+                    raise HashbenchError(
+                        f"training {scope} diverged (loss {loss.item()}) at epoch {epoch + 1}, "
+                        f"step {step}; lower the learning rate"
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                progress.advance(task, loss=float(loss.detach()))
+    progress.finish(task)
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def encode_split(model: torch.nn.Module, split: Split, batch_size: int = 256) -> torch.Tensor:
+    """Binary codes of a whole split, in eval mode (the model's mode is restored)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        order = torch.arange(len(split))
+        codes = [model.encode(x) for x, _, _ in iter_batches(split, order, batch_size, device)]
+    finally:
+        model.train(was_training)
+    return torch.cat(codes) if codes else torch.zeros(0, model.bits, device=device)
