@@ -55,16 +55,21 @@ def anchor_codes(
     bank_codes: torch.Tensor,
     bank_labels: torch.Tensor,
     n_t: int,
-    generator: torch.Generator,
+    generators: list[torch.Generator],
 ) -> torch.Tensor:
     """DHTA anchor: majority vote of ``n_t`` bank codes whose label equals the target exactly.
 
-    Members are drawn without replacement (P8, as DHTA's official code does); a target with fewer
-    than ``n_t`` exact matches is an error, because the protocol only draws targets that have them.
+    Members are drawn without replacement (P8, as DHTA's official code does) with one generator
+    per target, so an anchor does not depend on how queries are batched. A target with fewer than
+    ``n_t`` exact matches is an error (the protocol only draws targets that have them); an
+    all-zero target (a query with no admissible target) gets an all-zero anchor.
     """
     exact = (target_labels.unsqueeze(1) == bank_labels.unsqueeze(0)).all(dim=2)
     anchors = torch.empty(target_labels.shape[0], bank_codes.shape[1])
     for i in range(target_labels.shape[0]):
+        if not target_labels[i].any():
+            anchors[i] = 0.0
+            continue
         members = torch.nonzero(exact[i]).flatten().cpu()
         if members.numel() < n_t:
             raise ConfigError(
@@ -72,6 +77,9 @@ def anchor_codes(
                 f"{members.numel()} exact matches in the database, fewer than n_t={n_t}; "
                 "lower n_t or regenerate the protocol's target labels"
             )
-        pick = members[torch.randperm(members.numel(), generator=generator)[:n_t]]
+        pick = members[torch.randperm(members.numel(), generator=generators[i])[:n_t]]
         anchors[i] = bank_codes[pick.to(bank_codes.device)].to(torch.float32).sum(0).cpu()
-    return binarize(anchors).to(bank_codes.device)
+    empty = ~target_labels.any(dim=1).cpu()
+    codes = binarize(anchors)
+    codes[empty] = 0.0
+    return codes.to(bank_codes.device)

@@ -155,7 +155,7 @@ HASH_METHODS: dict[str, type[HashLoss]] = {
     cls.name: cls for cls in (DPSHLoss, DPHLoss, HashNetLoss, CSQLoss)
 }
 HASH_METHOD_INFO = {
-    "dpsh": "DPSH pairwise likelihood (Li et al., IJCAI 2016), eta=0.1",
+    "dpsh": "DPSH pairwise likelihood (Li et al., IJCAI 2016), eta=1e-3",
     "dph": "DPH pairwise squared inner product (the HAG / SAAT victim)",
     "hashnet": "HashNet weighted pairwise loss (Cao et al., ICCV 2017), alpha=0.1",
     "csq": "CSQ central similarity (Yuan et al., CVPR 2020), lambda=1e-4",

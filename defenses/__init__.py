@@ -1,0 +1,1 @@
+"""First-party defense plugins, registered through entry points like any third-party one."""

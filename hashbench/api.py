@@ -1,0 +1,169 @@
+"""The plugin contract: what an attack or a defense is, and what the harness gives it.
+
+A plugin may import this module, ``hashbench.optim``, ``hashbench.codes``, ``hashbench.metrics``,
+``hashbench.params`` and ``hashbench.training`` (its public names), nothing else of the core.
+``API_VERSION`` changes when this contract does; the registry refuses plugins built for another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import torch
+
+from hashbench.errors import PluginError
+from hashbench.params import parse_params
+from hashbench.progress import NULL_PROGRESS, Progress
+from hashbench.seeding import generator
+
+API_VERSION = 1
+SUPPORTED_API_VERSIONS = frozenset({1})
+
+
+class Need(str, enum.Enum):
+    """What a plugin may ask the harness for; it gets exactly what it declares."""
+
+    QUERY_LABELS = "query_labels"
+    TARGET_LABELS = "target_labels"
+    DATABASE_CODES = "database_codes"
+    DATABASE_LABELS = "database_labels"
+    TRAIN_CODES = "train_codes"
+    TRAIN_LABELS = "train_labels"
+
+
+@dataclass(frozen=True)
+class Citation:
+    key: str
+    title: str
+    url: str
+    bibtex: str = ""
+
+
+@dataclass
+class QueryBatch:
+    """What an attack knows about the queries it perturbs (only the declared needs are set)."""
+
+    index: torch.Tensor
+    labels: torch.Tensor | None = None
+    target_labels: torch.Tensor | None = None
+
+
+class AttackContext:
+    """Harness-provided data and seeded generators for one attack cell.
+
+    Reading a field the attack did not declare in ``needs`` raises, so a plugin cannot quietly
+    depend on data the harness would not give it elsewhere.
+    """
+
+    def __init__(self, needs: frozenset[Need], seed: int, scope: str, owner: str, **data: Any):
+        self._needs, self._seed, self._scope, self._owner = needs, seed, scope, owner
+        self._data = data
+
+    def rng(self, purpose: str) -> torch.Generator:
+        """A CPU generator derived from (root seed, cell, purpose)."""
+        return generator(self._seed, self._scope, purpose)
+
+    def _get(self, need: Need) -> torch.Tensor:
+        if need not in self._needs:
+            raise PluginError(
+                f"{self._owner} reads {need.value} but does not declare Need.{need.name} in needs"
+            )
+        return self._data[need.value]
+
+    @property
+    def train_codes(self) -> torch.Tensor:
+        return self._get(Need.TRAIN_CODES)
+
+    @property
+    def train_labels(self) -> torch.Tensor:
+        return self._get(Need.TRAIN_LABELS)
+
+    @property
+    def database_codes(self) -> torch.Tensor:
+        return self._get(Need.DATABASE_CODES)
+
+    @property
+    def database_labels(self) -> torch.Tensor:
+        return self._get(Need.DATABASE_LABELS)
+
+
+class Plugin:
+    """Metadata shared by attacks and defenses."""
+
+    kind: ClassVar[str] = "plugin"
+    name: ClassVar[str]
+    version: ClassVar[int] = 1
+    api_version: ClassVar[int] = API_VERSION
+    needs: ClassVar[frozenset[Need]] = frozenset()
+    Params: ClassVar[type]
+    citation: ClassVar[Citation | None] = None
+
+    def __init__(self, **params: Any):
+        self.params = parse_params(type(self).Params, params, f"{self.kind} {self.name}")
+
+    def with_overrides(self, **params: Any):
+        """A copy with some parameters replaced (validated again)."""
+        merged = {**dataclasses.asdict(self.params), **params}
+        return type(self)(**merged)
+
+
+class Attack(Plugin):
+    """An attack perturbs query images within an l-inf ball of radius ``params.eps``.
+
+    Every ``Params`` has ``eps`` in [0,1] pixel units; the harness sets it from the protocol and
+    checks each adversarial batch (finite, in [0,1], within eps + 1e-6) whatever the plugin does.
+    """
+
+    kind = "attack"
+    targeted: ClassVar[bool] = False
+
+    def prepare(self, model: torch.nn.Module, ctx: AttackContext) -> Any:
+        """Per-model state built once (reference codes...). Default: nothing."""
+        return None
+
+    def perturb(self, model: torch.nn.Module, x: torch.Tensor, batch: QueryBatch, state: Any,
+                ctx: AttackContext) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@dataclass
+class TrainContext:
+    """What the harness gives a defense's ``fit``.
+
+    ``make_hash_loss()`` builds the model's own hashing loss over the train split;
+    ``attack(name, **overrides)`` resolves an inner attack from the registry by name (so a
+    third-party defense can name a third-party attack); ``fit(...)`` is the core training loop
+    (seeding, schedule, progress) that every defense uses.
+    """
+
+    seed: int
+    scope: str
+    eps: float
+    train_labels: torch.Tensor
+    database_labels: torch.Tensor
+    make_hash_loss: Callable[[], Any]
+    attack: Callable[..., Attack]
+    progress: Progress = NULL_PROGRESS
+
+    def rng(self, purpose: str) -> torch.Generator:
+        return generator(self.seed, self.scope, purpose)
+
+    def fit(self, model, split, step_fn, cfg, params=None):
+        from hashbench.training import fit
+
+        return fit(model, split, step_fn, cfg, self.seed, self.scope, params, self.progress)
+
+
+class Defense(Plugin):
+    """A defense returns a trained hashing model. ``starts_from`` says what it fine-tunes:
+    ``"vanilla"`` (the cached vanilla checkpoint of the same model config, as the papers do) or
+    ``"scratch"`` (a freshly initialised model)."""
+
+    kind = "defense"
+    starts_from: ClassVar[str] = "vanilla"
+
+    def fit(self, model: torch.nn.Module, split, ctx: TrainContext) -> torch.nn.Module:
+        raise NotImplementedError

@@ -1,0 +1,160 @@
+"""The ``hashbench`` command. The library computes; this module talks (rich output only here)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichBar, TextColumn, \
+    TimeElapsedColumn
+from rich.table import Table
+
+from hashbench import __version__
+from hashbench.errors import HashbenchError
+from hashbench.progress import Progress
+
+console = Console(stderr=True)
+out = Console()
+
+
+class RichProgress(Progress):
+    """Draws one bar per running task (matrix, training, attack)."""
+
+    def __init__(self, bar: RichBar):
+        self.bar, self.tasks = bar, {}
+
+    def start(self, task, total=None, description=""):
+        self.tasks[task] = self.bar.add_task(description or task, total=total, info="")
+
+    def advance(self, task, steps=1, **info):
+        if task in self.tasks:
+            extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                             for k, v in info.items())
+            self.bar.update(self.tasks[task], advance=steps, info=extra)
+
+    def finish(self, task):
+        if task in self.tasks:
+            self.bar.remove_task(self.tasks.pop(task))
+
+    def log(self, message):
+        self.bar.console.print(f"[yellow]{message}[/]")
+
+
+def _bar() -> RichBar:
+    return RichBar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console,
+                   transient=False)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="hashbench")
+def cli():
+    """Adversarial robustness benchmark for deep-hashing retrieval."""
+
+
+@cli.command("list")
+def list_cmd():
+    """List attacks, defenses, hashing methods, backbones, datasets and suites."""
+    from hashbench.commands.listing import listing_tables
+
+    for table in listing_tables():
+        out.print(table)
+
+
+@cli.command()
+@click.option("--suite", "suite_name", required=True, help="package suite name or a TOML file")
+@click.option("--only", multiple=True, help="keep cells matching KEY=V1[,V2] (repeatable)")
+@click.option("--exclude", multiple=True, help="drop cells matching KEY=V1[,V2] (repeatable)")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N")
+@click.option("--seed", type=int, default=None, help="override the suite's root seed")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path),
+              default=Path(".hashbench-cache"), show_default=True, envvar="HASHBENCH_CACHE")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, envvar="HASHBENCH_DATA",
+              help="folder holding the literature datasets")
+@click.option("--force", is_flag=True, help="recompute finished cells")
+@click.option("--fail-fast", is_flag=True, help="stop at the first failed cell")
+def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_root, force,
+        fail_fast):
+    """Run a suite: train (or load) models, attack them, write one record per cell."""
+    from dataclasses import replace
+
+    from hashbench.runner import RunOptions, Runner, parse_filters, select
+    from hashbench.suites import load_suite
+
+    suite = load_suite(suite_name)
+    if seed is not None:
+        suite = replace(suite, seed=seed)
+    cells = select(suite.cells(), parse_filters(only), parse_filters(exclude))
+    if not cells:
+        raise HashbenchError(f"no cell of suite {suite.name} matches the --only/--exclude filters")
+    options = RunOptions(results_dir, cache_dir, device, force, fail_fast, data_root)
+    with _bar() as bar:
+        summary = Runner(options, RichProgress(bar)).run(suite, cells)
+    for name, why in summary.unavailable.items():
+        console.print(f"[yellow]skipped dataset {name}:[/] {why}")
+    console.print(
+        f"suite {suite.name} v{suite.version}: {len(summary.written)} cells computed, "
+        f"{len(summary.skipped)} already finished, {len(summary.failed)} failed, "
+        f"{summary.trained_models} models trained; results in {results_dir}"
+    )
+    if summary.failed:
+        for path, err in summary.failed:
+            console.print(f"[red]failed[/] {path}: {err}")
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(paths):
+    """Check result records (files or folders) against the result schema."""
+    from hashbench.records import iter_record_paths, load_record
+
+    bad = 0
+    n = 0
+    for p in iter_record_paths(list(paths)):
+        n += 1
+        try:
+            load_record(p)
+        except HashbenchError as err:
+            bad += 1
+            out.print(f"[red]invalid[/] {err}")
+    out.print(f"{n - bad} valid, {bad} invalid")
+    if bad or n == 0:
+        if n == 0:
+            console.print("no *.json records found under the given paths")
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("which", type=click.Choice(["result", "suite"]))
+def schema(which):
+    """Print the JSON Schema of result records or suite files."""
+    from importlib import resources
+
+    name = "result.v1.json" if which == "result" else "suite.v1.json"
+    out.print_json(resources.files("hashbench").joinpath(f"schemas/{name}").read_text())
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        console.print("aborted; finished cells are kept, run the same command again to resume")
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except HashbenchError as err:
+        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted; finished cells are kept, run the same command again to resume")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

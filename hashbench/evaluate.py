@@ -1,0 +1,127 @@
+"""What a cell measures: clean retrieval, retrieval under one attack, or the per-query worst case.
+
+Each function returns (metrics, per-query arrays); the runner writes them as record + sidecar.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from hashbench.api import AttackContext, Need, QueryBatch
+from hashbench.errors import PluginError
+from hashbench.metrics import average_precision
+from hashbench.threat_model import check_adversarial
+
+ATTACK_BATCH = 128
+
+
+class Counter:
+    """Images passed forward and backward through a model (forward hook + output-grad hook)."""
+
+    def __init__(self):
+        self.forward = 0
+        self.backward = 0
+
+    @contextmanager
+    def attach(self, model: torch.nn.Module):
+        def hook(_module, args, out):
+            n = args[0].shape[0]
+            self.forward += n
+            if out.requires_grad:
+                out.register_hook(lambda g: self._back(n))
+
+        handle = model.register_forward_hook(hook)
+        try:
+            yield self
+        finally:
+            handle.remove()
+
+    def _back(self, n: int) -> None:
+        self.backward += n
+
+
+def _ap(codes, db_codes, labels, db_labels, topk):
+    return average_precision(codes, db_codes, labels, db_labels, topk)
+
+
+def clean_metrics(q_codes, prov, data, q_labels, targets, topk) -> tuple[dict, dict]:
+    db, db_labels = prov.codes["database"], data.database.labels.to(q_codes.device)
+    ap = _ap(q_codes, db, q_labels, db_labels, topk)
+    has_t = targets.any(dim=1)
+    t_ap = _ap(q_codes[has_t], db, targets[has_t], db_labels, topk)
+    metrics = {"clean_map": ap.mean(), "clean_t_map": t_ap.mean()}
+    return metrics, {"clean_ap": ap.ap}
+
+
+def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress) -> tuple[dict, dict]:
+    """Run ``attack`` on the queries ``q_idx``; check every batch; score the adversarial codes."""
+    model, device = prov.model, next(prov.model.parameters()).device
+    provided = {
+        Need.TRAIN_CODES.value: prov.codes["train"],
+        Need.TRAIN_LABELS.value: data.train.labels.to(device),
+        Need.DATABASE_CODES.value: prov.codes["database"],
+        Need.DATABASE_LABELS.value: data.database.labels.to(device),
+    }
+    ctx = AttackContext(type(attack).needs, seed, scope, f"attack {attack.name}", **provided)
+    state = attack.prepare(model, ctx)
+    eps = attack.params.eps
+    codes, linf, mse = [], [], []
+    counter = Counter()
+    task = f"attack:{scope}"
+    progress.start(task, len(q_idx), f"{attack.name} on {scope}")
+    with counter.attach(model):
+        for start in range(0, len(q_idx), ATTACK_BATCH):
+            idx = q_idx[start:start + ATTACK_BATCH]
+            x = data.query.images(idx).to(device)
+            batch = QueryBatch(
+                index=idx,
+                labels=data.query.labels[idx].to(device) if Need.QUERY_LABELS in attack.needs else None,
+                target_labels=(data.target_labels[idx].to(device)
+                               if Need.TARGET_LABELS in attack.needs else None),
+            )
+            x_adv = attack.perturb(model, x, batch, state, ctx)
+            check_adversarial(x, x_adv, eps, f"attack {attack.name}")
+            delta = (x_adv - x).flatten(1)
+            linf.append(delta.abs().max(1).values.cpu())
+            mse.append(delta.pow(2).mean(1).cpu())
+            with torch.no_grad():
+                was = model.training
+                model.eval()
+                codes.append(model.encode(x_adv))
+                model.train(was)
+            progress.advance(task, len(idx))
+    progress.finish(task)
+    adv = torch.cat(codes)
+    if not torch.isfinite(adv).all():
+        raise PluginError(f"attack {attack.name}: the model produced non-finite codes")
+    db, db_labels = prov.codes["database"], data.database.labels.to(device)
+    labels = data.query.labels[q_idx].to(device)
+    ap = _ap(adv, db, labels, db_labels, topk)
+    linf_t, mse_t = torch.cat(linf), torch.cat(mse)
+    metrics = {"map": ap.mean(), "linf_mean": float(linf_t.mean()),
+               "linf_max": float(linf_t.max()), "mse_mean": float(mse_t.mean())}
+    arrays = {"ap": ap.ap, "linf": linf_t.numpy()}
+    if attack.targeted:
+        targets = data.target_labels[q_idx].to(device)
+        has_t = targets.any(dim=1)
+        t_ap = _ap(adv[has_t], db, targets[has_t], db_labels, topk)
+        metrics["t_map"] = t_ap.mean()
+        full = np.zeros(len(q_idx))
+        full[has_t.cpu().numpy()] = t_ap.ap
+        arrays["t_ap"] = full
+    cost = {"attack_steps": int(getattr(attack.params, "steps", 0)),
+            "forward_images": counter.forward, "backward_images": counter.backward}
+    return metrics, arrays, cost
+
+
+def worst_case_metrics(member_aps: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    """Per query, the lowest AP over the member attacks; then the mean (lessons.md 8.4)."""
+    stacked = np.stack([member_aps[k] for k in sorted(member_aps)])
+    worst = stacked.min(axis=0)
+    which = np.array(sorted(member_aps))[stacked.argmin(axis=0)]
+    return ({"map": float(worst.mean()) if worst.size else 0.0,
+             "worst_case_of": sorted(member_aps)},
+            {"ap": worst, "argmin_attack": which.astype("U")})

@@ -1,0 +1,119 @@
+"""Result records: atomic writing, schema validation and loading.
+
+One JSON record per cell, path = key; per-query arrays go to an ``.npz`` sidecar beside it,
+referenced by relative path and sha256. Every write goes to a temporary file in the same folder
+and is renamed into place, so no reader ever sees a partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+import jsonschema
+import numpy as np
+
+from hashbench.errors import ResultError
+
+SCHEMA_VERSION = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def config_hash(obj) -> str:
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def write_sidecar(path: Path, arrays: dict[str, np.ndarray]) -> dict:
+    """Write per-query arrays; return the reference stored in the record."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    return {"path": path.name, "sha256": sha256_bytes(data), "arrays": sorted(arrays)}
+
+
+def read_sidecar(record_path: Path, record: dict) -> dict[str, np.ndarray]:
+    ref = record.get("sidecar")
+    if not ref:
+        raise ResultError(f"{record_path}: the record has no per-query sidecar")
+    path = record_path.parent / ref["path"]
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ResultError(f"{record_path}: sidecar {path} is missing ({err})") from err
+    if sha256_bytes(data) != ref["sha256"]:
+        raise ResultError(f"{record_path}: sidecar {path} does not match its sha256; re-run the cell")
+    with np.load(io.BytesIO(data)) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def schema() -> dict:
+    text = resources.files("hashbench").joinpath(f"schemas/result.v{SCHEMA_VERSION}.json")
+    return json.loads(text.read_text())
+
+
+def validation_errors(record) -> list[str]:
+    """'$.json.path: message' for every schema violation (empty when valid)."""
+    validator = jsonschema.Draft202012Validator(
+        schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    return [f"{e.json_path}: {e.message}" for e in
+            sorted(validator.iter_errors(record), key=lambda e: e.json_path)]
+
+
+def write_record(path: Path, record: dict) -> None:
+    errors = validation_errors(record)
+    if errors:  # a bug in hashbench itself: never write a record the schema refuses
+        raise ResultError(f"refusing to write {path}: {errors[0]}")
+    atomic_write_bytes(path, (json.dumps(record, sort_keys=True, indent=1) + "\n").encode())
+
+
+def load_record(path: Path) -> dict:
+    """Read and validate one record; a malformed file raises ResultError naming it."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ResultError(f"{path}: not a readable JSON record ({err})") from err
+    errors = validation_errors(record)
+    if errors:
+        raise ResultError(f"{path}: {errors[0]}")
+    return record
+
+
+def iter_record_paths(paths: list[Path]) -> Iterator[Path]:
+    """Every ``*.json`` record under the given files and folders, sorted."""
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            yield from sorted(q for q in p.rglob("*.json") if not q.name.startswith("."))
+        elif p.exists():
+            yield p
+        else:
+            raise ResultError(f"{p}: no such file or folder")

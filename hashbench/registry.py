@@ -1,0 +1,157 @@
+"""Plugin registries filled from Python entry points, first-party plugins included.
+
+``attacks`` and ``defenses`` read the groups ``hashbench.attacks`` and ``hashbench.defenses``
+lazily, on first use. Listing does not import plugin modules. A name declared by two
+distributions is an error naming both; a plugin that fails to import is reported with its cause
+and leaves the others working; an unknown name lists close matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Generic, Iterable, TypeVar
+
+from hashbench.errors import PluginError
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+FIRST_PARTY = "hashbench"
+T = TypeVar("T")
+
+
+def close_matches(name: str, choices: Iterable[str]) -> str:
+    """'; did you mean ...? available: ...' for error messages."""
+    choices = sorted(choices)
+    near = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    return f"{hint} (available: {', '.join(choices) or 'none'})"
+
+
+@dataclass
+class PluginEntry:
+    """One declared plugin: where it comes from, and its load error if it has one."""
+
+    name: str
+    value: str
+    distribution: str
+    dist_version: str
+    entry_point: EntryPoint | None
+    error: str | None = None
+
+    @property
+    def third_party(self) -> bool:
+        return self.distribution != FIRST_PARTY
+
+
+def _dist_of(ep: EntryPoint) -> tuple[str, str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "unknown", "unknown"
+    return dist.metadata["Name"], dist.version
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str, group: str, base_path: str):
+        self.kind, self.group, self._base_path = kind, group, base_path
+        self._entries: dict[str, PluginEntry] | None = None
+        self._loaded: dict[str, type] = {}
+
+    def _base(self) -> type:
+        from hashbench import api
+
+        return getattr(api, self._base_path)
+
+    def _discover(self) -> dict[str, PluginEntry]:
+        if self._entries is not None:
+            return self._entries
+        found: dict[str, PluginEntry] = {}
+        seen: set[tuple[str, str, str]] = set()
+        for ep in entry_points(group=self.group):
+            dist, version = _dist_of(ep)
+            if (ep.name, ep.value, dist) in seen:  # the same dist seen twice on sys.path
+                continue
+            seen.add((ep.name, ep.value, dist))
+            entry = PluginEntry(ep.name, ep.value, dist, version, ep)
+            if not NAME_RE.match(ep.name):
+                entry.error = f"name '{ep.name}' must match {NAME_RE.pattern}"
+            if ep.name in found:
+                other = found[ep.name]
+                entry.error = (
+                    f"{self.kind} '{ep.name}' is declared by both {other.distribution} and "
+                    f"{dist}; uninstall one or rename its entry point"
+                )
+                entry.distribution = f"{other.distribution}, {dist}"
+            found[ep.name] = entry
+        self._entries = found
+        return found
+
+    def entries(self) -> list[PluginEntry]:
+        return [self._discover()[k] for k in sorted(self._discover())]
+
+    def names(self) -> list[str]:
+        return sorted(self._discover())
+
+    def entry(self, name: str) -> PluginEntry:
+        entries = self._discover()
+        if name not in entries:
+            raise PluginError(f"unknown {self.kind} '{name}'{close_matches(name, entries)}")
+        return entries[name]
+
+    def get(self, name: str) -> type[T]:
+        """The plugin class, imported and checked against the contract."""
+        if name in self._loaded:
+            return self._loaded[name]
+        entry = self.entry(name)
+        if entry.error:
+            raise PluginError(entry.error)
+        try:
+            cls = entry.entry_point.load()
+        except Exception as err:  # noqa: BLE001 - any import failure is the plugin's
+            entry.error = f"{type(err).__name__}: {err}"
+            raise PluginError(
+                f"{self.kind} '{name}' from {entry.distribution} failed to load "
+                f"({entry.value}): {entry.error}"
+            ) from err
+        self._check(entry, cls)
+        self._loaded[name] = cls
+        return cls
+
+    def _check(self, entry: PluginEntry, cls) -> None:
+        from hashbench.api import API_VERSION, SUPPORTED_API_VERSIONS
+
+        where = f"{self.kind} '{entry.name}' from {entry.distribution}"
+        problem = None
+        if not isinstance(cls, type) or not issubclass(cls, self._base()):
+            problem = f"{where} is not a subclass of hashbench.api.{self._base_path}"
+        elif getattr(cls, "name", None) != entry.name:
+            problem = f"{where}: class attribute name={getattr(cls, 'name', None)!r} differs " \
+                      f"from its entry-point name"
+        elif getattr(cls, "api_version", None) not in SUPPORTED_API_VERSIONS:
+            problem = (
+                f"{where} declares api_version={getattr(cls, 'api_version', None)!r}, but this "
+                f"hashbench ({_version()}) supports api_version {sorted(SUPPORTED_API_VERSIONS)}"
+                f"; use a hashbench release with plugin API {cls.api_version} or update the "
+                f"plugin to API {API_VERSION}"
+            )
+        if problem:
+            entry.error = problem
+            raise PluginError(problem)
+
+    def create(self, name: str, **params) -> T:
+        return self.get(name)(**params)
+
+    def _clear(self) -> None:
+        """Forget discovery (tests that install plugins at run time)."""
+        self._entries, self._loaded = None, {}
+
+
+def _version() -> str:
+    from hashbench import __version__
+
+    return __version__
+
+
+attacks: Registry = Registry("attack", "hashbench.attacks", "Attack")
+defenses: Registry = Registry("defense", "hashbench.defenses", "Defense")

@@ -1,0 +1,242 @@
+"""``hashbench run``: expand a suite into cells, skip the finished ones, compute the rest.
+
+Each cell's record is written atomically as soon as the cell ends, so an interrupted run (Ctrl-C,
+kill -9) loses at most the cell in progress, and the next run redoes only unfinished cells. A
+failing cell (plugin error, NaN codes, threat-model violation) is recorded as failed and the run
+goes on, unless ``fail_fast``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from hashbench.data import load_dataset
+from hashbench.errors import DataError, HashbenchError
+from hashbench.evaluate import attack_metrics, clean_metrics, worst_case_metrics
+from hashbench.models.losses import HASH_METHODS
+from hashbench.progress import NULL_PROGRESS, Progress
+from hashbench.provenance import provenance, utc_now
+from hashbench.provision import Provisioner, plugin_ref
+from hashbench.records import (
+    SCHEMA_VERSION,
+    config_hash,
+    load_record,
+    read_sidecar,
+    write_record,
+    write_sidecar,
+)
+from hashbench.registry import attacks
+from hashbench.store import ModelStore
+from hashbench.suites import CLEAN, WORST_CASE, CellSpec, Suite
+from hashbench.training import encode_split
+
+FILTER_KEYS = ("dataset", "method", "backbone", "bits", "defense", "attack")
+
+
+@dataclass
+class RunOptions:
+    results_dir: Path = Path("results")
+    cache_dir: Path = Path(".hashbench-cache")
+    device: str = "auto"
+    force: bool = False
+    fail_fast: bool = False
+    data_root: Path | None = None
+
+
+@dataclass
+class RunSummary:
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    trained_models: int = 0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise HashbenchError(f"--device {name!r} is not a torch device (auto, cpu, cuda, cuda:1)") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise HashbenchError(f"--device {name}: CUDA is not available here; use --device cpu")
+    return device
+
+
+def parse_filters(items: tuple[str, ...] | list[str]) -> dict[str, set[str]]:
+    """``key=v1,v2`` pairs (keys: dataset, method, backbone, bits, defense, attack)."""
+    out: dict[str, set[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or key not in FILTER_KEYS or not values:
+            raise HashbenchError(
+                f"filter {item!r} must be KEY=VALUE[,VALUE] with KEY in {', '.join(FILTER_KEYS)}"
+            )
+        out.setdefault(key, set()).update(values.split(","))
+    return out
+
+
+def _matches(cell: CellSpec, filters: dict[str, set[str]]) -> bool:
+    return any(str(getattr(cell, k)) in v for k, v in filters.items())
+
+
+def select(cells: list[CellSpec], only: dict, exclude: dict) -> list[CellSpec]:
+    keep = []
+    for c in cells:
+        if only and not all(str(getattr(c, k)) in v for k, v in only.items()):
+            continue
+        if exclude and _matches(c, exclude):
+            continue
+        keep.append(c)
+    return keep
+
+
+def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
+    """Path = key: results/<suite>/<dataset>/<model>/<defense>[/eps<e>]/<attack>.json."""
+    folder = results_dir / cell.suite / cell.dataset / cell.model_id / cell.defense
+    if cell.eps is not None and abs(cell.eps - protocol_eps) > 1e-12:
+        folder = folder / f"eps{cell.eps:.6g}"
+    return folder / f"{cell.attack}.json"
+
+
+class Runner:
+    def __init__(self, options: RunOptions, progress: Progress = NULL_PROGRESS):
+        self.opt, self.progress = options, progress
+        self.device = resolve_device(options.device)
+        self.provisioner = Provisioner(ModelStore(options.cache_dir), self.device, progress)
+
+    def run(self, suite: Suite, cells: list[CellSpec]) -> RunSummary:
+        summary = RunSummary()
+        self.progress.start("matrix", len(cells), f"suite {suite.name} v{suite.version}")
+        for cell in cells:
+            self._run_one(cell, summary)
+            self.progress.advance("matrix")
+            if summary.failed and self.opt.fail_fast:
+                break
+        self.progress.finish("matrix")
+        summary.trained_models = self.provisioner.trained
+        return summary
+
+    def _run_one(self, cell: CellSpec, summary: RunSummary) -> None:
+        if cell.dataset in summary.unavailable:
+            return
+        try:
+            data = load_dataset(cell.dataset, self.opt.data_root)
+        except DataError as err:
+            summary.unavailable[cell.dataset] = str(err)
+            self.progress.log(f"skipping dataset {cell.dataset}: {err}")
+            return
+        path = record_path(self.opt.results_dir, cell, data.eps)
+        chash = config_hash({"cell": cell.to_dict(), "protocol_hash": data.protocol_hash})
+        if not self.opt.force and self._finished(path, chash):
+            summary.skipped.append(path)
+            return
+        started, t0 = utc_now(), time.perf_counter()
+        trained_before = self.provisioner.trained
+        record = self._base_record(cell, data, chash)
+        try:
+            self._compute(cell, data, path, record)
+        except (HashbenchError, RuntimeError, ValueError) as err:
+            record.update(status="failed", error=f"{type(err).__name__}: {err}")
+            self.progress.log(f"cell failed: {path}: {err}")
+        record["cost"]["wall_seconds"] = time.perf_counter() - t0
+        record["cost"]["trained_models"] = self.provisioner.trained - trained_before
+        record["provenance"] = provenance(self.device, cell.seed, started)
+        write_record(path, record)
+        if record["status"] == "failed":
+            summary.failed.append((path, record["error"]))
+        else:
+            summary.written.append(path)
+
+    def _finished(self, path: Path, chash: str) -> bool:
+        if not path.is_file():
+            return False
+        try:
+            rec = load_record(path)
+        except HashbenchError:
+            return False  # a malformed old record is recomputed, not trusted
+        return rec["status"] == "ok" and rec["config_hash"] == chash
+
+    def _base_record(self, cell: CellSpec, data, chash: str) -> dict:
+        eps = float(cell.eps if cell.eps is not None else data.eps)
+        topk = _topk(cell, data)
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "suite": {"name": cell.suite, "version": cell.suite_version},
+            "cell": cell.to_dict(), "config_hash": chash,
+            "dataset": {"name": data.name, "protocol": data.protocol,
+                        "protocol_hash": data.protocol_hash, "hashes": data.hashes,
+                        "n_query": len(data.query), "n_database": len(data.database),
+                        "n_train": len(data.train)},
+            "model": {"method": cell.method, "backbone": cell.backbone, "bits": cell.bits,
+                      "hash_params": HASH_METHODS[cell.method].params if cell.method in
+                      HASH_METHODS else {}, "defense": {"name": cell.defense, "version": 0,
+                      "params": cell.defense_params, "distribution": "unknown",
+                      "dist_version": "unknown", "third_party": False},
+                      "checkpoint_sha256": None, "cache_key": None},
+            "attack": None,
+            "metrics": {"eps": eps, "topk": topk, "clean_map": 0.0},
+            "cost": {"wall_seconds": 0.0, "attack_steps": 0, "forward_images": 0,
+                     "backward_images": 0, "trained_models": 0},
+            "sidecar": None, "status": "ok", "error": None,
+        }
+
+    def _compute(self, cell: CellSpec, data, path: Path, record: dict) -> None:
+        prov = self.provisioner.get(cell, data, cell.defense, cell.defense_params,
+                                    cell.vanilla_params)
+        record["model"].update(defense=prov.defense_ref, checkpoint_sha256=prov.checkpoint_sha256,
+                               cache_key=prov.key)
+        q_idx = torch.arange(len(data.query) if cell.queries is None
+                             else min(cell.queries, len(data.query)))
+        q_codes = encode_split(prov.model, data.query.subset(q_idx))
+        labels = data.query.labels[q_idx].to(self.device)
+        targets = data.target_labels[q_idx].to(self.device)
+        topk, metrics = record["metrics"]["topk"], record["metrics"]
+        clean, arrays = clean_metrics(q_codes, prov, data, labels, targets, topk)
+        metrics.update(clean)
+        if cell.attack == WORST_CASE:
+            members = {a: read_sidecar(p, load_record(p))["ap"] for a, p in
+                       self._member_paths(cell, path).items()}
+            wc, wc_arrays = worst_case_metrics(members)
+            metrics.update(wc)
+            arrays.update(wc_arrays)
+        elif cell.attack != CLEAN:
+            eps = metrics["eps"]
+            attack = attacks.create(cell.attack, **{**cell.attack_params, "eps": eps})
+            scope = f"{cell.dataset}/{cell.model_id}/{cell.defense}/{cell.attack}/eps{eps:.6g}"
+            m, a, cost = attack_metrics(attack, prov, data, q_idx, topk, scope, cell.seed,
+                                        self.progress)
+            metrics.update(m)
+            arrays.update(a)
+            record["cost"].update(cost)
+            record["attack"] = plugin_ref(attacks, cell.attack, attack)
+        if "map" in metrics:
+            metrics["map_drop"] = metrics["clean_map"] - metrics["map"]
+        record["sidecar"] = write_sidecar(path.with_suffix(".queries.npz"), arrays)
+
+    def _member_paths(self, cell: CellSpec, path: Path) -> dict[str, Path]:
+        out = {}
+        for name in cell.worst_case_of:
+            p = path.with_name(f"{name}.json")
+            if not p.is_file():
+                raise HashbenchError(f"worst case needs {p}; run the '{name}' cell first")
+            rec = load_record(p)
+            if rec["status"] != "ok":
+                raise HashbenchError(f"worst case needs {p}, which failed: {rec['error']}")
+            out[name] = p
+        return out
+
+
+def _topk(cell: CellSpec, data) -> int | None:
+    if cell.topk is None:
+        return data.topk
+    if cell.topk == "all":
+        return None
+    if isinstance(cell.topk, str):
+        raise HashbenchError(f"topk {cell.topk!r} must be an integer or 'all'")
+    return int(cell.topk)

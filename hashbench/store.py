@@ -1,0 +1,56 @@
+"""Content-addressed cache of trained models and their codes, keyed by a hash of everything that
+determines them (never by a name). Files are written atomically."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+
+from hashbench.errors import HashbenchError
+from hashbench.models.hash_model import HashModel, ModelSpec
+from hashbench.records import atomic_write_bytes, sha256_bytes
+
+
+class ModelStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def _path(self, kind: str, key: str) -> Path:
+        return self.root / kind / f"{key}.pt"
+
+    def load_model(self, key: str, device: torch.device) -> tuple[HashModel, str] | None:
+        """The cached model and its checkpoint sha256, or None when absent."""
+        path = self._path("models", key)
+        if not path.is_file():
+            return None
+        data = path.read_bytes()
+        try:
+            ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            model = HashModel(ModelSpec(**ckpt["spec"]))
+            model.load_state_dict(ckpt["state_dict"])
+        except Exception as err:  # noqa: BLE001 - a corrupt cache entry
+            raise HashbenchError(
+                f"model cache entry {path} is unreadable ({err}); delete it to retrain"
+            ) from err
+        return model.to(device).eval(), sha256_bytes(data)
+
+    def save_model(self, key: str, model: HashModel, meta: dict) -> str:
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        buf = io.BytesIO()
+        torch.save({"spec": model.spec.to_dict(), "state_dict": state, "meta": meta}, buf)
+        data = buf.getvalue()
+        atomic_write_bytes(self._path("models", key), data)
+        return sha256_bytes(data)
+
+    def load_codes(self, key: str) -> dict[str, torch.Tensor] | None:
+        path = self._path("codes", key)
+        if not path.is_file():
+            return None
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    def save_codes(self, key: str, codes: dict[str, torch.Tensor]) -> None:
+        buf = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in codes.items()}, buf)
+        atomic_write_bytes(self._path("codes", key), buf.getvalue())

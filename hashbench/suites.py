@@ -1,0 +1,128 @@
+"""Suites: versioned TOML matrices of dataset x model x defense x attack (x eps).
+
+A suite is identified by name and version; a published one is never changed in place (add
+``standard`` version 2 instead). Package suites live in ``hashbench/suites/*.toml``; any other
+path works the same. Files are validated by ``schemas/suite.v1.json``: unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+
+from hashbench.errors import ConfigError
+
+CLEAN = "clean"
+WORST_CASE = "worst_case"
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One cell of the matrix; its dict form is written into the result record."""
+
+    suite: str
+    suite_version: int
+    dataset: str
+    method: str
+    backbone: str
+    bits: int
+    defense: str
+    defense_params: dict
+    attack: str
+    attack_params: dict
+    eps: float | None
+    queries: int | None
+    topk: int | str | None
+    seed: int
+    vanilla_params: dict = field(default_factory=dict)
+    worst_case_of: tuple[str, ...] = field(default=())
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.method}-{self.backbone}-{self.bits}b"
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["worst_case_of"] = list(self.worst_case_of)
+        return d
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    version: int
+    description: str
+    seed: int
+    worst_case: tuple[str, ...]
+    groups: tuple[dict, ...]
+    defense_params: dict
+    attack_params: dict
+    source: str
+
+    def cells(self) -> list[CellSpec]:
+        """Expand every group: clean and attack cells, then a worst-case cell per model."""
+        out: list[CellSpec] = []
+        for g in self.groups:
+            eps_list = g.get("eps", [None])
+            for ds, method, bb, bits, dfn, eps in itertools.product(
+                g["datasets"], g["methods"], g["backbones"], g["bits"], g["defenses"], eps_list
+            ):
+                base = dict(suite=self.name, suite_version=self.version, dataset=ds, method=method,
+                            backbone=bb, bits=bits, defense=dfn,
+                            defense_params=self.defense_params.get(dfn, {}), eps=eps,
+                            queries=g.get("queries"), topk=g.get("topk"), seed=self.seed,
+                            vanilla_params=self.defense_params.get("vanilla", {}))
+                out.append(CellSpec(**base, attack=CLEAN, attack_params={}))
+                for atk in g["attacks"]:
+                    out.append(CellSpec(**base, attack=atk,
+                                        attack_params=self.attack_params.get(atk, {})))
+                members = tuple(a for a in g["attacks"] if a in self.worst_case)
+                if members:
+                    out.append(CellSpec(**base, attack=WORST_CASE, attack_params={},
+                                        worst_case_of=members))
+        return out
+
+
+def _schema() -> dict:
+    return json.loads(resources.files("hashbench").joinpath("schemas/suite.v1.json").read_text())
+
+
+def package_suites() -> dict[str, Path]:
+    folder = resources.files("hashbench").joinpath("suites")
+    return {p.name[:-5]: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A package suite by name, or a suite file by path."""
+    path = Path(name_or_path)
+    if not path.is_file():
+        known = package_suites()
+        if name_or_path not in known:
+            from hashbench.registry import close_matches
+
+            raise ConfigError(
+                f"suite '{name_or_path}' is neither a file nor a package suite"
+                f"{close_matches(name_or_path, known)}"
+            )
+        path = known[name_or_path]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"suite {path}: not valid TOML ({err})") from err
+    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(data),
+                    key=lambda e: e.json_path)
+    if errors:
+        e = errors[0]
+        raise ConfigError(f"suite {path}: {e.json_path}: {e.message}")
+    return Suite(
+        name=data["name"], version=data["version"], description=data.get("description", ""),
+        seed=data.get("seed", 0), worst_case=tuple(data.get("worst_case", [])),
+        groups=tuple(data["groups"]), defense_params=data.get("defense", {}),
+        attack_params=data.get("attack", {}), source=str(path),
+    )

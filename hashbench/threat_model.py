@@ -1,0 +1,27 @@
+"""The harness's check of every adversarial batch, whatever attack produced it."""
+
+from __future__ import annotations
+
+import torch
+
+from hashbench.errors import ThreatModelError
+
+TOLERANCE = 1e-6
+
+
+def check_adversarial(x: torch.Tensor, x_adv: torch.Tensor, eps: float, source: str) -> float:
+    """Raise unless x_adv is finite, in [0,1], shaped like x and within eps; return max |delta|."""
+    if not isinstance(x_adv, torch.Tensor) or x_adv.shape != x.shape:
+        shape = tuple(x_adv.shape) if isinstance(x_adv, torch.Tensor) else type(x_adv).__name__
+        raise ThreatModelError(f"{source} returned {shape}, expected a tensor of {tuple(x.shape)}")
+    if not torch.isfinite(x_adv).all():
+        raise ThreatModelError(f"{source} returned non-finite pixels (NaN or inf)")
+    lo, hi = float(x_adv.min()), float(x_adv.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ThreatModelError(f"{source} left [0,1]: pixel range [{lo:.6g}, {hi:.6g}]")
+    linf = float((x_adv - x).abs().max()) if x.numel() else 0.0
+    if linf > eps + TOLERANCE:
+        raise ThreatModelError(
+            f"{source} exceeded the l-inf budget: ||x'-x||_inf = {linf:.6g} > eps = {eps:.6g}"
+        )
+    return linf
