@@ -91,7 +91,8 @@ class CenterPGD(Attack):
 class CenterPGDTargeted(CenterPGD):
     """Targeted: pull the query's code onto the center (or mainstay) code of the target label.
 
-    Paper and defaults as ``center_pgd``; reports t-mAP.
+    Paper and defaults as ``center_pgd``.
+    Threat model: l-inf, eps in [0,1] pixel units; targeted (reports t-mAP and mAP).
     Needs: target labels; train codes and labels of the attacked model.
 
     Example:

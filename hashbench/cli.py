@@ -15,8 +15,8 @@ from hashbench import __version__
 from hashbench.errors import HashbenchError
 from hashbench.progress import Progress
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 
 class RichProgress(Progress):

@@ -77,12 +77,12 @@ class Registry(Generic[T]):
             if not NAME_RE.match(ep.name):
                 entry.error = f"name '{ep.name}' must match {NAME_RE.pattern}"
             if ep.name in found:
-                other = found[ep.name]
+                first, second = sorted([found[ep.name].distribution, dist])
                 entry.error = (
-                    f"{self.kind} '{ep.name}' is declared by both {other.distribution} and "
-                    f"{dist}; uninstall one or rename its entry point"
+                    f"{self.kind} '{ep.name}' is declared by both {first} and {second}; "
+                    "uninstall one or rename its entry point"
                 )
-                entry.distribution = f"{other.distribution}, {dist}"
+                entry.distribution = f"{first}, {second}"
             found[ep.name] = entry
         self._entries = found
         return found

@@ -118,8 +118,8 @@ def load_suite(name_or_path: str) -> Suite:
     errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(data),
                     key=lambda e: e.json_path)
     if errors:
-        e = errors[0]
-        raise ConfigError(f"suite {path}: {e.json_path}: {e.message}")
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"suite {path}: {errors[0].json_path}: {errors[0].message}{more}")
     return Suite(
         name=data["name"], version=data["version"], description=data.get("description", ""),
         seed=data.get("seed", 0), worst_case=tuple(data.get("worst_case", [])),

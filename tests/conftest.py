@@ -1,0 +1,31 @@
+import os
+
+import pytest
+import torch
+
+# Two cores: torch in one process, one thread pool (parallel workers make it several times slower).
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from hashbench.data import load_dataset
+
+    return load_dataset("mnist")
+
+
+@pytest.fixture(scope="session")
+def trained_mnist(mnist):
+    """Vanilla DPSH 32 bits on embedded MNIST, the standard suite's recipe (about 15 s)."""
+    from hashbench.models.hash_model import HashModel, ModelSpec
+    from hashbench.models.losses import make_loss
+    from hashbench.seeding import generator
+    from hashbench.training import TrainConfig, encode_split, fit
+
+    model = HashModel(ModelSpec("dpsh", "small_cnn", 32, 1, 10), seed=0)
+    loss = make_loss("dpsh", mnist.train.labels, 32, generator(0, "loss"))
+    cfg = TrainConfig(epochs=15, optimizer="adam", lr=1e-3, weight_decay=0.0)
+    fit(model, mnist.train, lambda b, t: loss(model(b.x), b.y, b.idx), cfg, 0, "test")
+    codes = {"train": encode_split(model, mnist.train),
+             "database": encode_split(model, mnist.database)}
+    return model.eval(), codes
