@@ -151,6 +151,11 @@ class TrainContext:
     def rng(self, purpose: str) -> torch.Generator:
         return generator(self.seed, self.scope, purpose)
 
+    def attack_context(self, attack: Attack, tag: str, **data: torch.Tensor) -> AttackContext:
+        """Context for an inner attack, holding the given data (keys: ``Need`` values)."""
+        return AttackContext(type(attack).needs, self.seed, f"{self.scope}/{tag}",
+                             f"inner attack {attack.name}", **data)
+
     def fit(self, model, split, step_fn, cfg, params=None):
         from hashbench.training import fit
 

@@ -38,9 +38,14 @@ class HashLoss:
         self.bank = self.bank.to(device)
         return self
 
-    def update_bank(self, u: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Write the batch's outputs into the bank (detached, as every reference does)."""
-        self.bank[idx] = u.detach().to(self.bank.dtype)
+    def update_bank(self, u: torch.Tensor, idx: torch.Tensor, update: bool = True) -> torch.Tensor:
+        """Write the batch's outputs into the bank (detached, as every reference does).
+
+        ``update=False`` scores outputs against the bank without writing them: adversarial
+        terms of ATRDH compare f(x') with the bank of *benign* outputs.
+        """
+        if update:
+            self.bank[idx] = u.detach().to(self.bank.dtype)
         return self.bank
 
     def similarity(self, y: torch.Tensor) -> torch.Tensor:
@@ -50,7 +55,8 @@ class HashLoss:
         """tanh scale used in the forward pass during training."""
         return 1.0
 
-    def __call__(self, u: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    def __call__(self, u: torch.Tensor, y: torch.Tensor, idx: torch.Tensor,
+                 update: bool = True) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -58,8 +64,8 @@ class DPSHLoss(HashLoss):
     name = "dpsh"
     params = {"eta": 1e-3}
 
-    def __call__(self, u, y, idx):
-        bank = self.update_bank(u, idx)
+    def __call__(self, u, y, idx, update=True):
+        bank = self.update_bank(u, idx, update)
         s = self.similarity(y)
         theta = 0.5 * u @ bank.T
         likelihood = F.softplus(-theta.abs()) + theta.clamp(min=0) - s * theta
@@ -71,8 +77,8 @@ class DPHLoss(HashLoss):
     name = "dph"
     params = {}
 
-    def __call__(self, u, y, idx):
-        bank = self.update_bank(u, idx)
+    def __call__(self, u, y, idx, update=True):
+        bank = self.update_bank(u, idx, update)
         s = 2 * self.similarity(y) - 1
         return ((u @ bank.T) / self.bits - s).pow(2).mean()
 
@@ -85,8 +91,8 @@ class HashNetLoss(HashLoss):
         p = self.params
         return math.sqrt(1 + p["scale_step"] * (step // p["scale_every"]) * p["scale_every"])
 
-    def __call__(self, u, y, idx):
-        bank = self.update_bank(u, idx)
+    def __call__(self, u, y, idx, update=True):
+        bank = self.update_bank(u, idx, update)
         s = self.similarity(y)
         dot = self.params["alpha_s"] * u @ bank.T
         pair = F.softplus(-dot.abs()) + dot.clamp(min=0) - s * dot
@@ -144,7 +150,7 @@ class CSQLoss(HashLoss):
         s = y.to(torch.float32) @ self.centers
         return torch.where(s == 0, self.tie_center.expand_as(s), torch.sign(s))
 
-    def __call__(self, u, y, idx):
+    def __call__(self, u, y, idx, update=True):
         c = self.target(y)
         bce = F.binary_cross_entropy((u + 1) / 2, (c + 1) / 2)
         quant = (u.abs() - 1).pow(2).mean()
