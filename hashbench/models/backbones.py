@@ -18,7 +18,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class SmallCNN(nn.Module):
-    """Three conv blocks and one hidden layer: about 0.4M parameters, fast on a CPU.
+    """Three conv blocks (16, 32, 64 channels) and one hidden layer: about 0.18M parameters.
+
+    The widths are sized for the 2-core CPU: a fwd+bwd pass costs a third of a 32/64/128 net's
+    and the digit data lose under one mAP point; the attacks' and defenses' inner loops dominate
+    the standard suite's time, so this is what lets it finish in minutes.
 
     The batch norm on the hidden layer removes the component that all images share; without it a
     pairwise hashing loss trained from scratch drifts to the u = 0 saddle and one code for all.
@@ -27,10 +31,10 @@ class SmallCNN(nn.Module):
     def __init__(self, in_channels: int):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(3),
-            nn.Flatten(), nn.Linear(128 * 9, 256), nn.BatchNorm1d(256), nn.ReLU(),
+            nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(3),
+            nn.Flatten(), nn.Linear(64 * 9, 256), nn.BatchNorm1d(256), nn.ReLU(),
         )
         self.out_features = 256
         # He init keeps the activation scale through the ReLUs; torch's default shrinks it layer
