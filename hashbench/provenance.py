@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import platform
 import shlex
 import subprocess
@@ -34,6 +36,40 @@ def git_state() -> tuple[str | None, bool | None]:
         return sha, dirty
     except (OSError, subprocess.SubprocessError):
         return None, None
+
+
+@lru_cache(maxsize=None)
+def source_fingerprint(path: str) -> str:
+    """sha256 over the Python sources of a module file or of a package folder (sorted paths).
+
+    Part of every model cache key: a changed loss, backbone or defense retrains instead of
+    loading a checkpoint the current code would not produce (the version string alone misses
+    unreleased edits).
+    """
+    root = Path(path)
+    files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(str(f.relative_to(root) if root.is_dir() else f.name).encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()
+
+
+def code_fingerprint(cls: type) -> str:
+    """Fingerprint of the hashbench package plus every module defining ``cls`` or a base of it
+    (a plugin that subclasses another, as SAAT does CgAT, changes when its base does)."""
+    core_dir = Path(__file__).resolve().parent
+    parts = [source_fingerprint(str(core_dir))]
+    modules = set()
+    for klass in cls.__mro__:
+        try:
+            src = inspect.getsourcefile(klass)
+        except TypeError:  # builtins
+            continue
+        if src and not Path(src).resolve().is_relative_to(core_dir):
+            modules.add(str(Path(src).resolve()))
+    parts += [source_fingerprint(m) for m in sorted(modules)]
+    return ":".join(parts)
 
 
 def device_name(device: torch.device) -> str:

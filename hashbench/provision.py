@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -13,8 +14,10 @@ from hashbench.api import TrainContext
 from hashbench.data import RetrievalData
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.models.losses import HASH_METHODS, make_loss
+from hashbench.models.pretrained import file_sha256, weights_path
 from hashbench.params import params_to_dict
 from hashbench.progress import NULL_PROGRESS, Progress
+from hashbench.provenance import code_fingerprint
 from hashbench.records import config_hash
 from hashbench.registry import attacks, defenses
 from hashbench.seeding import generator
@@ -41,14 +44,18 @@ class Provisioned:
 
 
 class Provisioner:
-    def __init__(self, store: ModelStore, device: torch.device, progress: Progress = NULL_PROGRESS):
+    def __init__(self, store: ModelStore, device: torch.device, progress: Progress = NULL_PROGRESS,
+                 data_root: Path | None = None):
         self.store, self.device, self.progress = store, device, progress
+        self.data_root = data_root
         self._memo: dict[str, Provisioned] = {}
         self.trained = 0
 
     def spec(self, cell, data: RetrievalData) -> ModelSpec:
+        weights = weights_path(cell.backbone, self.data_root)
         return ModelSpec(method=cell.method, backbone=cell.backbone, bits=cell.bits,
-                         in_channels=data.image_shape[0], n_classes=data.n_classes)
+                         in_channels=data.image_shape[0], n_classes=data.n_classes,
+                         weights=str(weights) if weights else None)
 
     def get(self, cell, data: RetrievalData, defense: str, params: dict,
             base_params: dict) -> Provisioned:
@@ -60,9 +67,12 @@ class Provisioner:
             parent = self.get(cell, data, "vanilla", base_params, base_params)
         spec = self.spec(cell, data)
         key = config_hash({
-            "spec": spec.to_dict(), "hash_params": HASH_METHODS[cell.method].params,
+            # the weights' content, not their path, determines the model
+            "spec": {**spec.to_dict(), "weights": file_sha256(spec.weights) if spec.weights
+                     else None}, "hash_params": HASH_METHODS[cell.method].params,
             "protocol_hash": data.protocol_hash, "seed": cell.seed, "defense": ref,
-            "hashbench": __version__, "parent": parent.key if parent else None,
+            "hashbench": __version__, "code": code_fingerprint(type(instance)),
+            "parent": parent.key if parent else None,
         })
         if key in self._memo:
             return self._memo[key]

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from hashbench.data import load_dataset
+from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import DataError, HashbenchError
 from hashbench.evaluate import attack_metrics, clean_metrics, worst_case_metrics
 from hashbench.models.losses import HASH_METHODS
@@ -108,7 +109,8 @@ class Runner:
     def __init__(self, options: RunOptions, progress: Progress = NULL_PROGRESS):
         self.opt, self.progress = options, progress
         self.device = resolve_device(options.device)
-        self.provisioner = Provisioner(ModelStore(options.cache_dir), self.device, progress)
+        self.provisioner = Provisioner(ModelStore(options.cache_dir), self.device, progress,
+                                       options.data_root or data_root_from_env())
 
     def run(self, suite: Suite, cells: list[CellSpec]) -> RunSummary:
         summary = RunSummary()

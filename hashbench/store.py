@@ -28,7 +28,7 @@ class ModelStore:
         data = path.read_bytes()
         try:
             ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-            model = HashModel(ModelSpec(**ckpt["spec"]))
+            model = HashModel(ModelSpec(**ckpt["spec"]), pretrained=False)
             model.load_state_dict(ckpt["state_dict"])
         except Exception as err:  # noqa: BLE001 - a corrupt cache entry
             raise HashbenchError(

@@ -33,7 +33,8 @@ class HashModel(nn.Module):
     ``alpha`` is set per forward call: attacks relax sign() with a schedule of alphas.
     """
 
-    def __init__(self, spec: ModelSpec, seed: int = 0):
+    def __init__(self, spec: ModelSpec, seed: int = 0, pretrained: bool = True):
+        """``pretrained=False`` skips reading ``spec.weights`` (a checkpoint restores them)."""
         super().__init__()
         self.spec = spec
         mean, std = normalisation(spec.backbone, spec.in_channels)
@@ -43,7 +44,8 @@ class HashModel(nn.Module):
         # deterministic in the seed and leaves the caller's global state untouched.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, "model-init", spec.to_dict()))
-            self.features = build_backbone(spec.backbone, spec.in_channels, spec.weights)
+            self.features = build_backbone(spec.backbone, spec.in_channels,
+                                           spec.weights if pretrained else None)
             self.hash_layer = nn.Linear(self.features.out_features, spec.bits)
             if spec.backbone != "small_cnn":
                 # CgAT's init for a hash layer over pretrained fc7 / pooled features. A small
