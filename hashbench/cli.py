@@ -130,6 +130,36 @@ def validate(paths):
 
 
 @cli.command()
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("leaderboard"),
+              show_default=True)
+def report(results_dir, out_dir):
+    """Render leaderboards (Markdown, CSV) from the result records."""
+    from hashbench.errors import ResultError
+    from hashbench.leaderboard import build_boards, load_records, write_leaderboards
+
+    if not Path(results_dir).is_dir():
+        raise ResultError(f"{results_dir}: no results folder; run `hashbench run --suite NAME` "
+                          "first or pass --results DIR")
+    boards = build_boards(load_records(results_dir))
+    if not boards:
+        raise ResultError(f"{results_dir}: no result records to report")
+    for board in boards:
+        table = Table(title=f"{board.suite} v{board.suite_version} · {board.protocol} · "
+                            f"{board.bits} bits")
+        shown = [c for c in board.table.columns if c not in ("third_party", "flags")]
+        for col in shown:
+            table.add_column(col, justify="right" if col not in ("model", "defense") else "left")
+        for row in board.table[shown].itertuples(index=False):
+            table.add_row(*("" if v is None or v != v else f"{v:.3f}" if isinstance(v, float)
+                            else str(v) for v in row))
+        out.print(table)
+    for path in write_leaderboards(boards, out_dir):
+        out.print(f"wrote {path}")
+
+
+@cli.command()
 @click.argument("which", type=click.Choice(["result", "suite"]))
 def schema(which):
     """Print the JSON Schema of result records or suite files."""

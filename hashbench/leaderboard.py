@@ -1,0 +1,145 @@
+"""Leaderboards from result records alone: one table per (suite, suite version, protocol, bits).
+
+Records of different protocols or suite versions are never ranked together. Rows are
+model + defense, ranked by the worst-case robust mAP; every string taken from a record is escaped
+before it reaches Markdown. Output is a pure function of the records (no timestamps), so rendering
+the same results twice gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from hashbench.records import atomic_write_bytes, iter_record_paths, load_record
+from hashbench.suites import CLEAN, WORST_CASE
+
+# A robust mAP above the clean one by this much means the attack helped retrieval: broken attack.
+ABOVE_CLEAN_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Board:
+    suite: str
+    suite_version: int
+    protocol: str
+    bits: int
+    table: pd.DataFrame
+
+    @property
+    def slug(self) -> str:
+        return _slug(f"{self.suite}-v{self.suite_version}_{self.protocol}_{self.bits}b")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
+
+
+def load_records(results_dir: Path) -> list[dict]:
+    """Every record under ``results_dir``; a malformed one raises the validator's message."""
+    return [load_record(p) for p in iter_record_paths([Path(results_dir)])]
+
+
+def _row_key(rec: dict) -> tuple:
+    m = rec["model"]
+    return (f"{m['method']}-{m['backbone']}", m["defense"]["name"])
+
+
+def build_boards(records: list[dict]) -> list[Board]:
+    groups: dict[tuple, list[dict]] = {}
+    for rec in records:
+        key = (rec["suite"]["name"], rec["suite"]["version"], rec["dataset"]["protocol"],
+               rec["model"]["bits"])
+        groups.setdefault(key, []).append(rec)
+    return [Board(*key, _table(recs)) for key, recs in sorted(groups.items())]
+
+
+def _table(records: list[dict]) -> pd.DataFrame:
+    rows: dict[tuple, dict] = {}
+    for rec in sorted(records, key=lambda r: (_row_key(r), r["cell"]["attack"])):
+        model, defense = _row_key(rec)
+        row = rows.setdefault((model, defense), {
+            "model": model, "defense": defense, "third_party": False, "clean mAP": None,
+            "eps": rec["metrics"]["eps"], "steps": None, "flags": set(),
+        })
+        row["third_party"] |= bool(rec["model"]["defense"].get("third_party"))
+        attack, m = rec["cell"]["attack"], rec["metrics"]
+        if rec["status"] != "ok":
+            row["flags"].add(f"{attack} failed")
+            continue
+        row["clean mAP"] = m["clean_map"]
+        if attack == WORST_CASE:
+            row["worst-case mAP"] = m["map"]
+        elif attack != CLEAN:
+            if "t_map" in m:
+                row[f"{attack} t-mAP"] = m["t_map"]
+            row[f"{attack} mAP"] = m["map"]
+            steps = (rec.get("attack") or {}).get("params", {}).get("steps")
+            row["steps"] = steps if row["steps"] in (None, steps) else "mixed"
+            if m["map"] > m["clean_map"] + ABOVE_CLEAN_TOLERANCE:
+                row["flags"].add(f"{attack} mAP above clean")
+    frame = pd.DataFrame([{**r, "flags": "; ".join(sorted(r["flags"]))} for r in rows.values()])
+    rank_key = "worst-case mAP" if "worst-case mAP" in frame else "clean mAP"
+    frame = frame.sort_values([rank_key, "model", "defense"], ascending=[False, True, True],
+                              na_position="last", kind="mergesort")
+    fixed = ["model", "defense", "clean mAP"]
+    metric_cols = sorted(c for c in frame.columns if c.endswith("mAP") and c not in fixed
+                         and c != "worst-case mAP")
+    tail = ["worst-case mAP"] if "worst-case mAP" in frame else []
+    cols = fixed + metric_cols + tail + ["eps", "steps", "third_party", "flags"]
+    frame = frame[cols].reset_index(drop=True)
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    return frame
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+
+def escape_markdown(text: str) -> str:
+    """Inert in a Markdown table cell: HTML entities for <, >, &, backslash-escapes elsewhere."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("\r", " ").replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return escape_markdown(value)
+
+
+def board_markdown(board: Board) -> str:
+    t = board.table
+    title = escape_markdown(f"{board.suite} v{board.suite_version} · {board.protocol} · "
+                            f"{board.bits} bits")
+    lines = [f"## {title}", "", "| " + " | ".join(escape_markdown(c) for c in t.columns) + " |",
+             "|" + "---|" * len(t.columns)]
+    for row in t.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_leaderboards(boards: list[Board], out_dir: Path) -> list[Path]:
+    """``README.md`` (every board) and one CSV per board; returns the paths written."""
+    out_dir = Path(out_dir)
+    written = []
+    parts = ["# hashbench leaderboard", "",
+             "Generated by `hashbench report` from `results/`; do not edit by hand. Rows are "
+             "ranked by the worst-case robust mAP (per query, the lowest AP over the suite's "
+             "untargeted attacks). Boards never mix protocols or suite versions.", ""]
+    for board in boards:
+        parts.append(board_markdown(board))
+        csv_path = out_dir / f"{board.slug}.csv"
+        atomic_write_bytes(csv_path, board.table.to_csv(index=False, float_format="%.6f")
+                           .encode("utf-8"))
+        written.append(csv_path)
+    readme = out_dir / "README.md"
+    atomic_write_bytes(readme, "\n".join(parts).encode("utf-8"))
+    return [readme, *written]
