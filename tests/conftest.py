@@ -16,7 +16,7 @@ def mnist():
 
 @pytest.fixture(scope="session")
 def trained_mnist(mnist):
-    """Vanilla DPSH 32 bits on embedded MNIST, the standard suite's recipe (about 15 s)."""
+    """Vanilla DPSH 32 bits on embedded MNIST: the standard suite's optimiser, half its epochs (~10 s)."""
     from hashbench.models.hash_model import HashModel, ModelSpec
     from hashbench.models.losses import make_loss
     from hashbench.seeding import generator

@@ -176,3 +176,32 @@ def test_list_shows_plugins_datasets_backbones_and_methods():
     assert result.exit_code == 0
     for word in ("center_pgd", "vanilla", "mnist_multi", "resnet50", "dpsh", "standard"):
         assert word in result.output
+
+
+def test_report_is_byte_identical_and_lists_every_attack(smoke_run, tmp_path):
+    root, _, first = smoke_run
+    assert first.returncode == 0, first.stderr
+    outs = []
+    for name in ("a", "b"):
+        done = hb("report", "--results", str(root / "results"), "--out", str(tmp_path / name))
+        assert done.returncode == 0, done.stderr
+        outs.append({p.name: p.read_bytes() for p in sorted((tmp_path / name).iterdir())})
+    assert outs[0] == outs[1] and "README.md" in outs[0] and len(outs[0]) == 2
+    board = outs[0]["README.md"].decode()
+    for col in ("clean mAP", r"hag mAP", r"center\_pgd mAP", r"targeted\_pgd t\-mAP",
+                r"worst\-case mAP"):
+        assert col in board
+    assert r"| 1 | dpsh\-small\_cnn | vanilla |" in board
+
+
+def test_report_refuses_a_malformed_record(smoke_run, tmp_path):
+    root, _, _ = smoke_run
+    bad = tmp_path / "results"
+    src = root / "results/smoke/mnist/dpsh-small_cnn-16b/vanilla/hag.json"
+    rec = json.loads(src.read_text())
+    del rec["metrics"]
+    (bad / "x").mkdir(parents=True)
+    (bad / "x/hag.json").write_text(json.dumps(rec))
+    done = hb("report", "--results", str(bad), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "hag.json" in done.stderr and "metrics" in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -42,6 +42,7 @@ def test_mnist_multi_is_multi_label_with_tags():
     d = load_dataset("mnist_multi")
     counts = d.database.labels.sum(1)
     assert set(counts.unique().tolist()) == {1.0, 2.0}
+    assert (len(d.query), len(d.database), len(d.train)) == (500, 4500, 4000)
     # base rate: the mAP of a random ranking; kept low so attacks have room to show a drop
     relevant = (d.query.labels @ d.database.labels.T > 0).float().mean().item()
     assert 0.15 < relevant < 0.3

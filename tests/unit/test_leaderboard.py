@@ -1,0 +1,52 @@
+"""Leaderboards: hostile names stay inert, boards never mix suite versions, ranking by worst case."""
+
+import copy
+
+from hashbench.leaderboard import board_markdown, build_boards, escape_markdown
+
+
+def record(defense: str, attack: str, clean: float, robust: float | None, version: int = 1,
+           method: str = "dpsh", third_party: bool = False) -> dict:
+    metrics = {"eps": 0.3, "topk": None, "clean_map": clean}
+    if robust is not None:
+        metrics["map"] = robust
+    return {
+        "suite": {"name": "standard", "version": version},
+        "dataset": {"protocol": "mnist-5k-v1"},
+        "cell": {"attack": attack},
+        "model": {"method": method, "backbone": "small_cnn", "bits": 32,
+                  "defense": {"name": defense, "third_party": third_party}},
+        "attack": {"params": {"steps": 100}} if attack not in ("clean", "worst_case") else None,
+        "metrics": metrics, "status": "ok", "error": None,
+    }
+
+
+def test_rank_follows_worst_case_and_versions_stay_apart():
+    recs = [record("vanilla", "clean", 0.96, None), record("vanilla", "worst_case", 0.96, 0.05),
+            record("cgat", "clean", 0.95, None), record("cgat", "worst_case", 0.95, 0.40),
+            record("cgat", "worst_case", 0.95, 0.90, version=2)]
+    boards = build_boards(recs)
+    assert [b.suite_version for b in boards] == [1, 2]
+    v1 = boards[0].table
+    assert list(v1["defense"]) == ["cgat", "vanilla"] and list(v1["rank"]) == [1, 2]
+    assert len(boards[1].table) == 1
+
+
+def test_hostile_names_are_inert_and_the_table_intact():
+    evil = '<script>alert("x")</script>|`**bold**`'
+    recs = [record(evil, "clean", 0.9, None, third_party=True),
+            record(evil, "hag", 0.9, 0.95)]  # an attack that raised mAP gets flagged
+    md = board_markdown(build_boards(recs)[0])
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    header, rule, row = md.strip().splitlines()[2:5]
+    n_cols = header.count(" | ") + 1
+    # escaped pipes do not open new columns
+    assert row.replace("\\|", "").count(" | ") + 1 == n_cols == rule.count("---")
+    assert "hag mAP above clean" in row.replace("\\", "") and "yes" in row
+
+
+def test_escape_markdown_handles_every_special():
+    assert escape_markdown("a|b") == "a\\|b"
+    assert escape_markdown("<b>&") == "&lt;b&gt;&amp;"
+    assert "\n" not in escape_markdown("a\nb")
+    assert escape_markdown(copy.copy("x_y*z")) == "x\\_y\\*z"
