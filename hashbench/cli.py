@@ -135,14 +135,16 @@ def validate(paths):
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("leaderboard"),
               show_default=True)
 def report(results_dir, out_dir):
-    """Render leaderboards (Markdown, CSV) from the result records."""
+    """Render leaderboards (Markdown, CSV, HTML) and plots from the result records."""
     from hashbench.errors import ResultError
     from hashbench.leaderboard import build_boards, load_records, write_leaderboards
+    from hashbench.plots import write_plots
 
     if not Path(results_dir).is_dir():
         raise ResultError(f"{results_dir}: no results folder; run `hashbench run --suite NAME` "
                           "first or pass --results DIR")
-    boards = build_boards(load_records(results_dir))
+    records = load_records(results_dir)
+    boards = build_boards([rec for _, rec in records])
     if not boards:
         raise ResultError(f"{results_dir}: no result records to report")
     for board in boards:
@@ -154,9 +156,16 @@ def report(results_dir, out_dir):
         for row in board.table[shown].itertuples(index=False):
             table.add_row(*("" if v is None or v != v else f"{v:.3f}" if isinstance(v, float)
                             else str(v) for v in row))
-        out.print(table)
-    for path in write_leaderboards(boards, out_dir):
+        # a pipe or file gets the whole table; a terminal gets what fits its width
+        (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
+    written = write_leaderboards(boards, out_dir)
+    with console.status("drawing PR, P@N and t-SNE plots"):
+        plots = write_plots(records, out_dir)
+    for path in written:
         out.print(f"wrote {path}")
+    out.print(f"wrote {len(plots.written)} plot files under {Path(out_dir) / 'plots'}")
+    for note in plots.notes:
+        console.print(f"[yellow]{note}[/]")
 
 
 @cli.command()

@@ -31,39 +31,50 @@ class Board:
 
     @property
     def slug(self) -> str:
-        return _slug(f"{self.suite}-v{self.suite_version}_{self.protocol}_{self.bits}b")
+        return slug(f"{self.suite}-v{self.suite_version}_{self.protocol}_{self.bits}b")
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
+def slug(text: str) -> str:
+    """A file-name-safe form of any string (names from records included)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip(".") or "-"
 
 
-def load_records(results_dir: Path) -> list[dict]:
-    """Every record under ``results_dir``; a malformed one raises the validator's message."""
-    return [load_record(p) for p in iter_record_paths([Path(results_dir)])]
+def load_records(results_dir: Path) -> list[tuple[Path, dict]]:
+    """Every record under ``results_dir`` with its path; a malformed one raises the validator's
+    message (nothing is rendered from a half-valid tree)."""
+    return [(p, load_record(p)) for p in iter_record_paths([Path(results_dir)])]
 
 
-def _row_key(rec: dict) -> tuple:
+def row_key(rec: dict) -> tuple[str, str]:
     m = rec["model"]
     return (f"{m['method']}-{m['backbone']}", m["defense"]["name"])
 
 
+def group_key(rec: dict) -> tuple[str, int, str, int]:
+    """Records are only ever ranked against records with the same key."""
+    return (rec["suite"]["name"], rec["suite"]["version"], rec["dataset"]["protocol"],
+            rec["model"]["bits"])
+
+
 def build_boards(records: list[dict]) -> list[Board]:
     groups: dict[tuple, list[dict]] = {}
+    newest: dict[str, int] = {}
     for rec in records:
-        key = (rec["suite"]["name"], rec["suite"]["version"], rec["dataset"]["protocol"],
-               rec["model"]["bits"])
-        groups.setdefault(key, []).append(rec)
-    return [Board(*key, _table(recs)) for key, recs in sorted(groups.items())]
+        groups.setdefault(group_key(rec), []).append(rec)
+        name = rec["suite"]["name"]
+        newest[name] = max(newest.get(name, 0), rec["suite"]["version"])
+    return [Board(*key, _table(recs, outdated=key[1] < newest[key[0]]))
+            for key, recs in sorted(groups.items())]
 
 
-def _table(records: list[dict]) -> pd.DataFrame:
+def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
     rows: dict[tuple, dict] = {}
-    for rec in sorted(records, key=lambda r: (_row_key(r), r["cell"]["attack"])):
-        model, defense = _row_key(rec)
+    for rec in sorted(records, key=lambda r: (row_key(r), r["cell"]["attack"])):
+        model, defense = row_key(rec)
         row = rows.setdefault((model, defense), {
             "model": model, "defense": defense, "third_party": False, "clean mAP": None,
-            "eps": rec["metrics"]["eps"], "steps": None, "flags": set(),
+            "eps": rec["metrics"]["eps"], "steps": None,
+            "flags": {"older suite version"} if outdated else set(),
         })
         row["third_party"] |= bool(rec["model"]["defense"].get("third_party"))
         attack, m = rec["cell"]["attack"], rec["metrics"]
@@ -127,7 +138,9 @@ def board_markdown(board: Board) -> str:
 
 
 def write_leaderboards(boards: list[Board], out_dir: Path) -> list[Path]:
-    """``README.md`` (every board) and one CSV per board; returns the paths written."""
+    """``README.md`` and ``index.html`` (every board) and one CSV per board; returns the paths."""
+    from hashbench.leaderboard_html import leaderboard_html
+
     out_dir = Path(out_dir)
     written = []
     parts = ["# hashbench leaderboard", "",
@@ -140,6 +153,7 @@ def write_leaderboards(boards: list[Board], out_dir: Path) -> list[Path]:
         atomic_write_bytes(csv_path, board.table.to_csv(index=False, float_format="%.6f")
                            .encode("utf-8"))
         written.append(csv_path)
-    readme = out_dir / "README.md"
+    readme, page = out_dir / "README.md", out_dir / "index.html"
     atomic_write_bytes(readme, "\n".join(parts).encode("utf-8"))
-    return [readme, *written]
+    atomic_write_bytes(page, leaderboard_html(boards).encode("utf-8"))
+    return [readme, page, *written]

@@ -178,15 +178,23 @@ def test_list_shows_plugins_datasets_backbones_and_methods():
         assert word in result.output
 
 
-def test_report_is_byte_identical_and_lists_every_attack(smoke_run, tmp_path):
+def test_report_is_byte_identical_and_draws_every_figure(smoke_run, tmp_path):
     root, _, first = smoke_run
     assert first.returncode == 0, first.stderr
     outs = []
     for name in ("a", "b"):
         done = hb("report", "--results", str(root / "results"), "--out", str(tmp_path / name))
         assert done.returncode == 0, done.stderr
-        outs.append({p.name: p.read_bytes() for p in sorted((tmp_path / name).iterdir())})
-    assert outs[0] == outs[1] and "README.md" in outs[0] and len(outs[0]) == 2
+        outs.append({str(p.relative_to(tmp_path / name)): p.read_bytes()
+                     for p in sorted((tmp_path / name).rglob("*")) if p.is_file()})
+    assert outs[0] == outs[1]
+    files = set(outs[0])
+    assert {"README.md", "index.html", "smoke-v1_mnist-5k-v1_16b.csv"} <= files
+    plots = "plots/smoke-v1_mnist-5k-v1_16b/dpsh-small_cnn_vanilla"
+    for kind in ("pr", "pn", "tsne"):
+        for ext in ("png", "svg"):
+            assert f"{plots}_{kind}.{ext}" in files
+            assert len(outs[0][f"{plots}_{kind}.{ext}"]) > 5000
     board = outs[0]["README.md"].decode()
     for col in ("clean mAP", r"hag mAP", r"center\_pgd mAP", r"targeted\_pgd t\-mAP",
                 r"worst\-case mAP"):

@@ -1,0 +1,188 @@
+"""Figures from result records and their sidecars alone (no model, no data): precision-recall and
+P@N curves (clean vs each attack), t-SNE maps of codes, robustness against eps.
+
+Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot global state) and saved as
+PNG and SVG with the date and software stamps removed, so the same results give the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+from hashbench.leaderboard import group_key, row_key, slug
+from hashbench.records import atomic_write_bytes, read_sidecar
+from hashbench.suites import CLEAN, WORST_CASE
+
+TSNE_QUERIES = 200  # clean and adversarial query codes drawn on a t-SNE map
+TSNE_ATTACK_PREFERENCE = ("center_pgd", "hag")  # the untargeted attack shown on the map
+
+
+@dataclass
+class Row:
+    """The records of one model + defense within one leaderboard group, with their sidecars."""
+
+    model: str
+    defense: str
+    by_attack: dict[str, list[tuple[dict, dict]]] = field(default_factory=dict)
+
+    def at_protocol_eps(self, attack: str) -> tuple[dict, dict] | None:
+        """The (record, arrays) of ``attack`` at the protocol's eps (the smallest folder path)."""
+        found = self.by_attack.get(attack, [])
+        plain = [r for r in found if r[0]["cell"]["eps"] is None]
+        return (plain or found or [None])[0]
+
+
+@dataclass
+class PlotResult:
+    written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def collect_rows(records: list[tuple[Path, dict]]) -> dict[tuple, list[Row]]:
+    """Group ok records (with readable sidecars) by leaderboard group, then model + defense."""
+    groups: dict[tuple, dict[tuple, Row]] = {}
+    for path, rec in records:
+        if rec["status"] != "ok" or not rec.get("sidecar"):
+            continue
+        model, defense = row_key(rec)
+        rows = groups.setdefault(group_key(rec), {})
+        row = rows.setdefault((model, defense), Row(model, defense))
+        row.by_attack.setdefault(rec["cell"]["attack"], []).append((rec, read_sidecar(path, rec)))
+    return {k: [v[key] for key in sorted(v)] for k, v in sorted(groups.items())}
+
+
+def _save(fig: Figure, base: Path, result: PlotResult) -> None:
+    import io
+
+    with matplotlib.rc_context({"svg.hashsalt": "hashbench", "svg.fonttype": "none"}):
+        for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext, metadata=meta, dpi=110, bbox_inches="tight")
+            path = base.with_suffix(f".{ext}")
+            atomic_write_bytes(path, buf.getvalue())
+            result.written.append(path)
+
+
+def _attack_curves(row: Row):
+    clean = row.at_protocol_eps(CLEAN)
+    if clean is None or "curve_precision" not in clean[1]:
+        return []
+    curves = [("clean", clean[1])]
+    for attack in sorted(row.by_attack):
+        if attack in (CLEAN, WORST_CASE):
+            continue
+        found = row.at_protocol_eps(attack)
+        if found and "curve_precision" in found[1]:
+            curves.append((attack, found[1]))
+    return curves
+
+
+def plot_curves(row: Row, title: str, base: Path, result: PlotResult) -> None:
+    """Precision-recall and P@N, clean against every attack, one figure each."""
+    curves = _attack_curves(row)
+    if not curves:
+        result.notes.append(f"{title}: no curve arrays in the sidecars (re-run the cells)")
+        return
+    fig = Figure(figsize=(5, 4))
+    ax = fig.add_subplot()
+    for name, arr in curves:
+        ax.plot(arr["curve_recall"], arr["curve_precision"], label=name,
+                linestyle="-" if name == "clean" else "--")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
+           title=f"PR · {title}")
+    ax.legend(loc="upper right", fontsize="small")
+    _save(fig, base.with_name(base.name + "_pr"), result)
+
+    fig = Figure(figsize=(5, 4))
+    ax = fig.add_subplot()
+    for name, arr in curves:
+        ax.plot(arr["curve_cutoffs"], arr["curve_precision"], label=name,
+                linestyle="-" if name == "clean" else "--")
+    ax.set(xlabel="N (items retrieved)", ylabel="precision@N", ylim=(0, 1.02), xscale="log",
+           title=f"P@N · {title}")
+    ax.legend(loc="upper right", fontsize="small")
+    _save(fig, base.with_name(base.name + "_pn"), result)
+
+
+def _first_label(labels: np.ndarray) -> np.ndarray:
+    """Colour of an item: its first label (multi-label items take their lowest label index)."""
+    return np.where(labels.any(axis=1), labels.argmax(axis=1), -1)
+
+
+def plot_tsne(row: Row, title: str, base: Path, result: PlotResult) -> None:
+    """t-SNE of database codes, with clean and adversarial query codes on top, by label."""
+    try:
+        from sklearn.manifold import TSNE
+    except ImportError:
+        result.notes.append("t-SNE maps skipped: scikit-learn is not installed "
+                            "(pip install 'hashbench[tsne]')")
+        return
+    clean = row.at_protocol_eps(CLEAN)
+    attack = next((a for a in TSNE_ATTACK_PREFERENCE if row.at_protocol_eps(a)), None)
+    if clean is None or attack is None or "db_sample_codes" not in clean[1]:
+        return
+    adv = row.at_protocol_eps(attack)[1]
+    if "codes" not in adv:
+        return
+    c = clean[1]
+    n_q = min(TSNE_QUERIES, len(c["codes"]))
+    points = np.concatenate([c["db_sample_codes"], c["codes"][:n_q], adv["codes"][:n_q]])
+    emb = TSNE(n_components=2, perplexity=30, init="pca", random_state=0,
+               max_iter=500).fit_transform(points.astype(np.float32))
+    n_db = len(c["db_sample_codes"])
+    db_xy, q_xy, adv_xy = emb[:n_db], emb[n_db:n_db + n_q], emb[n_db + n_q:]
+    db_col, q_col = _first_label(c["db_sample_labels"]), _first_label(c["labels"][:n_q])
+    cmap = matplotlib.colormaps["tab10" if max(db_col.max(), q_col.max()) < 10 else "tab20"]
+    fig = Figure(figsize=(6, 5))
+    ax = fig.add_subplot()
+    ax.scatter(db_xy[:, 0], db_xy[:, 1], c=db_col, cmap=cmap, s=6, alpha=0.35,
+               label="database", vmin=0, vmax=cmap.N - 1)
+    ax.scatter(q_xy[:, 0], q_xy[:, 1], c=q_col, cmap=cmap, s=28, marker="o",
+               edgecolors="black", linewidths=0.5, label="clean query", vmin=0, vmax=cmap.N - 1)
+    ax.scatter(adv_xy[:, 0], adv_xy[:, 1], c=q_col, cmap=cmap, s=40, marker="x",
+               label=f"{attack} query", vmin=0, vmax=cmap.N - 1)
+    ax.set(title=f"t-SNE of codes · {title}", xticks=[], yticks=[])
+    ax.legend(loc="best", fontsize="small")
+    _save(fig, base.with_name(base.name + "_tsne"), result)
+
+
+def plot_eps_sweeps(rows: list[Row], title: str, base: Path, result: PlotResult) -> None:
+    """Robust mAP against eps, one line per defense and attack, where a suite sweeps eps."""
+    lines = []
+    for row in rows:
+        for attack, found in sorted(row.by_attack.items()):
+            pts = sorted({(r["metrics"]["eps"], r["metrics"]["map"]) for r, _ in found
+                          if "map" in r["metrics"]})
+            if len(pts) > 1 and attack != CLEAN:
+                lines.append((f"{row.defense} / {attack}", pts))
+    if not lines:
+        return
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.add_subplot()
+    for label, pts in lines:
+        ax.plot(*zip(*pts), marker="o", label=label)
+    ax.set(xlabel="eps (l-inf, [0,1] pixels)", ylabel="mAP under attack", ylim=(0, 1.02),
+           title=f"robustness vs eps · {title}")
+    ax.legend(fontsize="small")
+    _save(fig, base.with_name(base.name + "_eps"), result)
+
+
+def write_plots(records: list[tuple[Path, dict]], out_dir: Path) -> PlotResult:
+    """Every figure for every group and row under ``out_dir/plots/<group>/``."""
+    result = PlotResult()
+    for key, rows in collect_rows(records).items():
+        suite, version, protocol, bits = key
+        folder = Path(out_dir) / "plots" / slug(f"{suite}-v{version}_{protocol}_{bits}b")
+        group_title = f"{protocol} {bits}b"
+        for row in rows:
+            title = f"{row.model} {row.defense} · {group_title}"
+            base = folder / slug(f"{row.model}_{row.defense}")
+            plot_curves(row, title, base, result)
+            plot_tsne(row, title, base, result)
+        plot_eps_sweeps(rows, group_title, folder / "all", result)
+    return result

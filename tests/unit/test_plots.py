@@ -1,0 +1,38 @@
+"""Plots from sidecar arrays: an eps sweep draws a robustness curve; t-SNE degrades gracefully."""
+
+import sys
+
+import numpy as np
+
+from hashbench.plots import PlotResult, Row, plot_eps_sweeps, plot_tsne
+
+
+def rec(eps, robust, sweep=True):
+    return {"cell": {"eps": eps if sweep else None}, "metrics": {"eps": eps, "map": robust}}
+
+
+def test_eps_sweep_draws_one_line_per_defense_and_attack(tmp_path):
+    rows = [Row("dpsh-small_cnn", d, {"center_pgd": [(rec(e, m), {}) for e, m in pts]})
+            for d, pts in (("vanilla", [(0.1, 0.5), (0.3, 0.05)]),
+                           ("cgat", [(0.1, 0.8), (0.3, 0.4)]))]
+    result = PlotResult()
+    plot_eps_sweeps(rows, "mnist", tmp_path / "all", result)
+    assert sorted(p.name for p in result.written) == ["all_eps.png", "all_eps.svg"]
+    svg = (tmp_path / "all_eps.svg").read_text()
+    assert "vanilla / center_pgd" in svg and "cgat / center_pgd" in svg
+
+
+def test_no_sweep_no_figure(tmp_path):
+    rows = [Row("m", "vanilla", {"hag": [(rec(0.3, 0.1, sweep=False), {})]})]
+    result = PlotResult()
+    plot_eps_sweeps(rows, "mnist", tmp_path / "all", result)
+    assert result.written == []
+
+
+def test_tsne_without_scikit_learn_is_a_note_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.manifold", None)
+    codes = np.ones((4, 8), dtype=np.int8)
+    row = Row("m", "vanilla", {"clean": [({"cell": {"eps": None}}, {"codes": codes})]})
+    result = PlotResult()
+    plot_tsne(row, "t", tmp_path / "x", result)
+    assert result.written == [] and "scikit-learn" in result.notes[0]
