@@ -12,10 +12,12 @@ import torch
 
 from hashbench.api import AttackContext, Need, QueryBatch
 from hashbench.errors import PluginError
-from hashbench.metrics import average_precision
+from hashbench.metrics import average_precision, precision_recall_curve
 from hashbench.threat_model import check_adversarial
 
 ATTACK_BATCH = 128
+CURVE_POINTS = 100  # ranking cutoffs kept for the PR and P@N curves of a cell
+DB_SAMPLE = 1000  # database codes kept (evenly spaced) for the t-SNE maps
 
 
 class Counter:
@@ -45,6 +47,25 @@ class Counter:
 
 def _ap(codes, db_codes, labels, db_labels, topk):
     return average_precision(codes, db_codes, labels, db_labels, topk)
+
+
+def curve_arrays(codes, db_codes, labels, db_labels) -> dict[str, np.ndarray]:
+    """The sidecar arrays that let ``hashbench report`` draw curves without the model: precision
+    and recall at ~100 ranking cutoffs (PR and P@N curves) and the query codes themselves."""
+    n_db = db_codes.shape[0]
+    cut = np.unique(np.linspace(1, n_db, min(CURVE_POINTS, n_db)).round().astype(np.int64))
+    pr = precision_recall_curve(codes, db_codes, labels, db_labels, cut)
+    return {"curve_cutoffs": cut, "curve_precision": pr.precision, "curve_recall": pr.recall,
+            "codes": codes.to(torch.int8).cpu().numpy()}
+
+
+def database_sample(db_codes, db_labels) -> dict[str, np.ndarray]:
+    """Evenly spaced database items (codes and labels): the background of the t-SNE maps."""
+    n = db_codes.shape[0]
+    idx = np.unique(np.linspace(0, n - 1, min(DB_SAMPLE, n)).round().astype(np.int64))
+    t = torch.as_tensor(idx, device=db_codes.device)
+    return {"db_sample_index": idx, "db_sample_codes": db_codes[t].to(torch.int8).cpu().numpy(),
+            "db_sample_labels": db_labels[t.to(db_labels.device)].to(torch.uint8).cpu().numpy()}
 
 
 def clean_metrics(q_codes, prov, data, q_labels, targets, topk) -> tuple[dict, dict]:
@@ -103,7 +124,7 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress) -> tu
     linf_t, mse_t = torch.cat(linf), torch.cat(mse)
     metrics = {"map": ap.mean(), "linf_mean": float(linf_t.mean()),
                "linf_max": float(linf_t.max()), "mse_mean": float(mse_t.mean())}
-    arrays = {"ap": ap.ap, "linf": linf_t.numpy()}
+    arrays = {"ap": ap.ap, "linf": linf_t.numpy(), **curve_arrays(adv, db, labels, db_labels)}
     if attack.targeted:
         targets = data.target_labels[q_idx].to(device)
         has_t = targets.any(dim=1)

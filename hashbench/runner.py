@@ -17,7 +17,13 @@ import torch
 from hashbench.data import load_dataset
 from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import DataError, HashbenchError
-from hashbench.evaluate import attack_metrics, clean_metrics, worst_case_metrics
+from hashbench.evaluate import (
+    attack_metrics,
+    clean_metrics,
+    curve_arrays,
+    database_sample,
+    worst_case_metrics,
+)
 from hashbench.models.losses import HASH_METHODS
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.provenance import provenance, utc_now
@@ -201,7 +207,12 @@ class Runner:
         topk, metrics = record["metrics"]["topk"], record["metrics"]
         clean, arrays = clean_metrics(q_codes, prov, data, labels, targets, topk)
         metrics.update(clean)
-        if cell.attack == WORST_CASE:
+        if cell.attack == CLEAN:
+            db_labels = data.database.labels.to(self.device)
+            arrays.update(curve_arrays(q_codes, prov.codes["database"], labels, db_labels))
+            arrays.update(database_sample(prov.codes["database"], db_labels))
+            arrays["labels"] = labels.to(torch.uint8).cpu().numpy()
+        elif cell.attack == WORST_CASE:
             members = {a: read_sidecar(p, load_record(p))["ap"] for a, p in
                        self._member_paths(cell, path).items()}
             wc, wc_arrays = worst_case_metrics(members)
