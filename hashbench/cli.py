@@ -148,8 +148,7 @@ def report(results_dir, out_dir):
     if not boards:
         raise ResultError(f"{results_dir}: no result records to report")
     for board in boards:
-        table = Table(title=f"{board.suite} v{board.suite_version} · {board.protocol} · "
-                            f"{board.bits} bits")
+        table = Table(title=board.title)
         shown = [c for c in board.table.columns if c not in ("third_party", "flags")]
         for col in shown:
             table.add_column(col, justify="right" if col not in ("model", "defense") else "left")

@@ -12,7 +12,7 @@ import torch
 
 from hashbench.api import AttackContext, Need, QueryBatch
 from hashbench.errors import PluginError
-from hashbench.metrics import average_precision, precision_recall_curve
+from hashbench.metrics import average_precision, precision_recall_curve, random_ranking_map
 from hashbench.threat_model import check_adversarial
 
 ATTACK_BATCH = 128
@@ -73,7 +73,8 @@ def clean_metrics(q_codes, prov, data, q_labels, targets, topk) -> tuple[dict, d
     ap = _ap(q_codes, db, q_labels, db_labels, topk)
     has_t = targets.any(dim=1)
     t_ap = _ap(q_codes[has_t], db, targets[has_t], db_labels, topk)
-    metrics = {"clean_map": ap.mean(), "clean_t_map": t_ap.mean()}
+    metrics = {"clean_map": ap.mean(), "clean_t_map": t_ap.mean(),
+               "random_map": random_ranking_map(q_labels, db_labels)}
     return metrics, {"clean_ap": ap.ap}
 
 

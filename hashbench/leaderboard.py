@@ -19,6 +19,10 @@ from hashbench.suites import CLEAN, WORST_CASE
 
 # A robust mAP above the clean one by this much means the attack helped retrieval: broken attack.
 ABOVE_CLEAN_TOLERANCE = 0.02
+# At eps >= 0.5 an attacker can turn any image into any other grey-level image, so retrieval
+# should be near random; a robust mAP well above it suggests masked gradients, not robustness.
+LARGE_EPS = 0.5
+NOT_RANDOM_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -27,11 +31,18 @@ class Board:
     suite_version: int
     protocol: str
     bits: int
+    eps: float
     table: pd.DataFrame
 
     @property
     def slug(self) -> str:
-        return slug(f"{self.suite}-v{self.suite_version}_{self.protocol}_{self.bits}b")
+        return slug(f"{self.suite}-v{self.suite_version}_{self.protocol}_{self.bits}b_"
+                    f"eps{self.eps:.4g}")
+
+    @property
+    def title(self) -> str:
+        return (f"{self.suite} v{self.suite_version} · {self.protocol} · {self.bits} bits · "
+                f"eps {self.eps:.4g}")
 
 
 def slug(text: str) -> str:
@@ -51,16 +62,20 @@ def row_key(rec: dict) -> tuple[str, str]:
 
 
 def group_key(rec: dict) -> tuple[str, int, str, int]:
-    """Records are only ever ranked against records with the same key."""
+    """Records are only compared with records sharing this key (one board per eps within it)."""
     return (rec["suite"]["name"], rec["suite"]["version"], rec["dataset"]["protocol"],
             rec["model"]["bits"])
+
+
+def board_key(rec: dict) -> tuple[str, int, str, int, float]:
+    return (*group_key(rec), float(rec["metrics"]["eps"]))
 
 
 def build_boards(records: list[dict]) -> list[Board]:
     groups: dict[tuple, list[dict]] = {}
     newest: dict[str, int] = {}
     for rec in records:
-        groups.setdefault(group_key(rec), []).append(rec)
+        groups.setdefault(board_key(rec), []).append(rec)
         name = rec["suite"]["name"]
         newest[name] = max(newest.get(name, 0), rec["suite"]["version"])
     return [Board(*key, _table(recs, outdated=key[1] < newest[key[0]]))
@@ -92,6 +107,9 @@ def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
             row["steps"] = steps if row["steps"] in (None, steps) else "mixed"
             if m["map"] > m["clean_map"] + ABOVE_CLEAN_TOLERANCE:
                 row["flags"].add(f"{attack} mAP above clean")
+            if (m["eps"] >= LARGE_EPS and "random_map" in m
+                    and m["map"] > m["random_map"] + NOT_RANDOM_MARGIN):
+                row["flags"].add(f"{attack} not near random at eps {m['eps']:.4g}")
     frame = pd.DataFrame([{**r, "flags": "; ".join(sorted(r["flags"]))} for r in rows.values()])
     rank_key = "worst-case mAP" if "worst-case mAP" in frame else "clean mAP"
     frame = frame.sort_values([rank_key, "model", "defense"], ascending=[False, True, True],
@@ -128,8 +146,7 @@ def _cell(value) -> str:
 
 def board_markdown(board: Board) -> str:
     t = board.table
-    title = escape_markdown(f"{board.suite} v{board.suite_version} · {board.protocol} · "
-                            f"{board.bits} bits")
+    title = escape_markdown(board.title)
     lines = [f"## {title}", "", "| " + " | ".join(escape_markdown(c) for c in t.columns) + " |",
              "|" + "---|" * len(t.columns)]
     for row in t.itertuples(index=False):

@@ -70,7 +70,7 @@ def _cell(value) -> tuple[str, str, bool]:
 def board_html(board: Board) -> str:
     t = board.table
     esc = html.escape
-    title = f"{board.suite} v{board.suite_version} · {board.protocol} · {board.bits} bits"
+    title = board.title
     head = "".join(
         f'<th class="{"num" if pd.api.types.is_numeric_dtype(t[c]) else "text"}">{esc(c)}</th>'
         for c in t.columns)

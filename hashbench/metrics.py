@@ -124,6 +124,15 @@ class PRCurve:
     recall: np.ndarray
 
 
+def random_ranking_map(q_labels: torch.Tensor, db_labels: torch.Tensor) -> float:
+    """Expected mAP (full ranking) of a ranking drawn at random: each query's AP is then, in
+    expectation, its fraction of relevant database items. The floor an attack pushes toward."""
+    total = 0.0
+    for sl in _chunks(q_labels.shape[0], _chunk_size(db_labels.shape[0])):
+        total += float(relevance(q_labels[sl], db_labels).to(torch.float64).mean(1).sum())
+    return total / max(q_labels.shape[0], 1)
+
+
 def precision_recall_curve(
     q_codes: torch.Tensor,
     db_codes: torch.Tensor,

@@ -50,3 +50,16 @@ def test_escape_markdown_handles_every_special():
     assert escape_markdown("<b>&") == "&lt;b&gt;&amp;"
     assert "\n" not in escape_markdown("a\nb")
     assert escape_markdown(copy.copy("x_y*z")) == "x\\_y\\*z"
+
+
+def test_large_eps_far_above_random_is_flagged_and_boards_split_by_eps():
+    masked = record("masky", "center_pgd", 0.9, 0.6)
+    masked["metrics"].update(eps=1.0, random_map=0.1)
+    honest = record("honest", "center_pgd", 0.9, 0.12)
+    honest["metrics"].update(eps=1.0, random_map=0.1)
+    at_protocol = record("masky", "center_pgd", 0.9, 0.5)
+    boards = build_boards([masked, honest, at_protocol])
+    assert [b.eps for b in boards] == [0.3, 1.0]
+    flags = dict(zip(boards[1].table["defense"], boards[1].table["flags"]))
+    assert flags["masky"] == "center_pgd not near random at eps 1"
+    assert flags["honest"] == ""

@@ -13,6 +13,7 @@ from hashbench.metrics import (
     mean_average_precision,
     precision_at,
     precision_recall_curve,
+    random_ranking_map,
 )
 
 
@@ -175,3 +176,16 @@ def test_hamming_symmetric_and_bounded(seed, bits):
     assert torch.equal(d, hamming_distance(b, a).T)
     assert int(d.min()) >= 0 and int(d.max()) <= bits
     assert torch.equal(d, (a.unsqueeze(1) != b.unsqueeze(0)).sum(2))
+
+
+def test_random_ranking_map_is_the_mean_ap_of_random_codes():
+    g = torch.Generator().manual_seed(3)
+    q_labels = (torch.rand(40, 5, generator=g) < 0.3).float()
+    db_labels = (torch.rand(600, 5, generator=g) < 0.3).float()
+    expected = random_ranking_map(q_labels, db_labels)
+    by_hand = (q_labels @ db_labels.T > 0).double().mean().item()
+    assert abs(expected - by_hand) < 1e-12
+    # random 64-bit codes rank the database at random: their mAP averages to the floor
+    maps = [mean_average_precision(torch.randn(40, 64, generator=g), torch.randn(600, 64, generator=g),
+                                   q_labels, db_labels) for _ in range(20)]
+    assert abs(sum(maps) / len(maps) - expected) < 0.02
