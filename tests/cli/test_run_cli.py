@@ -189,7 +189,7 @@ def test_report_is_byte_identical_and_draws_every_figure(smoke_run, tmp_path):
                      for p in sorted((tmp_path / name).rglob("*")) if p.is_file()})
     assert outs[0] == outs[1]
     files = set(outs[0])
-    assert {"README.md", "index.html", "smoke-v1_mnist-5k-v1_16b.csv"} <= files
+    assert {"README.md", "index.html", "smoke-v1_mnist-5k-v1_16b_eps0.3.csv"} <= files
     plots = "plots/smoke-v1_mnist-5k-v1_16b/dpsh-small_cnn_vanilla"
     for kind in ("pr", "pn", "tsne"):
         for ext in ("png", "svg"):
