@@ -7,6 +7,7 @@ PNG and SVG with the date and software stamps removed, so the same results give 
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,8 @@ class Row:
     by_attack: dict[str, list[tuple[dict, dict]]] = field(default_factory=dict)
 
     def at_protocol_eps(self, attack: str) -> tuple[dict, dict] | None:
-        """The (record, arrays) of ``attack`` at the protocol's eps (the smallest folder path)."""
+        """The (record, arrays) of ``attack`` at the protocol's eps (the cell without an eps
+        override), else the first one found."""
         found = self.by_attack.get(attack, [])
         plain = [r for r in found if r[0]["cell"]["eps"] is None]
         return (plain or found or [None])[0]
@@ -57,8 +59,6 @@ def collect_rows(records: list[tuple[Path, dict]]) -> dict[tuple, list[Row]]:
 
 
 def _save(fig: Figure, base: Path, result: PlotResult) -> None:
-    import io
-
     with matplotlib.rc_context({"svg.hashsalt": "hashbench", "svg.fonttype": "none"}):
         for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
             buf = io.BytesIO()

@@ -66,3 +66,21 @@ def test_torchvision_backbone_without_download():
         assert m(torch.rand(1, 3, 32, 32)).shape == (1, 16)  # upsampled to 224 inside
     with pytest.raises(Exception, match="weights file .* not found"):
         HashModel(ModelSpec("dpsh", "alexnet", 16, 3, 10, weights="/nope.pth"))
+
+
+def test_pretrained_backbones_need_a_weights_file_and_say_where(tmp_path):
+    from hashbench.errors import DataError
+    from hashbench.models.pretrained import file_sha256, weights_path
+
+    assert weights_path("small_cnn", None) is None
+    with pytest.raises(DataError, match="--data-root"):
+        weights_path("alexnet", None)
+    with pytest.raises(DataError, match=r"weights/vgg11\.pth.*IMAGENET1K_V1"):
+        weights_path("vgg11", tmp_path)
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "vgg11.pth").write_bytes(b"a")
+    (tmp_path / "weights" / "alexnet.pth").write_bytes(b"b")
+    assert weights_path("vgg11", tmp_path) == tmp_path / "weights" / "vgg11.pth"
+    # the cache key uses the content, so two files give two keys
+    assert file_sha256(str(tmp_path / "weights/vgg11.pth")) != \
+        file_sha256(str(tmp_path / "weights/alexnet.pth"))
