@@ -130,13 +130,16 @@ def plot_tsne(row: Row, title: str, base: Path, result: PlotResult) -> None:
     if "codes" not in adv:
         return
     c = clean[1]
-    n_q = min(TSNE_QUERIES, len(c["codes"]))
-    points = np.concatenate([c["db_sample_codes"], c["codes"][:n_q], adv["codes"][:n_q]])
+    # evenly spaced queries: query splits are often ordered by class
+    q = np.unique(np.linspace(0, len(c["codes"]) - 1, min(TSNE_QUERIES, len(c["codes"])))
+                  .round().astype(np.int64))
+    n_q = len(q)
+    points = np.concatenate([c["db_sample_codes"], c["codes"][q], adv["codes"][q]])
     emb = TSNE(n_components=2, perplexity=30, init="pca", random_state=0,
                max_iter=500).fit_transform(points.astype(np.float32))
     n_db = len(c["db_sample_codes"])
     db_xy, q_xy, adv_xy = emb[:n_db], emb[n_db:n_db + n_q], emb[n_db + n_q:]
-    db_col, q_col = _first_label(c["db_sample_labels"]), _first_label(c["labels"][:n_q])
+    db_col, q_col = _first_label(c["db_sample_labels"]), _first_label(c["labels"][q])
     cmap = matplotlib.colormaps["tab10" if max(db_col.max(), q_col.max()) < 10 else "tab20"]
     fig = Figure(figsize=(6, 5))
     ax = fig.add_subplot()
