@@ -77,8 +77,10 @@ def list_cmd():
               help="folder holding the literature datasets")
 @click.option("--force", is_flag=True, help="recompute finished cells")
 @click.option("--fail-fast", is_flag=True, help="stop at the first failed cell")
+@click.option("--add-defense", "add_defenses", multiple=True, metavar="NAME",
+              help="also evaluate this registered defense in every group (repeatable)")
 def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_root, force,
-        fail_fast):
+        fail_fast, add_defenses):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
     from dataclasses import replace
 
@@ -86,6 +88,12 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     from hashbench.suites import load_suite
 
     suite = load_suite(suite_name)
+    if add_defenses:
+        from hashbench.registry import defenses
+
+        for name in add_defenses:
+            defenses.get(name)  # an unknown name stops here, with close matches
+        suite = suite.with_defenses(add_defenses)
     if seed is not None:
         suite = replace(suite, seed=seed)
     cells = select(suite.cells(), parse_filters(only), parse_filters(exclude))
@@ -126,6 +134,35 @@ def validate(paths):
     if bad or n == 0:
         if n == 0:
             console.print("no *.json records found under the given paths")
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--defense", "defense", default=None, help="registered defense name")
+@click.option("--attack", "attack", default=None, help="registered attack name")
+def selfcheck(defense, attack):
+    """Check one plugin's contract on a slice of the embedded MNIST (seconds)."""
+    from hashbench.registry import attacks, defenses
+    from hashbench.selfcheck import check_attack, check_defense
+
+    if (defense is None) == (attack is None):
+        raise click.UsageError("give exactly one of --defense NAME or --attack NAME")
+    registry, name = (defenses, defense) if defense else (attacks, attack)
+    entry = registry.entry(name)
+    cls = registry.get(name)
+    with console.status(f"checking {registry.kind} {name}"):
+        checks = check_defense(cls) if defense else check_attack(cls)
+    table = Table(title=f"selfcheck {registry.kind} {name} ({entry.distribution} "
+                        f"{entry.dist_version})")
+    for col in ("rule", "result", "measured", "fix"):
+        table.add_column(col, overflow="fold")
+    for c in checks:
+        table.add_row(c.rule, "[green]pass[/]" if c.passed else "[red]FAIL[/]", c.detail,
+                      "" if c.passed else c.fix)
+    out.print(table)
+    failed = [c for c in checks if not c.passed]
+    out.print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    if failed:
         sys.exit(1)
 
 

@@ -7,6 +7,7 @@ path works the same. Files are validated by ``schemas/suite.v1.json``: unknown k
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import tomllib
@@ -64,6 +65,13 @@ class Suite:
     defense_params: dict
     attack_params: dict
     source: str
+
+    def with_defenses(self, names: list[str] | tuple[str, ...]) -> "Suite":
+        """The same suite (name, version, attacks, budgets) with more defenses in every group:
+        how a new defense is evaluated on a published suite without editing it."""
+        groups = tuple({**g, "defenses": list(dict.fromkeys([*g["defenses"], *names]))}
+                       for g in self.groups)
+        return dataclasses.replace(self, groups=groups)
 
     def cells(self) -> list[CellSpec]:
         """Expand every group: clean and attack cells, then a worst-case cell per model."""

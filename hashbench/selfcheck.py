@@ -1,0 +1,207 @@
+"""``hashbench selfcheck``: run one plugin on a slice of the embedded MNIST and check its contract.
+
+Each rule gives a result with what was measured and, when it fails, the fix. The checks are the
+ones the harness relies on: a defense returns a hashing model with K-bit codes in {-1,+1}, finite
+weights, the same weights for the same seed, and leaves the data alone; an attack stays in [0,1]
+and inside the eps-ball, is deterministic under a seed, moves nothing at eps=0, and leaves the
+model's weights and train/eval mode as it found them.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from hashbench.api import AttackContext, Need, QueryBatch, TrainContext
+from hashbench.data import load_dataset
+from hashbench.errors import HashbenchError
+from hashbench.models.hash_model import HashModel, ModelSpec
+from hashbench.models.losses import make_loss
+from hashbench.registry import attacks as attack_registry
+from hashbench.seeding import generator
+from hashbench.threat_model import check_adversarial
+
+BITS = 16
+N_TRAIN, N_QUERY = 96, 8
+EPS = 0.3
+# Small settings so a check takes seconds whatever the plugin's paper-sized defaults are.
+FAST_PARAMS = {"epochs": 1, "batch_size": 32, "steps": 3}
+
+
+@dataclass(frozen=True)
+class Check:
+    rule: str
+    passed: bool
+    detail: str
+    fix: str = ""
+
+
+def _fast(cls, extra: dict | None = None) -> dict:
+    fields = {f.name for f in dataclasses.fields(cls.Params)}
+    return {k: v for k, v in {**FAST_PARAMS, **(extra or {})}.items() if k in fields}
+
+
+def _metadata(cls, kind: str) -> list[Check]:
+    out = []
+    name_ok = isinstance(getattr(cls, "name", None), str) and cls.name.isidentifier()
+    out.append(Check("metadata: name", name_ok, f"name = {getattr(cls, 'name', None)!r}",
+                     "set a class attribute name = 'lower_case_identifier'"))
+    version = getattr(cls, "version", None)
+    out.append(Check("metadata: version", isinstance(version, int) and version >= 1,
+                     f"version = {version!r}", "set version = 1 (raise it when results change)"))
+    cit = getattr(cls, "citation", None)
+    out.append(Check("metadata: citation", bool(cit and cit.title and cit.url),
+                     f"{cit.title} <{cit.url}>" if cit else "no citation",
+                     "set citation = Citation(key=..., title=..., url=...)"))
+    doc = (cls.__doc__ or "").strip()
+    out.append(Check("metadata: docstring", bool(doc), doc.splitlines()[0] if doc else "empty",
+                     "give the class a docstring: summary, paper, threat model, needs, defaults"))
+    if kind == "attack":
+        has_eps = "eps" in {f.name for f in dataclasses.fields(cls.Params)}
+        out.append(Check("metadata: eps parameter", has_eps,
+                         "Params has eps" if has_eps else "Params has no eps field",
+                         "add eps: float to Params (the harness sets it from the protocol)"))
+    return out
+
+
+def _attempt(rule: str, fn: Callable[[], object]) -> tuple[object, Check | None]:
+    try:
+        return fn(), None
+    except Exception as err:  # noqa: BLE001 - any failure of the plugin is the finding
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        return None, Check(rule, False, f"{type(err).__name__}: {err} "
+                           f"({where.filename}:{where.lineno})",
+                           "make the method run on the smoke data; see the error above")
+
+
+def _data():
+    data = load_dataset("mnist")
+    train = data.train.subset(torch.arange(N_TRAIN))
+    return data, train
+
+
+def _model(n_classes: int) -> HashModel:
+    return HashModel(ModelSpec("dpsh", "small_cnn", BITS, 1, n_classes), seed=0)
+
+
+def check_defense(cls, params: dict | None = None) -> list[Check]:
+    """Every contract rule for a defense class, on 96 MNIST train images and a 16-bit model."""
+    checks = _metadata(cls, "defense")
+    data, train = _data()
+    params = _fast(cls, params)
+    images_before = train.images(torch.arange(N_TRAIN)).clone()
+
+    def fit(seed: int):
+        model = _model(data.n_classes)
+        ctx = TrainContext(
+            seed=seed, scope="selfcheck", eps=EPS, train_labels=train.labels,
+            database_labels=data.database.labels,
+            make_hash_loss=lambda: make_loss("dpsh", train.labels, BITS, generator(seed, "loss")),
+            attack=attack_registry.create,
+        )
+        return cls(**params).fit(model, train, ctx)
+
+    model, failed = _attempt("fit runs", lambda: fit(0))
+    if failed:
+        return checks + [failed]
+    checks.append(Check("fit runs", True, f"params {params}"))
+    is_model = isinstance(model, HashModel) and model.bits == BITS
+    checks.append(Check("returns the hashing model", is_model, f"got {type(model).__name__}",
+                        "return the model passed to fit (trained), e.g. return ctx.fit(...)"))
+    if not is_model:
+        return checks
+    finite = all(torch.isfinite(p).all() for p in model.parameters())
+    checks.append(Check("finite weights", finite, "all finite" if finite else "NaN or inf",
+                        "lower the learning rate or fix the loss (no division by zero)"))
+    with torch.no_grad():
+        codes = model.eval().encode(data.query.images(torch.arange(N_QUERY)))
+    binary = codes.shape == (N_QUERY, BITS) and set(codes.unique().tolist()) <= {-1.0, 1.0}
+    checks.append(Check("codes in {-1,+1} with K bits", binary, f"shape {tuple(codes.shape)}",
+                        "keep the model's tanh output; do not change the hash layer"))
+    again, failed = _attempt("deterministic under a seed", lambda: fit(0))
+    if failed:
+        return checks + [failed]
+    same = all(torch.equal(a, b) for a, b in
+               zip(model.state_dict().values(), again.state_dict().values()))
+    checks.append(Check("deterministic under a seed", same,
+                        "identical weights" if same else "two fits with seed 0 differ",
+                        "draw randomness from ctx.rng(purpose), never the global RNG"))
+    untouched = torch.equal(train.images(torch.arange(N_TRAIN)), images_before)
+    checks.append(Check("data left untouched", untouched, "train images unchanged"
+                        if untouched else "train images were modified in place",
+                        "perturb copies of batch.x, never the tensors the harness gives"))
+    return checks
+
+
+def check_attack(cls, params: dict | None = None) -> list[Check]:
+    """Every contract rule for an attack class, on 8 MNIST queries and a 16-bit model."""
+    checks = _metadata(cls, "attack")
+    if not checks[-1].passed:  # no eps: nothing else can be checked
+        return checks
+    data, train = _data()
+    model = _model(data.n_classes)
+    with torch.no_grad():
+        bank = model.eval().encode(train.images(torch.arange(N_TRAIN)))
+        # the protocol's targets are drawn against the whole database, so anchors need it all
+        db_codes = model.encode(data.database.images(torch.arange(len(data.database))))
+    x = data.query.images(torch.arange(N_QUERY))
+    q_labels = data.query.labels[:N_QUERY]
+    targets = data.target_labels[:N_QUERY]
+    params = _fast(cls, params)
+
+    def perturb(eps: float, seed: int = 0, train_mode: bool = False):
+        attack = cls(**{**params, "eps": eps})
+        model.train(train_mode)
+        ctx = AttackContext(cls.needs, seed, "selfcheck", f"attack {cls.name}", **{
+            Need.TRAIN_CODES.value: bank, Need.TRAIN_LABELS.value: train.labels,
+            Need.DATABASE_CODES.value: db_codes,
+            Need.DATABASE_LABELS.value: data.database.labels})
+        batch = QueryBatch(index=torch.arange(N_QUERY),
+                           labels=q_labels if Need.QUERY_LABELS in cls.needs else None,
+                           target_labels=targets if Need.TARGET_LABELS in cls.needs else None)
+        return attack.perturb(model, x.clone(), batch, attack.prepare(model, ctx), ctx)
+
+    weights = copy.deepcopy(model.state_dict())
+    adv, failed = _attempt("perturb runs", lambda: perturb(EPS))
+    if failed:
+        return checks + [failed]
+    checks.append(Check("perturb runs", True, f"params {params}"))
+    shape_ok = isinstance(adv, torch.Tensor) and adv.shape == x.shape and adv.dtype == x.dtype
+    checks.append(Check("same shape and dtype", shape_ok,
+                        f"{tuple(adv.shape)} {adv.dtype}" if isinstance(adv, torch.Tensor)
+                        else type(adv).__name__, "return a tensor shaped like x"))
+    if not shape_ok:
+        return checks
+    try:
+        linf = check_adversarial(x, adv, EPS, f"attack {cls.name}")
+        checks.append(Check("in [0,1] and within eps", True, f"l-inf {linf:.4f} <= {EPS}"))
+    except HashbenchError as err:
+        checks.append(Check("in [0,1] and within eps", False, str(err),
+                            "project with hashbench.optim.project (clamp to the ball and [0,1])"))
+    zero, failed = _attempt("eps=0 moves nothing", lambda: perturb(0.0))
+    if failed:
+        return checks + [failed]
+    still = float((zero - x).abs().max()) if zero.shape == x.shape else float("inf")
+    checks.append(Check("eps=0 moves nothing", still == 0.0, f"max change {still:.3g}",
+                        "scale every step by eps and project onto the eps-ball"))
+    again = perturb(EPS)
+    same = torch.equal(adv, again)
+    checks.append(Check("deterministic under a seed", same, "identical batches" if same else
+                        "two runs with seed 0 differ",
+                        "draw random starts from ctx.rng(purpose), never the global RNG"))
+    kept = all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+    checks.append(Check("model weights untouched", kept, "unchanged" if kept else
+                        "the attack changed the model's weights or buffers",
+                        "never step an optimiser on the model; use torch.autograd.grad on x"))
+    perturb(EPS, train_mode=True)
+    restored = model.training
+    perturb(EPS, train_mode=False)
+    restored = restored and not model.training
+    checks.append(Check("train/eval mode restored", restored, "restored" if restored else
+                        "the model's mode changed", "wrap the loop in hashbench.optim.eval_mode"))
+    return checks
