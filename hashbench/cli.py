@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -135,6 +136,69 @@ def validate(paths):
         if n == 0:
             console.print("no *.json records found under the given paths")
         sys.exit(1)
+
+
+@cli.command("evaluate-queries")
+@click.option("--suite", "suite_name", required=True, help="package suite name or a TOML file")
+@click.option("--dataset", required=True)
+@click.option("--defense", required=True, help="the defended model to score against")
+@click.option("--model", "model_id", default=None, help="METHOD-BACKBONE-BITSb, when the "
+              "suite holds several")
+@click.option("--queries", "queries_path", type=click.Path(path_type=Path), required=True,
+              help="torch file holding one float tensor (N, C, H, W): the first N queries, "
+              "perturbed")
+@click.option("--name", required=True, help="name of the external attack ([a-z0-9_-]+)")
+@click.option("--targeted", is_flag=True, help="also score t-mAP against the protocol's targets")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path),
+              default=Path(".hashbench-cache"), show_default=True, envvar="HASHBENCH_CACHE")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, envvar="HASHBENCH_DATA")
+@click.option("--device", default="auto", show_default=True)
+def evaluate_queries(suite_name, dataset, defense, model_id, queries_path, name, targeted,
+                     results_dir, cache_dir, data_root, device):
+    """Check and score adversarial queries made by any tool; write a record marked external."""
+    import hashlib
+    import re
+
+    import torch
+
+    from hashbench.errors import ResultError
+    from hashbench.registry import defenses
+    from hashbench.runner import RunOptions, Runner
+    from hashbench.suites import CLEAN, load_suite
+
+    if not re.fullmatch(r"[a-z0-9_-]+", name):
+        raise ResultError(f"--name {name!r}: use lower-case letters, digits, _ and -")
+    suite = load_suite(suite_name)
+    defenses.get(defense)
+    cells = [c for c in suite.with_defenses([defense]).cells()
+             if c.attack == CLEAN and c.dataset == dataset and c.defense == defense
+             and c.eps is None and (model_id is None or c.model_id == model_id)]
+    models = sorted({c.model_id for c in cells})
+    if len(models) != 1:
+        raise ResultError(
+            f"suite {suite.name} has {len(models)} models for dataset {dataset}"
+            + (f" ({', '.join(models)}); pick one with --model" if models else
+               "; check --dataset and --model against `hashbench list` and the suite file"))
+    try:
+        raw = queries_path.read_bytes()
+        adv = torch.load(queries_path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one line
+        raise ResultError(f"{queries_path}: not a readable torch tensor file ({err})") from err
+    if not isinstance(adv, torch.Tensor) or not adv.is_floating_point():
+        raise ResultError(f"{queries_path}: expected one float tensor (N, C, H, W), got "
+                          f"{type(adv).__name__}")
+    with _bar() as bar:
+        runner = Runner(RunOptions(results_dir, cache_dir, device, False, False, data_root),
+                        RichProgress(bar))
+        path = runner.score_external(cells[0], adv, name, queries_path,
+                                     hashlib.sha256(raw).hexdigest(), targeted)
+    rec = json.loads(path.read_text())
+    m = rec["metrics"]
+    out.print(f"external {name}: clean mAP {m['clean_map']:.4f} -> mAP {m['map']:.4f}"
+              + (f", t-mAP {m['t_map']:.4f}" if "t_map" in m else "")
+              + f" on {rec['cell']['queries']} queries; wrote {path}")
 
 
 @cli.command()

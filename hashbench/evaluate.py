@@ -119,14 +119,24 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress) -> tu
     adv = torch.cat(codes)
     if not torch.isfinite(adv).all():
         raise PluginError(f"attack {attack.name}: the model produced non-finite codes")
+    metrics, arrays = score_adversarial(adv, prov, data, q_idx, topk, attack.targeted,
+                                        torch.cat(linf), torch.cat(mse))
+    cost = {"attack_steps": int(getattr(attack.params, "steps", 0)),
+            "forward_images": counter.forward, "backward_images": counter.backward}
+    return metrics, arrays, cost
+
+
+def score_adversarial(adv, prov, data, q_idx, topk, targeted: bool, linf: torch.Tensor,
+                      mse: torch.Tensor) -> tuple[dict, dict]:
+    """mAP (and t-mAP for a targeted attack) of adversarial query codes, with their norms."""
+    device = adv.device
     db, db_labels = prov.codes["database"], data.database.labels.to(device)
     labels = data.query.labels[q_idx].to(device)
     ap = _ap(adv, db, labels, db_labels, topk)
-    linf_t, mse_t = torch.cat(linf), torch.cat(mse)
-    metrics = {"map": ap.mean(), "linf_mean": float(linf_t.mean()),
-               "linf_max": float(linf_t.max()), "mse_mean": float(mse_t.mean())}
-    arrays = {"ap": ap.ap, "linf": linf_t.numpy(), **curve_arrays(adv, db, labels, db_labels)}
-    if attack.targeted:
+    metrics = {"map": ap.mean(), "linf_mean": float(linf.mean()),
+               "linf_max": float(linf.max()), "mse_mean": float(mse.mean())}
+    arrays = {"ap": ap.ap, "linf": linf.numpy(), **curve_arrays(adv, db, labels, db_labels)}
+    if targeted:
         targets = data.target_labels[q_idx].to(device)
         has_t = targets.any(dim=1)
         t_ap = _ap(adv[has_t], db, targets[has_t], db_labels, topk)
@@ -134,9 +144,7 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress) -> tu
         full = np.zeros(len(q_idx))
         full[has_t.cpu().numpy()] = t_ap.ap
         arrays["t_ap"] = full
-    cost = {"attack_steps": int(getattr(attack.params, "steps", 0)),
-            "forward_images": counter.forward, "backward_images": counter.backward}
-    return metrics, arrays, cost
+    return metrics, arrays
 
 
 def worst_case_metrics(member_aps: dict[str, np.ndarray]) -> tuple[dict, dict]:

@@ -104,7 +104,10 @@ def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
                 row[f"{attack} t-mAP"] = m["t_map"]
             row[f"{attack} mAP"] = m["map"]
             steps = (rec.get("attack") or {}).get("params", {}).get("steps")
-            row["steps"] = steps if row["steps"] in (None, steps) else "mixed"
+            if steps is not None:
+                row["steps"] = steps if row["steps"] in (None, steps) else "mixed"
+            if (rec.get("attack") or {}).get("external"):
+                row["flags"].add(f"{attack}: queries made outside hashbench")
             if m["map"] > m["clean_map"] + ABOVE_CLEAN_TOLERANCE:
                 row["flags"].add(f"{attack} mAP above clean")
             if (m["eps"] >= LARGE_EPS and "random_map" in m

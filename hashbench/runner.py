@@ -9,19 +9,20 @@ goes on, unless ``fail_fast``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from hashbench.data import load_dataset
 from hashbench.data.embedded import data_root_from_env
-from hashbench.errors import DataError, HashbenchError
+from hashbench.errors import DataError, HashbenchError, ThreatModelError
 from hashbench.evaluate import (
     attack_metrics,
     clean_metrics,
     curve_arrays,
     database_sample,
+    score_adversarial,
     worst_case_metrics,
 )
 from hashbench.models.losses import HASH_METHODS
@@ -39,6 +40,7 @@ from hashbench.records import (
 from hashbench.registry import attacks
 from hashbench.store import ModelStore
 from hashbench.suites import CLEAN, WORST_CASE, CellSpec, Suite
+from hashbench.threat_model import check_adversarial
 from hashbench.training import encode_split
 
 FILTER_KEYS = ("dataset", "method", "backbone", "bits", "defense", "attack")
@@ -231,6 +233,57 @@ class Runner:
         if "map" in metrics:
             metrics["map_drop"] = metrics["clean_map"] - metrics["map"]
         record["sidecar"] = write_sidecar(path.with_suffix(".queries.npz"), arrays)
+
+    def score_external(self, cell: CellSpec, adv: torch.Tensor, name: str, source: Path,
+                       sha256: str, targeted: bool) -> Path:
+        """Score adversarial queries made outside hashbench against ``cell``'s model and write
+        a record marked external. ``adv`` must hold the first N protocol queries, perturbed
+        within the protocol's eps and [0,1]; anything else is refused before scoring."""
+        data = load_dataset(cell.dataset, self.opt.data_root)
+        eps = float(cell.eps if cell.eps is not None else data.eps)
+        n = adv.shape[0] if adv.ndim == 4 else 0
+        if adv.ndim != 4 or not 1 <= n <= len(data.query) or \
+                tuple(adv.shape[1:]) != tuple(data.image_shape):
+            raise ThreatModelError(
+                f"{source}: expected a float tensor (N, {', '.join(map(str, data.image_shape))}) "
+                f"of the first N <= {len(data.query)} {cell.dataset} queries, got "
+                f"{tuple(adv.shape)}")
+        q_idx = torch.arange(n)
+        clean = data.query.images(q_idx)
+        linf = check_adversarial(clean, adv.to(clean.dtype), eps, f"external queries {source}")
+        cell = replace(cell, attack=f"external-{name}", queries=n,
+                       attack_params={"file": source.name, "sha256": sha256})
+        path = record_path(self.opt.results_dir, cell, data.eps)
+        started, t0 = utc_now(), time.perf_counter()
+        record = self._base_record(cell, data, config_hash({"cell": cell.to_dict(),
+                                                             "protocol_hash": data.protocol_hash}))
+        prov = self.provisioner.get(cell, data, cell.defense, cell.defense_params,
+                                    cell.vanilla_params)
+        record["model"].update(defense=prov.defense_ref, checkpoint_sha256=prov.checkpoint_sha256,
+                               cache_key=prov.key)
+        labels = data.query.labels[q_idx].to(self.device)
+        targets = data.target_labels[q_idx].to(self.device)
+        q_codes = encode_split(prov.model, data.query.subset(q_idx))
+        metrics, arrays = clean_metrics(q_codes, prov, data, labels, targets,
+                                        record["metrics"]["topk"])
+        record["metrics"].update(metrics)
+        with torch.no_grad():
+            adv_codes = prov.model.eval().encode(adv.to(self.device, clean.dtype))
+        delta = (adv.to(clean.dtype) - clean).flatten(1)
+        m, a = score_adversarial(adv_codes, prov, data, q_idx, record["metrics"]["topk"],
+                                 targeted, delta.abs().max(1).values, delta.pow(2).mean(1))
+        record["metrics"].update(m, map_drop=record["metrics"]["clean_map"] - m["map"])
+        arrays.update(a)
+        record["attack"] = {"name": f"external:{name}", "version": 0,
+                            "params": dict(cell.attack_params, targeted=targeted),
+                            "distribution": "external", "dist_version": "n/a",
+                            "third_party": True, "external": True}
+        record["cost"]["wall_seconds"] = time.perf_counter() - t0
+        record["provenance"] = provenance(self.device, cell.seed, started)
+        record["sidecar"] = write_sidecar(path.with_suffix(".queries.npz"), arrays)
+        write_record(path, record)
+        self.progress.log(f"external queries: max l-inf {linf:.4g} <= eps {eps:.4g}")
+        return path
 
     def _member_paths(self, cell: CellSpec, path: Path) -> dict[str, Path]:
         out = {}
