@@ -35,7 +35,8 @@ def hamming_distance(q: torch.Tensor, db: torch.Tensor) -> torch.Tensor:
     """Pairwise Hamming distances (int64) between +-1 code matrices ``q`` (n, K) and ``db`` (m, K)."""
     k = q.shape[1]
     inner = q.to(torch.float32) @ db.to(torch.float32).T
-    return ((k - inner) / 2).round().to(torch.int64)
+    # exact without rounding: inner products of +-1 codes are integers of K's parity (K < 2^24)
+    return ((k - inner) * 0.5).to(torch.int64)
 
 
 def relevance(q_labels: torch.Tensor, db_labels: torch.Tensor) -> torch.Tensor:
@@ -43,14 +44,47 @@ def relevance(q_labels: torch.Tensor, db_labels: torch.Tensor) -> torch.Tensor:
     return (q_labels.to(torch.float32) @ db_labels.to(torch.float32).T) > 0
 
 
+def _ranked_relevance(q_labels: torch.Tensor, db_labels: torch.Tensor,
+                      order: torch.Tensor) -> torch.Tensor:
+    """Relevance (n, k) of the items in ``order``: from their labels alone when k is small (the
+    top-K case), else gathered from the full (n, m) relevance matrix."""
+    if order.shape[1] * db_labels.shape[1] < db_labels.shape[0]:
+        picked = db_labels.to(torch.float32)[order]  # (n, k, C)
+        return torch.bmm(picked, q_labels.to(torch.float32).unsqueeze(2)).squeeze(2) > 0
+    return torch.gather(relevance(q_labels, db_labels), 1, order)
+
+
 def _ranking(q: torch.Tensor, db: torch.Tensor, topk: int | None) -> torch.Tensor:
     """Indices (n, k) of the database in ranking order: by distance, then by database index."""
     n_db = db.shape[0]
     # A unique integer key per item makes the order total: distance first, index second.
-    key = hamming_distance(q, db) * n_db + torch.arange(n_db, device=db.device)
+    dist = hamming_distance(q, db)
     if topk is None or topk >= n_db:
+        key = dist * n_db + torch.arange(n_db, device=db.device)
         return torch.argsort(key, dim=1)
-    return torch.topk(key, topk, dim=1, largest=False, sorted=True).indices
+    return _topk_by_buckets(dist, topk)
+
+
+def _topk_by_buckets(dist: torch.Tensor, topk: int) -> torch.Tensor:
+    """The first ``topk`` of each row's (distance, index) order, without sorting the database.
+
+    Distances are integers 0..K, so a per-row histogram gives the threshold distance D: every
+    item nearer than D is in, and so are the first items at D in index order, up to ``topk``.
+    That is a few linear passes over the row; only the ``topk`` chosen items are then sorted.
+    (A per-row top-k over the whole database costs a heap pass of N log K instead.)
+    """
+    n, n_db = dist.shape
+    counts = torch.zeros(n, int(dist.max()) + 2 if dist.numel() else 1, dtype=torch.int64,
+                         device=dist.device)
+    counts.scatter_add_(1, dist, torch.ones_like(dist))
+    cum = counts.cumsum(1)
+    threshold = (cum < topk).sum(1, keepdim=True)  # first distance whose cumulative count >= K
+    before = torch.where(threshold > 0, cum.gather(1, (threshold - 1).clamp(min=0)), 0)
+    at = dist == threshold
+    take = (dist < threshold) | (at & (at.cumsum(1) <= topk - before))
+    idx = take.nonzero()[:, 1].view(n, topk)  # row-major: each row's picks in index order
+    key = dist.gather(1, idx) * n_db + idx
+    return idx.gather(1, torch.argsort(key, dim=1))
 
 
 @dataclass(frozen=True)
@@ -91,7 +125,7 @@ def average_precision(
     aps, hits = [], []
     for sl in _chunks(q_codes.shape[0], _chunk_size(db_codes.shape[0])):
         order = _ranking(q_codes[sl], db_codes, topk)
-        rel = torch.gather(relevance(q_labels[sl], db_labels), 1, order).to(torch.float64)
+        rel = _ranked_relevance(q_labels[sl], db_labels, order).to(torch.float64)
         cum = torch.cumsum(rel, dim=1)
         ranks = torch.arange(1, rel.shape[1] + 1, dtype=torch.float64, device=rel.device)
         n_rel = cum[:, -1] if rel.shape[1] else torch.zeros(rel.shape[0], dtype=torch.float64)

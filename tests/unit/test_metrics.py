@@ -189,3 +189,15 @@ def test_random_ranking_map_is_the_mean_ap_of_random_codes():
     maps = [mean_average_precision(torch.randn(40, 64, generator=g), torch.randn(600, 64, generator=g),
                                    q_labels, db_labels) for _ in range(20)]
     assert abs(sum(maps) / len(maps) - expected) < 0.02
+
+
+@pytest.mark.parametrize("bits, topk", [(4, 50), (8, 333), (32, 999), (8, 1)])
+def test_bucket_top_k_is_exactly_the_sorted_prefix(bits, topk):
+    from hashbench.metrics import _topk_by_buckets
+
+    g = torch.Generator().manual_seed(bits)
+    q = torch.randn(9, bits, generator=g).sign()
+    db = torch.randn(1000, bits, generator=g).sign()
+    dist = hamming_distance(q, db)
+    key = dist * 1000 + torch.arange(1000)
+    assert torch.equal(_topk_by_buckets(dist, topk), torch.argsort(key, dim=1)[:, :topk])
