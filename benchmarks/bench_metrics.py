@@ -53,6 +53,10 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     ql = (torch.rand(args.queries, args.labels, generator=g) < 0.1).float()
     dbl = (torch.rand(args.database, args.labels, generator=g) < 0.1).float()
+    t = time.perf_counter()  # the CPU kernel compiles (or loads its cache) once per process
+    average_precision(torch.ones(2, 8), torch.ones(3, 8), torch.ones(2, 1), torch.ones(3, 1), 2)
+    print(f"kernel warm-up (compile or cache load, once per process): "
+          f"{time.perf_counter() - t:.2f} s")
     print(f"{args.queries} queries x {args.database} database, {args.labels} labels, "
           f"mAP@{args.topk}, {torch.get_num_threads()} threads")
     print("| bits | numpy loop (s, scaled) | hashbench mAP@K (s) | speed-up | max |diff| | "
@@ -66,9 +70,11 @@ def main() -> None:
         ref = literature_map(q[:n_loop].numpy(), db.numpy(), ql[:n_loop].numpy(),
                              dbl.numpy(), args.topk)
         loop_s = (time.perf_counter() - t) * args.queries / n_loop
-        t = time.perf_counter()
-        got = average_precision(q, db, ql, dbl, args.topk)
-        ours_s = time.perf_counter() - t
+        ours_s = float("inf")
+        for _ in range(2):  # best of two: the first call also starts the kernel's threads
+            t = time.perf_counter()
+            got = average_precision(q, db, ql, dbl, args.topk)
+            ours_s = min(ours_s, time.perf_counter() - t)
         diff = float(np.abs(got.ap[:n_loop] - ref).max())
         cut = np.unique(np.linspace(1, args.database, 100).round().astype(np.int64))
         t = time.perf_counter()

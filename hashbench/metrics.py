@@ -23,6 +23,11 @@ from typing import Literal
 import numpy as np
 import torch
 
+try:  # the compiled CPU kernel (numba); the torch path below is the fallback and the reference
+    from hashbench import metrics_cpu as _cpu_kernel
+except ImportError:  # pragma: no cover - numba missing
+    _cpu_kernel = None
+
 ZeroAP = Literal["count", "skip"]
 
 
@@ -122,6 +127,8 @@ def average_precision(
     """AP@K of every query (see the module docstring for the definition)."""
     _check_shapes(q_codes, db_codes, q_labels, db_labels)
     q_codes, db_codes = binarize(q_codes), binarize(db_codes)
+    if q_codes.device.type == "cpu" and _cpu_kernel is not None:
+        return _average_precision_cpu(q_codes, db_codes, q_labels, db_labels, topk)
     aps, hits = [], []
     for sl in _chunks(q_codes.shape[0], _chunk_size(db_codes.shape[0])):
         order = _ranking(q_codes[sl], db_codes, topk)
@@ -134,6 +141,15 @@ def average_precision(
         hits.append(n_rel.cpu())
     ap = torch.cat(aps).numpy() if aps else np.zeros(0)
     hit = torch.cat(hits).numpy().astype(np.int64) if hits else np.zeros(0, dtype=np.int64)
+    return APResult(ap=ap, retrieved_relevant=hit)
+
+
+def _average_precision_cpu(q_codes, db_codes, q_labels, db_labels, topk) -> APResult:
+    pack = _cpu_kernel.pack_bits
+    ap, hit = _cpu_kernel.average_precision_packed(
+        pack((q_codes > 0).numpy()), pack((db_codes > 0).numpy()),
+        pack((q_labels > 0).cpu().numpy()), pack((db_labels > 0).cpu().numpy()),
+        q_codes.shape[1], db_codes.shape[0] if topk is None else topk)
     return APResult(ap=ap, retrieved_relevant=hit)
 
 
@@ -185,6 +201,8 @@ def precision_recall_curve(
     if cut.size and (cut.min() < 1 or cut.max() > n_db):
         raise ValueError(f"cutoffs must lie in [1, {n_db}]")
     q_codes, db_codes = binarize(q_codes), binarize(db_codes)
+    if q_codes.device.type == "cpu" and _cpu_kernel is not None and cut.size:
+        return _precision_recall_cpu(q_codes, db_codes, q_labels, db_labels, cut)
     cut_idx = torch.as_tensor(cut - 1, device=db_codes.device)
     p_sum = torch.zeros(cut.size, dtype=torch.float64)
     r_sum = torch.zeros(cut.size, dtype=torch.float64)
@@ -200,6 +218,21 @@ def precision_recall_curve(
         counted += int(keep.sum())
     denom = max(counted, 1)
     return PRCurve(cutoffs=cut, precision=(p_sum / denom).numpy(), recall=(r_sum / denom).numpy())
+
+
+def _precision_recall_cpu(q_codes, db_codes, q_labels, db_labels, cut) -> PRCurve:
+    pack = _cpu_kernel.pack_bits
+    order = np.argsort(cut, kind="stable")  # the kernel walks the ranking once, cutoffs ascending
+    p, r = _cpu_kernel.precision_recall_packed(
+        pack((q_codes > 0).numpy()), pack((db_codes > 0).numpy()),
+        pack((q_labels > 0).cpu().numpy()), pack((db_labels > 0).cpu().numpy()),
+        q_codes.shape[1], cut[order].astype(np.int64))
+    keep = ~np.isnan(r[:, 0]) if len(r) else np.zeros(0, dtype=bool)
+    denom = max(int(keep.sum()), 1)
+    precision, recall = np.empty(cut.size), np.empty(cut.size)
+    precision[order] = p[keep].sum(0) / denom
+    recall[order] = r[keep].sum(0) / denom
+    return PRCurve(cutoffs=cut, precision=precision, recall=recall)
 
 
 def precision_at(

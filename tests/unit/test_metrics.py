@@ -201,3 +201,34 @@ def test_bucket_top_k_is_exactly_the_sorted_prefix(bits, topk):
     dist = hamming_distance(q, db)
     key = dist * 1000 + torch.arange(1000)
     assert torch.equal(_topk_by_buckets(dist, topk), torch.argsort(key, dim=1)[:, :topk])
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("topk", [None, 1, 7, 100])
+@pytest.mark.parametrize("bits", [4, 16, 70])  # 70 bits: two packed words on the CPU kernel
+def test_torch_path_and_cpu_kernel_agree_with_brute_force(seed, topk, bits, monkeypatch):
+    import hashbench.metrics as metrics
+
+    q, db, ql, dbl = random_problem(seed, bits=bits, multi=seed % 2 == 0)
+    ref = np.array([brute_ap(q[i], db, ql[i], dbl, topk) for i in range(len(q))])
+    args = [torch.tensor(a) for a in (q, db, ql, dbl)]
+    kernel = average_precision(*args, topk=topk)
+    monkeypatch.setattr(metrics, "_cpu_kernel", None)
+    reference = average_precision(*args, topk=topk)
+    for got in (kernel, reference):
+        np.testing.assert_allclose(got.ap, ref, rtol=0, atol=1e-9)
+    assert np.array_equal(kernel.retrieved_relevant, reference.retrieved_relevant)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pr_curve_cpu_kernel_equals_torch_path(seed, monkeypatch):
+    import hashbench.metrics as metrics
+
+    q, db, ql, dbl = random_problem(seed, n_q=12, n_db=80, bits=5 + seed * 30)
+    args = [torch.tensor(a) for a in (q, db, ql, dbl)]
+    cut = np.array([80, 1, 7, 7, 33])  # unsorted, repeated: the kernel must not care
+    kernel = precision_recall_curve(*args, cutoffs=cut)
+    monkeypatch.setattr(metrics, "_cpu_kernel", None)
+    reference = precision_recall_curve(*args, cutoffs=cut)
+    np.testing.assert_allclose(kernel.precision, reference.precision, atol=1e-12)
+    np.testing.assert_allclose(kernel.recall, reference.recall, atol=1e-12)
