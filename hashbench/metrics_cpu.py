@@ -38,6 +38,25 @@ def _popcount(x):
     return (x * _H01) >> np.uint64(56)
 
 
+@nb.njit(inline="always")
+def _distance_histogram(i, q_codes, db_codes, dist, counts):
+    """Hamming distances of query i to every database code into ``dist``; their histogram
+    into ``counts``."""
+    if q_codes.shape[1] == 1:  # up to 64 bits: one word, no inner loop
+        qw = q_codes[i, 0]
+        for j in range(db_codes.shape[0]):
+            s = _popcount(qw ^ db_codes[j, 0])
+            dist[j] = s
+            counts[s] += 1
+    else:
+        for j in range(db_codes.shape[0]):
+            s = np.uint64(0)
+            for w in range(q_codes.shape[1]):
+                s += _popcount(q_codes[i, w] ^ db_codes[j, w])
+            dist[j] = s
+            counts[s] += 1
+
+
 @nb.njit(parallel=True, cache=True)
 def average_precision_packed(q_codes, db_codes, q_labels, db_labels, bits, topk):
     """AP@topk and the relevant count retrieved, per query (see ``metrics``'s definition)."""
@@ -48,19 +67,7 @@ def average_precision_packed(q_codes, db_codes, q_labels, db_labels, bits, topk)
     for i in nb.prange(n_q):
         dist = np.empty(n_db, dtype=np.int32)
         counts = np.zeros(bits + 1, dtype=np.int64)
-        if q_codes.shape[1] == 1:  # up to 64 bits: one word, no inner loop
-            qw = q_codes[i, 0]
-            for j in range(n_db):
-                s = _popcount(qw ^ db_codes[j, 0])
-                dist[j] = s
-                counts[s] += 1
-        else:
-            for j in range(n_db):
-                s = np.uint64(0)
-                for w in range(q_codes.shape[1]):
-                    s += _popcount(q_codes[i, w] ^ db_codes[j, w])
-                dist[j] = s
-                counts[s] += 1
+        _distance_histogram(i, q_codes, db_codes, dist, counts)
         threshold, before = 0, 0
         while before + counts[threshold] < k:
             before += counts[threshold]
@@ -104,13 +111,9 @@ def precision_recall_packed(q_codes, db_codes, q_labels, db_labels, bits, cutoff
         dist = np.empty(n_db, dtype=np.int32)
         rel = np.zeros(n_db, dtype=np.bool_)
         counts = np.zeros(bits + 1, dtype=np.int64)
+        _distance_histogram(i, q_codes, db_codes, dist, counts)
         total = 0
         for j in range(n_db):
-            s = np.uint64(0)
-            for w in range(q_codes.shape[1]):
-                s += _popcount(q_codes[i, w] ^ db_codes[j, w])
-            dist[j] = s
-            counts[s] += 1
             for w in range(q_labels.shape[1]):
                 if q_labels[i, w] & db_labels[j, w]:
                     rel[j] = True
