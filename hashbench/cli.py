@@ -90,10 +90,6 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
 
     suite = load_suite(suite_name)
     if add_defenses:
-        from hashbench.registry import defenses
-
-        for name in add_defenses:
-            defenses.get(name)  # an unknown name stops here, with close matches
         suite = suite.with_defenses(add_defenses)
     if seed is not None:
         suite = replace(suite, seed=seed)
@@ -158,42 +154,16 @@ def validate(paths):
 def evaluate_queries(suite_name, dataset, defense, model_id, queries_path, name, targeted,
                      results_dir, cache_dir, data_root, device):
     """Check and score adversarial queries made by any tool; write a record marked external."""
-    import hashlib
-    import re
-
-    import torch
-
-    from hashbench.errors import ResultError
-    from hashbench.registry import defenses
+    from hashbench.external import external_cell, load_queries
     from hashbench.runner import RunOptions, Runner
-    from hashbench.suites import CLEAN, load_suite
+    from hashbench.suites import load_suite
 
-    if not re.fullmatch(r"[a-z0-9_-]+", name):
-        raise ResultError(f"--name {name!r}: use lower-case letters, digits, _ and -")
-    suite = load_suite(suite_name)
-    defenses.get(defense)
-    cells = [c for c in suite.with_defenses([defense]).cells()
-             if c.attack == CLEAN and c.dataset == dataset and c.defense == defense
-             and c.eps is None and (model_id is None or c.model_id == model_id)]
-    models = sorted({c.model_id for c in cells})
-    if len(models) != 1:
-        raise ResultError(
-            f"suite {suite.name} has {len(models)} models for dataset {dataset}"
-            + (f" ({', '.join(models)}); pick one with --model" if models else
-               "; check --dataset and --model against `hashbench list` and the suite file"))
-    try:
-        raw = queries_path.read_bytes()
-        adv = torch.load(queries_path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one line
-        raise ResultError(f"{queries_path}: not a readable torch tensor file ({err})") from err
-    if not isinstance(adv, torch.Tensor) or not adv.is_floating_point():
-        raise ResultError(f"{queries_path}: expected one float tensor (N, C, H, W), got "
-                          f"{type(adv).__name__}")
+    cell = external_cell(load_suite(suite_name), dataset, defense, model_id)
+    adv, sha256 = load_queries(queries_path)
     with _bar() as bar:
         runner = Runner(RunOptions(results_dir, cache_dir, device, False, False, data_root),
                         RichProgress(bar))
-        path = runner.score_external(cells[0], adv, name, queries_path,
-                                     hashlib.sha256(raw).hexdigest(), targeted)
+        path = runner.score_external(cell, adv, name, queries_path, sha256, targeted)
     rec = json.loads(path.read_text())
     m = rec["metrics"]
     out.print(f"external {name}: clean mAP {m['clean_map']:.4f} -> mAP {m['map']:.4f}"

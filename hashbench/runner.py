@@ -8,6 +8,7 @@ goes on, unless ``fail_fast``.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,7 +17,7 @@ import torch
 
 from hashbench.data import load_dataset
 from hashbench.data.embedded import data_root_from_env
-from hashbench.errors import DataError, HashbenchError, ThreatModelError
+from hashbench.errors import DataError, HashbenchError, ResultError, ThreatModelError
 from hashbench.evaluate import (
     attack_metrics,
     clean_metrics,
@@ -196,19 +197,26 @@ class Runner:
             "sidecar": None, "status": "ok", "error": None,
         }
 
-    def _compute(self, cell: CellSpec, data, path: Path, record: dict) -> None:
+    def _model_and_clean(self, cell: CellSpec, data, record: dict, q_idx: torch.Tensor):
+        """The cell's model (trained or cached) and the clean metrics of the queries ``q_idx``,
+        written into ``record``; every kind of cell starts here."""
         prov = self.provisioner.get(cell, data, cell.defense, cell.defense_params,
                                     cell.vanilla_params)
         record["model"].update(defense=prov.defense_ref, checkpoint_sha256=prov.checkpoint_sha256,
                                cache_key=prov.key)
-        q_idx = torch.arange(len(data.query) if cell.queries is None
-                             else min(cell.queries, len(data.query)))
         q_codes = encode_split(prov.model, data.query.subset(q_idx))
         labels = data.query.labels[q_idx].to(self.device)
         targets = data.target_labels[q_idx].to(self.device)
+        clean, arrays = clean_metrics(q_codes, prov, data, labels, targets,
+                                      record["metrics"]["topk"])
+        record["metrics"].update(clean)
+        return prov, q_codes, labels, arrays
+
+    def _compute(self, cell: CellSpec, data, path: Path, record: dict) -> None:
+        q_idx = torch.arange(len(data.query) if cell.queries is None
+                             else min(cell.queries, len(data.query)))
+        prov, q_codes, labels, arrays = self._model_and_clean(cell, data, record, q_idx)
         topk, metrics = record["metrics"]["topk"], record["metrics"]
-        clean, arrays = clean_metrics(q_codes, prov, data, labels, targets, topk)
-        metrics.update(clean)
         if cell.attack == CLEAN:
             db_labels = data.database.labels.to(self.device)
             arrays.update(curve_arrays(q_codes, prov.codes["database"], labels, db_labels))
@@ -220,7 +228,7 @@ class Runner:
             wc, wc_arrays = worst_case_metrics(members)
             metrics.update(wc)
             arrays.update(wc_arrays)
-        elif cell.attack != CLEAN:
+        else:
             eps = metrics["eps"]
             attack = attacks.create(cell.attack, **{**cell.attack_params, "eps": eps})
             scope = f"{cell.dataset}/{cell.model_id}/{cell.defense}/{cell.attack}/eps{eps:.6g}"
@@ -239,6 +247,9 @@ class Runner:
         """Score adversarial queries made outside hashbench against ``cell``'s model and write
         a record marked external. ``adv`` must hold the first N protocol queries, perturbed
         within the protocol's eps and [0,1]; anything else is refused before scoring."""
+        if not re.fullmatch(r"[a-z0-9_-]+", name):
+            raise ResultError(f"external attack name {name!r}: use lower-case letters, digits, "
+                              "_ and -")
         data = load_dataset(cell.dataset, self.opt.data_root)
         eps = float(cell.eps if cell.eps is not None else data.eps)
         n = adv.shape[0] if adv.ndim == 4 else 0
@@ -257,16 +268,7 @@ class Runner:
         started, t0 = utc_now(), time.perf_counter()
         record = self._base_record(cell, data, config_hash({"cell": cell.to_dict(),
                                                              "protocol_hash": data.protocol_hash}))
-        prov = self.provisioner.get(cell, data, cell.defense, cell.defense_params,
-                                    cell.vanilla_params)
-        record["model"].update(defense=prov.defense_ref, checkpoint_sha256=prov.checkpoint_sha256,
-                               cache_key=prov.key)
-        labels = data.query.labels[q_idx].to(self.device)
-        targets = data.target_labels[q_idx].to(self.device)
-        q_codes = encode_split(prov.model, data.query.subset(q_idx))
-        metrics, arrays = clean_metrics(q_codes, prov, data, labels, targets,
-                                        record["metrics"]["topk"])
-        record["metrics"].update(metrics)
+        prov, _, _, arrays = self._model_and_clean(cell, data, record, q_idx)
         with torch.no_grad():
             adv_codes = prov.model.eval().encode(adv.to(self.device, clean.dtype))
         delta = (adv.to(clean.dtype) - clean).flatten(1)

@@ -68,7 +68,12 @@ class Suite:
 
     def with_defenses(self, names: list[str] | tuple[str, ...]) -> "Suite":
         """The same suite (name, version, attacks, budgets) with more defenses in every group:
-        how a new defense is evaluated on a published suite without editing it."""
+        how a new defense is evaluated on a published suite without editing it. An unknown name
+        raises with close matches."""
+        from hashbench.registry import defenses
+
+        for name in names:
+            defenses.entry(name)
         groups = tuple({**g, "defenses": list(dict.fromkeys([*g["defenses"], *names]))}
                        for g in self.groups)
         return dataclasses.replace(self, groups=groups)
