@@ -147,6 +147,7 @@ class TrainContext:
     make_hash_loss: Callable[[], Any]
     attack: Callable[..., Attack]
     progress: Progress = NULL_PROGRESS
+    amp: bool = False  # mixed-precision training (``hashbench run --amp``); fit() applies it
 
     def rng(self, purpose: str) -> torch.Generator:
         return generator(self.seed, self.scope, purpose)
@@ -159,7 +160,8 @@ class TrainContext:
     def fit(self, model, split, step_fn, cfg, params=None):
         from hashbench.training import fit
 
-        return fit(model, split, step_fn, cfg, self.seed, self.scope, params, self.progress)
+        return fit(model, split, step_fn, cfg, self.seed, self.scope, params, self.progress,
+                   amp=self.amp)
 
 
 class Defense(Plugin):

@@ -80,11 +80,27 @@ def list_cmd():
 @click.option("--fail-fast", is_flag=True, help="stop at the first failed cell")
 @click.option("--add-defense", "add_defenses", multiple=True, metavar="NAME",
               help="also evaluate this registered defense in every group (repeatable)")
+@click.option("--amp", is_flag=True, help="mixed-precision training (fp16 on CUDA, bf16 on CPU); "
+              "attacks stay fp32; records say so and the leaderboard flags them")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="where cells run: this process, or Ray tasks "
+              "(pip install 'hashbench[ray]')")
+@click.option("--address", default=None, help="ray: cluster address (auto, HOST:PORT); "
+              "default: start a local Ray instance")
+@click.option("--gpus-per-cell", type=click.FloatRange(min=0), default=None,
+              help="ray: GPUs per task [default: 1 when the run uses CUDA, else 0]")
+@click.option("--cpus-per-cell", type=click.FloatRange(min=1), default=1.0, show_default=True,
+              help="ray: CPUs per task, also its torch threads (CPU numbers match a local run "
+              "with as many threads)")
+@click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="ray: retries of a task whose worker died")
 def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_root, force,
-        fail_fast, add_defenses):
+        fail_fast, add_defenses, amp, executor, address, gpus_per_cell, cpus_per_cell,
+        max_retries):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
     from dataclasses import replace
 
+    from hashbench.executor import make_executor
     from hashbench.runner import RunOptions, Runner, parse_filters, select
     from hashbench.suites import load_suite
 
@@ -96,9 +112,10 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     cells = select(suite.cells(), parse_filters(only), parse_filters(exclude))
     if not cells:
         raise HashbenchError(f"no cell of suite {suite.name} matches the --only/--exclude filters")
-    options = RunOptions(results_dir, cache_dir, device, force, fail_fast, data_root)
+    options = RunOptions(results_dir, cache_dir, device, force, fail_fast, data_root, amp)
+    engine = make_executor(executor, address, gpus_per_cell, cpus_per_cell, max_retries)
     with _bar() as bar:
-        summary = Runner(options, RichProgress(bar)).run(suite, cells)
+        summary = Runner(options, RichProgress(bar)).run(suite, cells, engine)
     for name, why in summary.unavailable.items():
         console.print(f"[yellow]skipped dataset {name}:[/] {why}")
     console.print(

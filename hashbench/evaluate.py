@@ -14,6 +14,7 @@ from hashbench.api import AttackContext, Need, QueryBatch
 from hashbench.errors import PluginError
 from hashbench.metrics import average_precision, precision_recall_curve, random_ranking_map
 from hashbench.threat_model import check_adversarial
+from hashbench.timing import PhaseClock
 
 ATTACK_BATCH = 128
 CURVE_POINTS = 100  # ranking cutoffs kept for the PR and P@N curves of a cell
@@ -78,8 +79,10 @@ def clean_metrics(q_codes, prov, data, q_labels, targets, topk) -> tuple[dict, d
     return metrics, {"clean_ap": ap.ap}
 
 
-def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress) -> tuple[dict, dict]:
+def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
+                   clock: PhaseClock | None = None) -> tuple[dict, dict, dict]:
     """Run ``attack`` on the queries ``q_idx``; check every batch; score the adversarial codes."""
+    clock = clock or PhaseClock()
     model, device = prov.model, next(prov.model.parameters()).device
     provided = {
         Need.TRAIN_CODES.value: prov.codes["train"],
@@ -94,7 +97,7 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress) -> tu
     counter = Counter()
     task = f"attack:{scope}"
     progress.start(task, len(q_idx), f"{attack.name} on {scope}")
-    with counter.attach(model):
+    with counter.attach(model), clock.phase("attack"):
         for start in range(0, len(q_idx), ATTACK_BATCH):
             idx = q_idx[start:start + ATTACK_BATCH]
             x = data.query.images(idx).to(device)
@@ -119,8 +122,9 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress) -> tu
     adv = torch.cat(codes)
     if not torch.isfinite(adv).all():
         raise PluginError(f"attack {attack.name}: the model produced non-finite codes")
-    metrics, arrays = score_adversarial(adv, prov, data, q_idx, topk, attack.targeted,
-                                        torch.cat(linf), torch.cat(mse))
+    with clock.phase("metrics"):
+        metrics, arrays = score_adversarial(adv, prov, data, q_idx, topk, attack.targeted,
+                                            torch.cat(linf), torch.cat(mse))
     cost = {"attack_steps": int(getattr(attack.params, "steps", 0)),
             "forward_images": counter.forward, "backward_images": counter.backward}
     return metrics, arrays, cost

@@ -92,6 +92,9 @@ def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
             "flags": {"older suite version"} if outdated else set(),
         })
         row["third_party"] |= bool(rec["model"]["defense"].get("third_party"))
+        precision = rec.get("provenance", {}).get("precision", "fp32")
+        if precision != "fp32":
+            row["flags"].add(f"trained with {precision}")
         attack, m = rec["cell"]["attack"], rec["metrics"]
         if rec["status"] != "ok":
             row["flags"].add(f"{attack} failed")

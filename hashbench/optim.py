@@ -78,11 +78,13 @@ def projected_descent(
     """Minimise ``objective(model(x', alpha), t)`` (per-sample losses, summed) over x'.
 
     A random start is used when ``generator`` is given. Returns x' detached, inside the ball.
+    Runs in fp32 even inside a mixed-precision training step: a sign step taken from a
+    half-precision gradient is a different (weaker, noisier) attack.
     """
     x = x.detach()
     x_adv = random_start(x, eps, generator) if generator is not None else x.clone()
     velocity = torch.zeros_like(x) if update == "sgd" else None
-    with eval_mode(model):
+    with eval_mode(model), torch.autocast(x.device.type, enabled=False):
         for t in range(steps):
             x_adv.requires_grad_(True)
             out = model(x_adv, alpha=alpha_at(schedule, t, steps))

@@ -78,7 +78,14 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def provenance(device: torch.device, seed: int, started: str) -> dict:
+def precision(device: torch.device, amp: bool) -> str:
+    """How the cell's model was trained: fp32, or autocast at the device's amp dtype."""
+    from hashbench.training import amp_dtype
+
+    return ("amp-fp16" if amp_dtype(device) == torch.float16 else "amp-bf16") if amp else "fp32"
+
+
+def provenance(device: torch.device, seed: int, started: str, amp: bool = False) -> dict:
     sha, dirty = git_state()
     return {
         "hashbench_version": __version__,
@@ -88,6 +95,7 @@ def provenance(device: torch.device, seed: int, started: str) -> dict:
         "torch": torch.__version__,
         "cuda": torch.version.cuda if device.type == "cuda" else None,
         "device": device_name(device),
+        "precision": precision(device, amp),
         "seed": seed,
         "command": shlex.join(sys.argv),
         "started_utc": started,

@@ -22,6 +22,7 @@ from hashbench.records import config_hash
 from hashbench.registry import attacks, defenses
 from hashbench.seeding import generator
 from hashbench.store import ModelStore
+from hashbench.timing import PhaseClock
 from hashbench.training import encode_split
 
 
@@ -30,6 +31,18 @@ def plugin_ref(registry, name: str, instance) -> dict:
     return {"name": name, "version": int(type(instance).version),
             "params": params_to_dict(instance.params), "distribution": entry.distribution,
             "dist_version": entry.dist_version, "third_party": entry.third_party}
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What determines a trained model: its cache key, defense, spec and parent (the vanilla
+    model a defense fine-tunes), computed without training anything."""
+
+    key: str
+    instance: object
+    ref: dict
+    spec: ModelSpec
+    parent: "ModelIdentity | None"
 
 
 @dataclass
@@ -45,9 +58,11 @@ class Provisioned:
 
 class Provisioner:
     def __init__(self, store: ModelStore, device: torch.device, progress: Progress = NULL_PROGRESS,
-                 data_root: Path | None = None):
+                 data_root: Path | None = None, amp: bool = False,
+                 clock: PhaseClock | None = None):
         self.store, self.device, self.progress = store, device, progress
-        self.data_root = data_root
+        self.data_root, self.amp = data_root, amp
+        self.clock = clock or PhaseClock()
         self._memo: dict[str, Provisioned] = {}
         self.trained = 0
 
@@ -57,14 +72,14 @@ class Provisioner:
                          in_channels=data.image_shape[0], n_classes=data.n_classes,
                          weights=str(weights) if weights else None)
 
-    def get(self, cell, data: RetrievalData, defense: str, params: dict,
-            base_params: dict) -> Provisioned:
-        """The model of ``cell`` defended by ``defense`` (trained or loaded), with its codes."""
+    def identity(self, cell, data: RetrievalData, defense: str, params: dict,
+                 base_params: dict) -> ModelIdentity:
+        """The cache key of ``cell``'s model defended by ``defense``, without training it."""
         instance = defenses.create(defense, **params)
         ref = plugin_ref(defenses, defense, instance)
         parent = None
         if type(instance).starts_from == "vanilla" and defense != "vanilla":
-            parent = self.get(cell, data, "vanilla", base_params, base_params)
+            parent = self.identity(cell, data, "vanilla", base_params, base_params)
         spec = self.spec(cell, data)
         key = config_hash({
             # the weights' content, not their path, determines the model
@@ -73,17 +88,30 @@ class Provisioner:
             "protocol_hash": data.protocol_hash, "seed": cell.seed, "defense": ref,
             "hashbench": __version__, "code": code_fingerprint(type(instance)),
             "parent": parent.key if parent else None,
+            # mixed precision trains a different model; fp32 keys stay as they were
+            **({"precision": "amp"} if self.amp else {}),
         })
+        return ModelIdentity(key, instance, ref, spec, parent)
+
+    def get(self, cell, data: RetrievalData, defense: str, params: dict,
+            base_params: dict) -> Provisioned:
+        """The model of ``cell`` defended by ``defense`` (trained or loaded), with its codes."""
+        ident = self.identity(cell, data, defense, params, base_params)
+        key, instance, ref, spec = ident.key, ident.instance, ident.ref, ident.spec
         if key in self._memo:
             return self._memo[key]
         loaded = self.store.load_model(key, self.device)
         if loaded is None:
-            model = self._train(cell, data, instance, spec, parent, key)
-            sha = self.store.save_model(key, model, {"defense": ref, "dataset": data.name})
+            parent = self.get(cell, data, "vanilla", base_params, base_params) \
+                if ident.parent else None
+            with self.clock.phase("training"):
+                model = self._train(cell, data, instance, spec, parent, key)
+                sha = self.store.save_model(key, model, {"defense": ref, "dataset": data.name})
             self.trained += 1
         else:
             model, sha = loaded
-        result = Provisioned(model, key, sha, ref, self._codes(key, model, data))
+        with self.clock.phase("codes"):
+            result = Provisioned(model, key, sha, ref, self._codes(key, model, data))
         self._memo[key] = result
         return result
 
@@ -93,11 +121,14 @@ class Provisioner:
         else:
             model = HashModel(spec, seed=cell.seed).to(self.device)
         ctx = TrainContext(
-            seed=cell.seed, scope=f"{data.name}/{cell.model_id}/{instance.name}", eps=_eps(cell, data),
+            # always the protocol's budget: a group's eps list sweeps the attacks, and the model
+            # (whose cache key has no eps) must not depend on which eps cell came first
+            seed=cell.seed, scope=f"{data.name}/{cell.model_id}/{instance.name}",
+            eps=float(data.eps),
             train_labels=data.train.labels, database_labels=data.database.labels,
             make_hash_loss=lambda: make_loss(cell.method, data.train.labels, cell.bits,
                                              generator(cell.seed, key, "loss")).to(self.device),
-            attack=attacks.create, progress=self.progress,
+            attack=attacks.create, progress=self.progress, amp=self.amp,
         )
         trained = instance.fit(model, data.train, ctx)
         return trained.eval()
@@ -110,6 +141,3 @@ class Provisioner:
             self.store.save_codes(key, codes)
         return {k: v.to(self.device) for k, v in codes.items()}
 
-
-def _eps(cell, data: RetrievalData) -> float:
-    return float(cell.eps) if cell.eps is not None else float(data.eps)

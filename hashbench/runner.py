@@ -12,10 +12,11 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from hashbench.data import load_dataset
+from hashbench.data import RetrievalData, load_dataset
 from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import DataError, HashbenchError, ResultError, ThreatModelError
 from hashbench.evaluate import (
@@ -42,7 +43,11 @@ from hashbench.registry import attacks
 from hashbench.store import ModelStore
 from hashbench.suites import CLEAN, WORST_CASE, CellSpec, Suite
 from hashbench.threat_model import check_adversarial
+from hashbench.timing import PhaseClock
 from hashbench.training import encode_split
+
+if TYPE_CHECKING:
+    from hashbench.executor import Executor
 
 FILTER_KEYS = ("dataset", "method", "backbone", "bits", "defense", "attack")
 
@@ -55,6 +60,17 @@ class RunOptions:
     force: bool = False
     fail_fast: bool = False
     data_root: Path | None = None
+    amp: bool = False  # mixed-precision training; attacks and scoring stay fp32
+
+
+@dataclass(frozen=True)
+class PendingCell:
+    """A cell that must be computed: its dataset, where its record goes, what it must match."""
+
+    cell: CellSpec
+    data: RetrievalData
+    path: Path
+    chash: str
 
 
 @dataclass
@@ -118,51 +134,85 @@ class Runner:
     def __init__(self, options: RunOptions, progress: Progress = NULL_PROGRESS):
         self.opt, self.progress = options, progress
         self.device = resolve_device(options.device)
+        self.clock = PhaseClock()
         self.provisioner = Provisioner(ModelStore(options.cache_dir), self.device, progress,
-                                       options.data_root or data_root_from_env())
+                                       options.data_root or data_root_from_env(), options.amp,
+                                       self.clock)
 
-    def run(self, suite: Suite, cells: list[CellSpec]) -> RunSummary:
+    def run(self, suite: Suite, cells: list[CellSpec], executor: "Executor | None" = None
+            ) -> RunSummary:
+        """Compute every unfinished cell of ``cells`` with ``executor`` (default: here, in
+        order). Finished cells (same config hash, status ok) are skipped."""
+        from hashbench.executor import LocalExecutor
+
         summary = RunSummary()
         self.progress.start("matrix", len(cells), f"suite {suite.name} v{suite.version}")
+        pending = []
         for cell in cells:
-            self._run_one(cell, summary)
-            self.progress.advance("matrix")
-            if summary.failed and self.opt.fail_fast:
-                break
+            item = self.pending(cell, summary)
+            if item is None:
+                self.progress.advance("matrix")
+            else:
+                pending.append(item)
+        (executor or LocalExecutor()).execute(self, pending, summary)
         self.progress.finish("matrix")
-        summary.trained_models = self.provisioner.trained
+        summary.trained_models += self.provisioner.trained
         return summary
 
-    def _run_one(self, cell: CellSpec, summary: RunSummary) -> None:
+    def pending(self, cell: CellSpec, summary: RunSummary) -> PendingCell | None:
+        """The cell as work to do, or None when it is finished or its dataset is unavailable."""
         if cell.dataset in summary.unavailable:
-            return
+            return None
         try:
             data = load_dataset(cell.dataset, self.opt.data_root)
         except DataError as err:
             summary.unavailable[cell.dataset] = str(err)
             self.progress.log(f"skipping dataset {cell.dataset}: {err}")
-            return
+            return None
         path = record_path(self.opt.results_dir, cell, data.eps)
-        chash = config_hash({"cell": cell.to_dict(), "protocol_hash": data.protocol_hash})
+        chash = self._config_hash(cell, data)
         if not self.opt.force and self._finished(path, chash):
             summary.skipped.append(path)
-            return
+            return None
+        return PendingCell(cell, data, path, chash)
+
+    def compute(self, item: PendingCell) -> dict:
+        """Compute one cell into a record (its sidecar is written beside ``item.path``); a
+        plugin or data error makes a failed record instead of an exception."""
         started, t0 = utc_now(), time.perf_counter()
-        trained_before = self.provisioner.trained
-        record = self._base_record(cell, data, chash)
+        trained_before, phases_before = self.provisioner.trained, self.clock.snapshot()
+        record = self._base_record(item.cell, item.data, item.chash)
         try:
-            self._compute(cell, data, path, record)
+            self._compute(item.cell, item.data, item.path, record)
         except (HashbenchError, RuntimeError, ValueError) as err:
             record.update(status="failed", error=f"{type(err).__name__}: {err}")
-            self.progress.log(f"cell failed: {path}: {err}")
         record["cost"]["wall_seconds"] = time.perf_counter() - t0
         record["cost"]["trained_models"] = self.provisioner.trained - trained_before
-        record["provenance"] = provenance(self.device, cell.seed, started)
-        write_record(path, record)
+        record["cost"]["phases"] = self.clock.since(phases_before)
+        record["provenance"] = provenance(self.device, item.cell.seed, started, self.opt.amp)
+        return record
+
+    def failed_record(self, item: PendingCell, error: str, started: str) -> dict:
+        """The record of a cell that could not run at all (its model's training task failed,
+        or the worker computing it died more often than retries allow)."""
+        record = self._base_record(item.cell, item.data, item.chash)
+        record.update(status="failed", error=error)
+        record["provenance"] = provenance(self.device, item.cell.seed, started, self.opt.amp)
+        return record
+
+    def commit(self, item: PendingCell, record: dict, summary: RunSummary) -> None:
+        """Write the record (atomically, after its sidecar) and count it."""
+        write_record(item.path, record)
         if record["status"] == "failed":
-            summary.failed.append((path, record["error"]))
+            self.progress.log(f"cell failed: {item.path}: {record['error']}")
+            summary.failed.append((item.path, record["error"]))
         else:
-            summary.written.append(path)
+            summary.written.append(item.path)
+
+    def _config_hash(self, cell: CellSpec, data) -> str:
+        """What a finished record must match to be reused; an fp32 record is not an amp one."""
+        return config_hash({"cell": cell.to_dict(), "protocol_hash": data.protocol_hash,
+                            **({"precision": "amp"} if self.opt.amp else {})})
 
     def _finished(self, path: Path, chash: str) -> bool:
         if not path.is_file():
@@ -204,11 +254,13 @@ class Runner:
                                     cell.vanilla_params)
         record["model"].update(defense=prov.defense_ref, checkpoint_sha256=prov.checkpoint_sha256,
                                cache_key=prov.key)
-        q_codes = encode_split(prov.model, data.query.subset(q_idx))
+        with self.clock.phase("codes"):
+            q_codes = encode_split(prov.model, data.query.subset(q_idx))
         labels = data.query.labels[q_idx].to(self.device)
         targets = data.target_labels[q_idx].to(self.device)
-        clean, arrays = clean_metrics(q_codes, prov, data, labels, targets,
-                                      record["metrics"]["topk"])
+        with self.clock.phase("metrics"):
+            clean, arrays = clean_metrics(q_codes, prov, data, labels, targets,
+                                          record["metrics"]["topk"])
         record["metrics"].update(clean)
         return prov, q_codes, labels, arrays
 
@@ -219,12 +271,14 @@ class Runner:
         topk, metrics = record["metrics"]["topk"], record["metrics"]
         if cell.attack == CLEAN:
             db_labels = data.database.labels.to(self.device)
-            arrays.update(curve_arrays(q_codes, prov.codes["database"], labels, db_labels))
+            with self.clock.phase("metrics"):
+                arrays.update(curve_arrays(q_codes, prov.codes["database"], labels, db_labels))
             arrays.update(database_sample(prov.codes["database"], db_labels))
             arrays["labels"] = labels.to(torch.uint8).cpu().numpy()
         elif cell.attack == WORST_CASE:
-            members = {a: read_sidecar(p, load_record(p))["ap"] for a, p in
-                       self._member_paths(cell, path).items()}
+            with self.clock.phase("io"):
+                members = {a: read_sidecar(p, load_record(p))["ap"] for a, p in
+                           self._member_paths(cell, path).items()}
             wc, wc_arrays = worst_case_metrics(members)
             metrics.update(wc)
             arrays.update(wc_arrays)
@@ -233,14 +287,15 @@ class Runner:
             attack = attacks.create(cell.attack, **{**cell.attack_params, "eps": eps})
             scope = f"{cell.dataset}/{cell.model_id}/{cell.defense}/{cell.attack}/eps{eps:.6g}"
             m, a, cost = attack_metrics(attack, prov, data, q_idx, topk, scope, cell.seed,
-                                        self.progress)
+                                        self.progress, self.clock)
             metrics.update(m)
             arrays.update(a)
             record["cost"].update(cost)
             record["attack"] = plugin_ref(attacks, cell.attack, attack)
         if "map" in metrics:
             metrics["map_drop"] = metrics["clean_map"] - metrics["map"]
-        record["sidecar"] = write_sidecar(path.with_suffix(".queries.npz"), arrays)
+        with self.clock.phase("io"):
+            record["sidecar"] = write_sidecar(path.with_suffix(".queries.npz"), arrays)
 
     def score_external(self, cell: CellSpec, adv: torch.Tensor, name: str, source: Path,
                        sha256: str, targeted: bool) -> Path:
@@ -266,8 +321,7 @@ class Runner:
                        attack_params={"file": source.name, "sha256": sha256})
         path = record_path(self.opt.results_dir, cell, data.eps)
         started, t0 = utc_now(), time.perf_counter()
-        record = self._base_record(cell, data, config_hash({"cell": cell.to_dict(),
-                                                             "protocol_hash": data.protocol_hash}))
+        record = self._base_record(cell, data, self._config_hash(cell, data))
         prov, _, _, arrays = self._model_and_clean(cell, data, record, q_idx)
         with torch.no_grad():
             adv_codes = prov.model.eval().encode(adv.to(self.device, clean.dtype))
@@ -281,7 +335,7 @@ class Runner:
                             "distribution": "external", "dist_version": "n/a",
                             "third_party": True, "external": True}
         record["cost"]["wall_seconds"] = time.perf_counter() - t0
-        record["provenance"] = provenance(self.device, cell.seed, started)
+        record["provenance"] = provenance(self.device, cell.seed, started, self.opt.amp)
         record["sidecar"] = write_sidecar(path.with_suffix(".queries.npz"), arrays)
         write_record(path, record)
         self.progress.log(f"external queries: max l-inf {linf:.4g} <= eps {eps:.4g}")

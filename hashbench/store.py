@@ -44,6 +44,30 @@ class ModelStore:
         atomic_write_bytes(self._path("models", key), data)
         return sha256_bytes(data)
 
+    def export(self, key: str) -> dict[str, bytes]:
+        """The cache files of ``key`` (checkpoint, and codes once computed) by relative path,
+        so a model can travel to a machine that does not share this cache."""
+        out = {}
+        for kind in ("models", "codes"):
+            path = self._path(kind, key)
+            if path.is_file():
+                out[f"{kind}/{key}.pt"] = path.read_bytes()
+        return out
+
+    def has(self, key: str) -> bool:
+        return self._path("models", key).is_file() and self._path("codes", key).is_file()
+
+    def import_files(self, files: dict[str, bytes]) -> None:
+        """Add exported files that are missing here (keys are content hashes, so a file that
+        exists already holds the same model)."""
+        for rel, data in files.items():
+            kind, _, name = rel.partition("/")
+            if kind not in ("models", "codes") or "/" in name or not name.endswith(".pt"):
+                raise HashbenchError(f"not a model cache file: {rel!r}")
+            path = self.root / kind / name
+            if not path.is_file():
+                atomic_write_bytes(path, data)
+
     def load_codes(self, key: str) -> dict[str, torch.Tensor] | None:
         path = self._path("codes", key)
         if not path.is_file():

@@ -75,6 +75,12 @@ def iter_batches(split: Split, order: torch.Tensor, batch_size: int, device: tor
         yield (x.to(device, non_blocking=True), y.to(device, non_blocking=True), idx)
 
 
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """Mixed-precision dtype: fp16 (with loss scaling) on CUDA, bf16 on the CPU (no scaling
+    needed; it is what makes the mixed-precision path testable without a GPU)."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
 def fit(
     model: torch.nn.Module,
     split: Split,
@@ -84,11 +90,14 @@ def fit(
     scope: str,
     params=None,
     progress: Progress = NULL_PROGRESS,
+    amp: bool = False,
 ) -> torch.nn.Module:
     """Train ``model`` in place with ``step_fn(batch, step) -> loss``; returns the model.
 
     Minibatch order comes from a generator derived from (seed, scope); dropout draws from a forked
     global RNG seeded the same way, so training is deterministic and leaves global state alone.
+    ``amp`` runs ``step_fn`` under autocast (see ``amp_dtype``); inner attacks still run in fp32
+    because the attack engine turns autocast off.
     """
     device = next(model.parameters()).device
     n = len(split)
@@ -99,20 +108,28 @@ def fit(
     progress.start(task, cfg.epochs * steps_per_epoch, f"training {scope}")
     model.train()
     step = 0
+    dtype = amp_dtype(device)
+    scaler = torch.amp.GradScaler("cuda") if amp and dtype == torch.float16 else None
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(derive_seed(seed, scope, "dropout"))
         for epoch in range(cfg.epochs):
             order = torch.randperm(n, generator=order_gen)
             for x, y, idx in iter_batches(split, order, cfg.batch_size, device):
-                loss = step_fn(Batch(x, y, idx.to(device)), step)
+                with torch.autocast(device.type, dtype=dtype, enabled=amp):
+                    loss = step_fn(Batch(x, y, idx.to(device)), step)
                 if not torch.isfinite(loss):
                     raise HashbenchError(
                         f"training {scope} diverged (loss {loss.item()}) at epoch {epoch + 1}, "
                         f"step {step}; lower the learning rate"
                     )
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                if scaler is None:
+                    loss.backward()
+                    opt.step()
+                else:  # fp16 gradients underflow without loss scaling
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
                 sched.step()
                 step += 1
                 progress.advance(task, loss=float(loss.detach()))

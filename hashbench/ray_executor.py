@@ -1,0 +1,304 @@
+"""``hashbench run --executor ray``: one Ray task per model to train and per unfinished cell.
+
+Dependencies are Ray object refs: a defense's training task takes its vanilla model's task
+result, and each cell task takes its model's. Models travel as the model cache's own files
+(``ModelStore.export``), records and sidecars come back to the driver as return values, so
+workers need no shared filesystem; with one, the copies are no-ops. Only the driver writes
+results, through the runner, exactly as the local executor does: a finished cell is never
+lost, a restarted driver skips finished records and cached models, and a failed cell gets a
+failed record.
+
+Failures: a task whose worker dies is retried ``max_retries`` times by Ray; a cell that still
+cannot run (or whose model's training raised) gets a failed record naming the cause. Plugin
+errors inside a cell become failed records on the worker, as in local mode.
+
+Numbers: a cell task pins torch to ``cpus_per_cell`` threads. On the CPU, results are identical
+to a local run with the same number of torch threads (the thread count changes summation
+order, so a 1-thread and a 2-thread run differ in the last digits).
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hashbench.data.embedded import data_root_from_env
+from hashbench.errors import ConfigError, HashbenchError
+from hashbench.provenance import utc_now
+from hashbench.records import atomic_write_bytes, write_record
+from hashbench.suites import CLEAN, WORST_CASE
+
+if TYPE_CHECKING:
+    from hashbench.runner import PendingCell, Runner, RunOptions, RunSummary
+
+POLL_SECONDS = 0.5
+
+
+def require_ray():
+    try:
+        import ray
+    except ImportError as err:
+        raise ConfigError("--executor ray needs Ray: pip install 'hashbench[ray]'") from err
+    return ray
+
+
+# ---------------------------------------------------------------- what runs on a worker
+
+def _worker_runner(options: RunOptions, threads: int, results_dir: Path | None = None) -> Runner:
+    import torch
+
+    from hashbench.runner import Runner
+
+    torch.set_num_threads(max(1, threads))
+    return Runner(replace(options, results_dir=results_dir or options.results_dir))
+
+
+def train_task(options: RunOptions, cell, parent: tuple | None, threads: int, tracker, label: str
+               ) -> tuple[str, dict[str, bytes], int, dict[str, float]]:
+    """Train (or load) the model of ``cell`` on this worker and return its cache files:
+    (key, files, models trained, seconds by phase). ``parent`` is the vanilla model's result."""
+    from hashbench.data import load_dataset
+
+    tracker.started.remote(label)
+    runner = _worker_runner(options, threads)
+    if parent is not None:
+        runner.provisioner.store.import_files(parent[1])
+    data = load_dataset(cell.dataset, options.data_root)
+    prov = runner.provisioner.get(cell, data, cell.defense, cell.defense_params,
+                                  cell.vanilla_params)
+    return (prov.key, runner.provisioner.store.export(prov.key), runner.provisioner.trained,
+            runner.clock.snapshot())
+
+
+def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int, tracker,
+              label: str, member_names: tuple[str, ...], *members: tuple[dict, bytes | None]
+              ) -> tuple[dict, bytes | None]:
+    """Compute one cell in a scratch results folder; return (record, sidecar bytes).
+    ``model`` is the model's task result; ``members`` the finished (record, sidecar) pairs a
+    worst-case cell reads (top-level arguments, so Ray resolves them)."""
+    from hashbench.data import load_dataset
+    from hashbench.runner import PendingCell, record_path
+
+    tracker.started.remote(label)
+    scratch = Path(tempfile.mkdtemp(prefix="hashbench-cell-"))
+    try:
+        runner = _worker_runner(options, threads, scratch)
+        runner.provisioner.store.import_files(model[1])
+        data = load_dataset(cell.dataset, options.data_root)
+        path = record_path(scratch, cell, data.eps)
+        for name, (record, sidecar) in zip(member_names, members):
+            _write_result(path.with_name(f"{name}.json"), record, sidecar)
+        record = runner.compute(PendingCell(cell, data, path, chash))
+        sidecar = path.with_suffix(".queries.npz")
+        return record, sidecar.read_bytes() if record["sidecar"] else None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_result(path: Path, record: dict, sidecar: bytes | None) -> None:
+    """Sidecar first, record last: a record on disk always has its sidecar."""
+    if sidecar is not None:
+        atomic_write_bytes(path.with_suffix(".queries.npz"), sidecar)
+    write_record(path, record)
+
+
+def _read_result(path: Path) -> tuple[dict, bytes | None]:
+    from hashbench.records import load_record
+
+    record = load_record(path)
+    sidecar = path.parent / record["sidecar"]["path"] if record["sidecar"] else None
+    return record, sidecar.read_bytes() if sidecar else None
+
+
+class _Tracker:
+    """Counts tasks that have started, so the driver can tell queued from running."""
+
+    def __init__(self):
+        self.names: set[str] = set()
+
+    def started(self, name: str) -> None:
+        self.names.add(name)
+
+    def snapshot(self) -> set[str]:
+        return self.names
+
+
+# ---------------------------------------------------------------- the driver
+
+@dataclass
+class RayExecutor:
+    address: str | None = None
+    gpus_per_cell: float | None = None  # None: 1 when the run is on CUDA or auto with GPUs
+    cpus_per_cell: float = 1.0
+    max_retries: int = 2
+
+    def execute(self, runner: Runner, pending: list[PendingCell], summary: RunSummary) -> None:
+        if not pending:
+            return
+        ray = require_ray()
+        started_here = not ray.is_initialized()
+        if started_here:
+            try:
+                ray.init(address=self.address, logging_level=logging.ERROR,
+                         log_to_driver=False, include_dashboard=False)
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                raise HashbenchError(f"--executor ray: cannot reach a Ray cluster at "
+                                     f"{self.address or 'a new local instance'} ({err}); start "
+                                     "one with `ray start --head` or drop --address") from err
+        try:
+            _Driver(ray, runner, self).run(pending, summary)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def gpus(self, ray, runner: Runner) -> float:
+        if self.gpus_per_cell is not None:
+            return self.gpus_per_cell
+        wants_cuda = runner.opt.device.startswith("cuda") or (
+            runner.opt.device == "auto" and ray.cluster_resources().get("GPU", 0) > 0)
+        return 1.0 if wants_cuda else 0.0
+
+
+class _Driver:
+    """One run's bookkeeping: model tasks by cache key, cell tasks, and what came back."""
+
+    def __init__(self, ray, runner: Runner, cfg: RayExecutor):
+        self.ray, self.runner, self.cfg = ray, runner, cfg
+        # workers see the driver's absolute paths; the results dir is only ever the driver's
+        # (workers on other nodes do not inherit the driver's $HASHBENCH_DATA)
+        data_root = runner.opt.data_root or data_root_from_env()
+        self.options = replace(runner.opt, cache_dir=Path(runner.opt.cache_dir).resolve(),
+                               data_root=Path(data_root).resolve() if data_root else None)
+        self.threads = max(1, int(cfg.cpus_per_cell))
+        resources = dict(num_cpus=cfg.cpus_per_cell, num_gpus=cfg.gpus(ray, runner),
+                         max_retries=cfg.max_retries)
+        self.train = ray.remote(train_task).options(**resources)
+        self.cell = ray.remote(cell_task).options(**resources)
+        self.tracker = ray.remote(num_cpus=0)(_Tracker).remote()
+        self.models: dict[str, object] = {}      # cache key -> ref of (key, files, n, s)
+        self.training: dict[object, str] = {}    # training ref -> cache key
+        self.train_cost: dict[str, tuple[int, dict[str, float]]] = {}
+        self.command = shlex.join(sys.argv)
+
+    def model_ref(self, item: PendingCell, ident) -> object:
+        """The ref of the model ``ident`` (``item``'s model or its vanilla parent): a task that
+        trains it, or the driver's cached files."""
+        if ident.key in self.models:
+            return self.models[ident.key]
+        store = self.runner.provisioner.store
+        if store.has(ident.key):
+            ref = self.ray.put((ident.key, store.export(ident.key), 0, {}))
+        else:
+            cell = replace(item.cell, defense=ident.ref["name"],
+                           defense_params=ident.ref["params"])
+            parent = self.model_ref(item, ident.parent) if ident.parent is not None else None
+            label = f"train:{cell.dataset}/{cell.model_id}/{cell.defense}"
+            ref = self.train.remote(self.options, cell, parent, self.threads, self.tracker, label)
+            self.training[ref] = ident.key
+        self.models[ident.key] = ref
+        return ref
+
+    def run(self, pending: list[PendingCell], summary: RunSummary) -> None:
+        prov = self.runner.provisioner
+        cells: dict[object, tuple[PendingCell, str]] = {}  # ref -> (cell, model key)
+        by_path: dict[Path, object] = {}
+        for item in pending:  # suite order: a worst case comes after its members
+            c = item.cell
+            ident = prov.identity(c, item.data, c.defense, c.defense_params, c.vanilla_params)
+            model = self.model_ref(item, ident)
+            members = []
+            for name in c.worst_case_of if c.attack == WORST_CASE else ():
+                p = item.path.with_name(f"{name}.json")
+                if p in by_path:
+                    members.append(by_path[p])
+                elif p.is_file():
+                    members.append(self.ray.put(_read_result(p)))
+                else:
+                    self.runner.commit(item, self.runner.failed_record(
+                        item, f"HashbenchError: worst case needs {p}; run the '{name}' cell "
+                        "first", utc_now()), summary)
+                    break
+            else:
+                ref = self.cell.remote(self.options, c, item.chash, model, self.threads,
+                                       self.tracker, str(item.path),
+                                       tuple(c.worst_case_of) if members else (), *members)
+                cells[ref] = (item, ident.key)
+                by_path[item.path] = ref
+        self._collect(cells, summary)
+
+    def _collect(self, cells: dict[object, tuple[PendingCell, str]], summary: RunSummary) -> None:
+        ray, progress = self.ray, self.runner.progress
+        first_clean = {}
+        for item, key in cells.values():
+            if item.cell.attack == CLEAN:
+                first_clean.setdefault(key, item)
+        waiting, started, finished = list(cells) + list(self.training), utc_now(), set()
+        failed = 0
+        while waiting:
+            ready, waiting = ray.wait(waiting, num_returns=1, timeout=POLL_SECONDS)
+            for ref in ready:
+                if ref in self.training:
+                    self._model_done(ref)
+                    continue
+                item, key = cells[ref]
+                model_ref = self.models[key]
+                if model_ref in self.training and model_ref in waiting:  # finished, not seen
+                    waiting.remove(model_ref)
+                    self._model_done(model_ref)
+                try:
+                    record, sidecar = ray.get(ref)
+                except Exception as err:  # noqa: BLE001 - a task error or a dead worker
+                    record, sidecar = self.runner.failed_record(item, _describe(err), started), None
+                else:
+                    record["provenance"]["command"] = self.command
+                    if first_clean.get(key) is item and key in self.train_cost:
+                        # as in a local run, the model's clean cell carries its training cost
+                        trained, phases = self.train_cost.pop(key)
+                        record["cost"]["trained_models"] += trained
+                        record["cost"]["wall_seconds"] += sum(phases.values())
+                        for name, seconds in phases.items():
+                            record["cost"]["phases"][name] += seconds
+                if sidecar is not None:
+                    atomic_write_bytes(item.path.with_suffix(".queries.npz"), sidecar)
+                self.runner.commit(item, record, summary)
+                finished.add(str(item.path))
+                failed += record["status"] == "failed"
+                progress.advance("matrix")
+            running = {n for n in ray.get(self.tracker.snapshot.remote())
+                       if not n.startswith("train:")} - finished
+            progress.advance("matrix", 0, queued=len(cells) - len(finished) - len(running),
+                             running=len(running), done=len(finished), failed=failed)
+            if failed and self.runner.opt.fail_fast:
+                for ref in waiting:
+                    ray.cancel(ref, force=True)
+                return
+
+    def _model_done(self, ref) -> None:
+        """Keep a trained model in the driver's cache too, so a restart resumes from it."""
+        try:
+            key, files, trained, phases = self.ray.get(ref)
+        except Exception:  # noqa: BLE001 - the model's cells record the error
+            return
+        if key != self.training[ref]:
+            # the worker's code hashes differently: its models would never match the driver's
+            raise HashbenchError(
+                f"a Ray worker computed model key {key[:12]} where the driver expects "
+                f"{self.training[ref][:12]}; install the same hashbench and plugins on every node")
+        self.runner.provisioner.store.import_files(files)
+        self.runner.provisioner.trained += trained
+        self.train_cost[key] = (trained, phases)
+
+
+def _describe(err: Exception) -> str:
+    """One line for a failed record: the plugin's own exception where Ray wrapped one."""
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else 'task failed'}"

@@ -1,0 +1,30 @@
+"""Where a cell's wall time goes, for the suite breakdown (records' ``cost.phases``)."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+
+PHASES = ("training", "codes", "attack", "metrics", "io")
+
+
+class PhaseClock:
+    """Seconds per phase, accumulated; the runner reads the difference over a cell."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def phase(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - t0
+
+    def snapshot(self) -> dict[str, float]:
+        return {p: self.seconds[p] for p in PHASES}
+
+    def since(self, before: dict[str, float]) -> dict[str, float]:
+        return {p: self.seconds[p] - before[p] for p in PHASES}
