@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench bench-gpu clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
 	$(BIN)/python benchmarks/bench_attacks.py
 	$(BIN)/python benchmarks/suite_breakdown.py results/standard
+
+# a literature-scale cell (ResNet-50, 224x224): meant for a CUDA machine
+bench-gpu: $(STAMP)
+	$(BIN)/python benchmarks/bench_literature_cell.py
 
 clean:
 	rm -rf $(VENV)
