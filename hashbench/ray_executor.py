@@ -212,24 +212,17 @@ class _Driver:
             c = item.cell
             ident = prov.identity(c, item.data, c.defense, c.defense_params, c.vanilla_params)
             model = self.model_ref(item, ident)
-            members = []
-            for name in c.worst_case_of if c.attack == WORST_CASE else ():
+            members = {}  # a member that is neither pending nor on disk: the worker's runner
+            for name in c.worst_case_of if c.attack == WORST_CASE else ():  # reports it
                 p = item.path.with_name(f"{name}.json")
                 if p in by_path:
-                    members.append(by_path[p])
+                    members[name] = by_path[p]
                 elif p.is_file():
-                    members.append(self.ray.put(_read_result(p)))
-                else:
-                    self.runner.commit(item, self.runner.failed_record(
-                        item, f"HashbenchError: worst case needs {p}; run the '{name}' cell "
-                        "first", utc_now()), summary)
-                    break
-            else:
-                ref = self.cell.remote(self.options, c, item.chash, model, self.threads,
-                                       self.tracker, str(item.path),
-                                       tuple(c.worst_case_of) if members else (), *members)
-                cells[ref] = (item, ident.key)
-                by_path[item.path] = ref
+                    members[name] = self.ray.put(_read_result(p))
+            ref = self.cell.remote(self.options, c, item.chash, model, self.threads, self.tracker,
+                                   str(item.path), tuple(members), *members.values())
+            cells[ref] = (item, ident.key)
+            by_path[item.path] = ref
         self._collect(cells, summary)
 
     def _collect(self, cells: dict[object, tuple[PendingCell, str]], summary: RunSummary) -> None:
