@@ -91,6 +91,9 @@ def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int,
         runner = _worker_runner(options, threads, scratch)
         runner.provisioner.store.import_files(model[1])
         data = load_dataset(cell.dataset, options.data_root)
+        # without this check a worker with other code would silently train its own model
+        _same_key(runner.provisioner.identity(cell, data, cell.defense, cell.defense_params,
+                                              cell.vanilla_params).key, model[0])
         path = record_path(scratch, cell, data.eps)
         for name, (record, sidecar) in zip(member_names, members):
             _write_result(path.with_name(f"{name}.json"), record, sidecar)
@@ -99,6 +102,13 @@ def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int,
         return record, sidecar.read_bytes() if record["sidecar"] else None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _same_key(worker_key: str, driver_key: str) -> None:
+    if worker_key != driver_key:  # the code hashes differently on the two machines
+        raise HashbenchError(
+            f"a Ray worker computed model key {worker_key[:12]} where the driver expects "
+            f"{driver_key[:12]}; install the same hashbench and plugins on every node")
 
 
 def _write_result(path: Path, record: dict, sidecar: bytes | None) -> None:
@@ -278,11 +288,7 @@ class _Driver:
             key, files, trained, phases = self.ray.get(ref)
         except Exception:  # noqa: BLE001 - the model's cells record the error
             return
-        if key != self.training[ref]:
-            # the worker's code hashes differently: its models would never match the driver's
-            raise HashbenchError(
-                f"a Ray worker computed model key {key[:12]} where the driver expects "
-                f"{self.training[ref][:12]}; install the same hashbench and plugins on every node")
+        _same_key(key, self.training[ref])
         self.runner.provisioner.store.import_files(files)
         self.runner.provisioner.trained += trained
         self.train_cost[key] = (trained, phases)

@@ -140,3 +140,27 @@ def test_missing_ray_is_a_one_line_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ConfigError, match=r"pip install 'hashbench\[ray\]'"):
         require_ray()
+
+
+def test_a_worker_whose_code_differs_from_the_drivers_is_refused(tmp_path):
+    """The worker recomputes the model key from its own code; a mismatch must not silently
+    train a different model (cell_task is called in-process: the check needs no cluster)."""
+    from hashbench.errors import HashbenchError
+    from hashbench.ray_executor import cell_task
+
+    class Tracker:
+        class started:
+            @staticmethod
+            def remote(label):
+                pass
+
+    cell = load_suite("smoke").cells()[0]
+    options = RunOptions(results_dir=tmp_path / "r", cache_dir=tmp_path / "c")
+    import torch
+
+    threads = torch.get_num_threads()  # cell_task pins the (here: this) process's threads
+    try:
+        with pytest.raises(HashbenchError, match="install the same hashbench and plugins on"):
+            cell_task(options, cell, "0" * 64, ("f" * 64, {}, 0, {}), threads, Tracker, "x", ())
+    finally:
+        torch.set_num_threads(threads)
