@@ -14,6 +14,7 @@ from rich.table import Table
 
 from hashbench import __version__
 from hashbench.errors import HashbenchError
+from hashbench.executor import EXECUTORS
 from hashbench.progress import Progress
 
 console = Console(stderr=True, soft_wrap=True)
@@ -82,7 +83,7 @@ def list_cmd():
               help="also evaluate this registered defense in every group (repeatable)")
 @click.option("--amp", is_flag=True, help="mixed-precision training (fp16 on CUDA, bf16 on CPU); "
               "attacks stay fp32; records say so and the leaderboard flags them")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+@click.option("--executor", type=click.Choice(EXECUTORS), default="local",
               show_default=True, help="where cells run: this process, or Ray tasks "
               "(pip install 'hashbench[ray]')")
 @click.option("--address", default=None, help="ray: cluster address (auto, HOST:PORT); "

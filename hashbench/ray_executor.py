@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import ConfigError, HashbenchError
 from hashbench.provenance import utc_now
-from hashbench.records import atomic_write_bytes, write_record
+from hashbench.records import read_result, sidecar_path, write_result
 from hashbench.suites import CLEAN, WORST_CASE
 
 if TYPE_CHECKING:
@@ -96,10 +96,9 @@ def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int,
                                               cell.vanilla_params).key, model[0])
         path = record_path(scratch, cell, data.eps)
         for name, (record, sidecar) in zip(member_names, members):
-            _write_result(path.with_name(f"{name}.json"), record, sidecar)
+            write_result(path.with_name(f"{name}.json"), record, sidecar)
         record = runner.compute(PendingCell(cell, data, path, chash))
-        sidecar = path.with_suffix(".queries.npz")
-        return record, sidecar.read_bytes() if record["sidecar"] else None
+        return record, sidecar_path(path).read_bytes() if record["sidecar"] else None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -109,21 +108,6 @@ def _same_key(worker_key: str, driver_key: str) -> None:
         raise HashbenchError(
             f"a Ray worker computed model key {worker_key[:12]} where the driver expects "
             f"{driver_key[:12]}; install the same hashbench and plugins on every node")
-
-
-def _write_result(path: Path, record: dict, sidecar: bytes | None) -> None:
-    """Sidecar first, record last: a record on disk always has its sidecar."""
-    if sidecar is not None:
-        atomic_write_bytes(path.with_suffix(".queries.npz"), sidecar)
-    write_record(path, record)
-
-
-def _read_result(path: Path) -> tuple[dict, bytes | None]:
-    from hashbench.records import load_record
-
-    record = load_record(path)
-    sidecar = path.parent / record["sidecar"]["path"] if record["sidecar"] else None
-    return record, sidecar.read_bytes() if sidecar else None
 
 
 class _Tracker:
@@ -228,7 +212,7 @@ class _Driver:
                 if p in by_path:
                     members[name] = by_path[p]
                 elif p.is_file():
-                    members[name] = self.ray.put(_read_result(p))
+                    members[name] = self.ray.put(read_result(p))
             ref = self.cell.remote(self.options, c, item.chash, model, self.threads, self.tracker,
                                    str(item.path), tuple(members), *members.values())
             cells[ref] = (item, ident.key)
@@ -267,9 +251,7 @@ class _Driver:
                         record["cost"]["wall_seconds"] += sum(phases.values())
                         for name, seconds in phases.items():
                             record["cost"]["phases"][name] += seconds
-                if sidecar is not None:
-                    atomic_write_bytes(item.path.with_suffix(".queries.npz"), sidecar)
-                self.runner.commit(item, record, summary)
+                self.runner.commit(item, record, summary, sidecar)
                 finished.add(str(item.path))
                 failed += record["status"] == "failed"
                 progress.advance("matrix")

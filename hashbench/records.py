@@ -57,6 +57,11 @@ def config_hash(obj) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
 
 
+def sidecar_path(record_path: Path) -> Path:
+    """Where a record's per-query arrays go: beside it, ``<attack>.queries.npz``."""
+    return Path(record_path).with_suffix(".queries.npz")
+
+
 def write_sidecar(path: Path, arrays: dict[str, np.ndarray]) -> dict:
     """Write per-query arrays; return the reference stored in the record."""
     buf = io.BytesIO()
@@ -112,6 +117,21 @@ def load_record(path: Path) -> dict:
     if errors:
         raise ResultError(f"{path}: {errors[0]}")
     return record
+
+
+def write_result(path: Path, record: dict, sidecar: bytes | None = None) -> None:
+    """A record (and the bytes of its sidecar, when they were made elsewhere): sidecar first,
+    record last, so a record on disk always has its sidecar."""
+    if sidecar is not None:
+        atomic_write_bytes(sidecar_path(path), sidecar)
+    write_record(path, record)
+
+
+def read_result(path: Path) -> tuple[dict, bytes | None]:
+    """A validated record and its sidecar's bytes (to move them to another machine)."""
+    record = load_record(path)
+    sidecar = Path(path).parent / record["sidecar"]["path"] if record["sidecar"] else None
+    return record, sidecar.read_bytes() if sidecar else None
 
 
 def iter_record_paths(paths: list[Path]) -> Iterator[Path]:

@@ -36,7 +36,9 @@ from hashbench.records import (
     config_hash,
     load_record,
     read_sidecar,
+    sidecar_path,
     write_record,
+    write_result,
     write_sidecar,
 )
 from hashbench.registry import attacks
@@ -156,7 +158,7 @@ class Runner:
                 pending.append(item)
         (executor or LocalExecutor()).execute(self, pending, summary)
         self.progress.finish("matrix")
-        summary.trained_models += self.provisioner.trained
+        summary.trained_models = self.provisioner.trained
         return summary
 
     def pending(self, cell: CellSpec, summary: RunSummary) -> PendingCell | None:
@@ -200,9 +202,11 @@ class Runner:
         record["provenance"] = provenance(self.device, item.cell.seed, started, self.opt.amp)
         return record
 
-    def commit(self, item: PendingCell, record: dict, summary: RunSummary) -> None:
-        """Write the record (atomically, after its sidecar) and count it."""
-        write_record(item.path, record)
+    def commit(self, item: PendingCell, record: dict, summary: RunSummary,
+               sidecar: bytes | None = None) -> None:
+        """Write the record atomically (after ``sidecar``, its bytes when they were made on
+        another machine) and count it."""
+        write_result(item.path, record, sidecar)
         if record["status"] == "failed":
             self.progress.log(f"cell failed: {item.path}: {record['error']}")
             summary.failed.append((item.path, record["error"]))
@@ -295,7 +299,7 @@ class Runner:
         if "map" in metrics:
             metrics["map_drop"] = metrics["clean_map"] - metrics["map"]
         with self.clock.phase("io"):
-            record["sidecar"] = write_sidecar(path.with_suffix(".queries.npz"), arrays)
+            record["sidecar"] = write_sidecar(sidecar_path(path), arrays)
 
     def score_external(self, cell: CellSpec, adv: torch.Tensor, name: str, source: Path,
                        sha256: str, targeted: bool) -> Path:
@@ -336,7 +340,7 @@ class Runner:
                             "third_party": True, "external": True}
         record["cost"]["wall_seconds"] = time.perf_counter() - t0
         record["provenance"] = provenance(self.device, cell.seed, started, self.opt.amp)
-        record["sidecar"] = write_sidecar(path.with_suffix(".queries.npz"), arrays)
+        record["sidecar"] = write_sidecar(sidecar_path(path), arrays)
         write_record(path, record)
         self.progress.log(f"external queries: max l-inf {linf:.4g} <= eps {eps:.4g}")
         return path
