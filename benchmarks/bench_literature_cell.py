@@ -22,6 +22,7 @@ import torch
 
 from hashbench.api import AttackContext, Need, QueryBatch
 from hashbench.models.hash_model import HashModel, ModelSpec
+from hashbench.models.losses import make_loss
 from hashbench.registry import attacks
 from hashbench.runner import resolve_device
 from hashbench.training import amp_dtype
@@ -111,20 +112,19 @@ def main() -> None:
     rows.append((f"center_pgd, {args.queries} queries x {args.steps} steps", attack_s,
                  f"{images / attack_s:.0f} img-steps/s", util.summary()))
 
-    # training steps (DPSH-like pairwise loss on the batch): fp32 and autocast
+    # training steps with the DPSH loss over a bank of the batch itself: fp32 and autocast
     for amp in (False, True):
         net = HashModel(spec, seed=0, pretrained=False).to(device).train()
         opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
         scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" else None
         x = torch.rand(args.train_batch, 3, 224, 224, generator=gen).to(device)
         y = (torch.rand(args.train_batch, n_labels, generator=gen) < 0.15).float().to(device)
-        s = (y @ y.T > 0).float()
+        idx = torch.arange(args.train_batch, device=device)
+        dpsh = make_loss("dpsh", y, args.bits, torch.Generator().manual_seed(0)).to(device)
 
         def step():
             with torch.autocast(device.type, dtype=amp_dtype(device), enabled=amp):
-                u = net(x)
-                theta = 0.5 * (u @ u.T).float()
-                loss = (torch.nn.functional.softplus(theta) - s * theta).mean()
+                loss = dpsh(net(x), y, idx)
             opt.zero_grad(set_to_none=True)
             if scaler is None:
                 loss.backward()
