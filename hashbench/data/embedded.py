@@ -12,7 +12,8 @@ Fashion-MNIST from its IDX files.
   four places needs about twice MNIST's training set (vanilla DPSH reaches 0.75 mAP on 2,000
   canvases, 0.88 on 4,000-4,500). Query canvases use a held-out pool of
   digit images, so no digit image appears in both a query and a database canvas. Each canvas also
-  has a bag-of-words tag vector (label words kept with p=0.9, plus noise words with p=0.05).
+  has a bag-of-words tag vector (label words kept with p=0.9, plus noise words with p=0.05): the
+  text side of the cross-modal track, whose text queries may flip 2 tags.
 * ``fashion_mnist``: the full 70,000-image Fashion-MNIST (MIT licence) from its standard IDX
   ``.gz`` files: 1,000 query (100 per class), 69,000 database, 5,000 train (500 per class) drawn
   from the database, as the ``cifar10-1`` protocol does.
@@ -34,6 +35,7 @@ from hashbench.data.splits import (
     Split,
     draw_target_labels,
     hash_array,
+    hash_texts,
     one_hot,
     stratified_split,
 )
@@ -42,6 +44,10 @@ from hashbench.seeding import numpy_rng
 
 PROTOCOL_SEED = 0
 N_TAG_NOISE_WORDS = 30
+# Text queries of mnist_multi carry 1-2 label words and ~1.5 noise words of 40; two flipped tags
+# (one word removed and one added, say) is the text counterpart of eps 0.3 on the canvases: enough
+# to confuse a query, not enough to rewrite a two-digit one into another.
+MNIST_MULTI_TEXT_FLIPS = 2
 
 
 @lru_cache(maxsize=1)
@@ -59,14 +65,18 @@ def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     return raw[:, :-1].reshape(-1, 28, 28), raw[:, -1].astype(np.int64)
 
 
-def _finish(name, protocol, images, labels, train_idx, query_idx, db_idx, eps, topk) -> RetrievalData:
+def _finish(name, protocol, images, labels, train_idx, query_idx, db_idx, eps, topk,
+            texts: torch.Tensor | None = None, text_flips: int | None = None) -> RetrievalData:
     """Build the splits and the protocol hashes; draw the per-query target labels."""
     imgs = torch.as_tensor(images)
     if imgs.ndim == 3:
         imgs = imgs.unsqueeze(1)
-    query = Split(labels[query_idx], images=imgs[query_idx])
-    database = Split(labels[db_idx], images=imgs[db_idx])
-    train = Split(labels[train_idx], images=imgs[train_idx])
+
+    def split(idx):
+        return Split(labels[idx], images=imgs[idx],
+                     texts=texts[idx] if texts is not None else None)
+
+    query, database, train = split(query_idx), split(db_idx), split(train_idx)
     targets = draw_target_labels(query.labels, database.labels, PROTOCOL_SEED)
     hashes = {
         "train": hash_array(train_idx),
@@ -78,7 +88,8 @@ def _finish(name, protocol, images, labels, train_idx, query_idx, db_idx, eps, t
     return RetrievalData(
         name=name, protocol=protocol, train=train, query=query, database=database,
         target_labels=targets, eps=eps, topk=topk, image_shape=tuple(imgs.shape[1:]),
-        hashes=hashes,
+        hashes=hashes, text_flips=text_flips,
+        text_hashes={"texts": hash_texts(texts)} if texts is not None else {},
     )
 
 
@@ -134,8 +145,9 @@ def load_mnist_multi(root: Path | None = None) -> RetrievalData:
     db_idx = np.arange(500, 5000)
     train_idx = np.sort(numpy_rng(PROTOCOL_SEED, "mnist_multi/train").choice(db_idx, 4000,
                                                                              replace=False))
+    tags = torch.as_tensor(mnist_multi_tags(labels.numpy()))
     return _finish("mnist_multi", "mnist-multi-v1", images, labels, train_idx, query_idx,
-                   db_idx, eps=0.3, topk=None)
+                   db_idx, eps=0.3, topk=None, texts=tags, text_flips=MNIST_MULTI_TEXT_FLIPS)
 
 
 FASHION_FILES = {

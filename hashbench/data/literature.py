@@ -7,6 +7,9 @@
   literature, ``relative/path.jpg 0 1 0 ...`` one image a line, in ``DATA_ROOT/<name>/`` as
   ``train.txt``, ``test.txt`` (queries) and ``database.txt``; image paths are relative to that
   folder. Images are resized to 256 and centre-cropped to 224, in [0,1] (methods.md 6.1).
+  For the cross-modal track, a split may pair its images with tag vectors, the cross-modal
+  literature's bag-of-words matrix: ``train_text.npy`` etc. beside the list files (all three
+  splits or none).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from hashbench.data.splits import (
     Split,
     draw_target_labels,
     hash_array,
+    hash_texts,
     one_hot,
     sha256_text,
     stratified_split,
@@ -32,6 +36,11 @@ from hashbench.errors import DataError
 PROTOCOL_SEED = 0
 NATURAL_EPS = 8 / 255
 LIST_FORMAT = "'relative/path.jpg' followed by {n} labels in {{0,1}}, separated by spaces"
+TEXT_FORMAT = ("train_text.npy / test_text.npy / database_text.npy (or .txt, one row of 0/1 "
+               "tags a line), row i paired with line i of train.txt / test.txt / database.txt")
+# Text queries of the literature's tag vectors (1,386-d MIRFLICKR, 1,000-d NUS-WIDE, ~2,000-d
+# MS-COCO; a handful of tags each) may flip this many tags.
+LITERATURE_TEXT_FLIPS = 5
 
 
 @dataclass(frozen=True)
@@ -144,16 +153,59 @@ def _image_loader(folder: Path, paths: list[str], dataset: str):
     return load
 
 
+def text_file(folder: Path, split: str) -> Path | None:
+    """The bag-of-words matrix of a split, ``<list name>_text.npy`` or ``.txt``, if present."""
+    stem = SPLIT_FILES[split][:-4]
+    for suffix in (".npy", ".txt"):
+        path = folder / f"{stem}_text{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def read_texts(path: Path, n_items: int, dataset: str) -> torch.Tensor:
+    """A (N, T) bag-of-words matrix in {0,1}, one row per line of the split's list file.
+
+    ``.npy``: a 2-d array; ``.txt``: one row of T space-separated 0/1 values per line. Word counts
+    are not accepted: the text threat model flips tags, which needs a binary vector.
+    """
+    try:
+        arr = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{dataset}: cannot read text matrix {path} ({err}); expected "
+                        f"{TEXT_FORMAT}") from err
+    if arr.ndim != 2 or arr.shape[0] != n_items:
+        raise DataError(f"{dataset}: {path} has shape {arr.shape}, expected ({n_items}, T): one "
+                        f"row per line of its list file; {TEXT_FORMAT}")
+    if not np.isin(arr, (0, 1)).all():
+        raise DataError(f"{dataset}: {path} holds values other than 0 and 1; {TEXT_FORMAT}")
+    return torch.as_tensor(arr, dtype=torch.float32)
+
+
 def load_list_dataset(name: str, root: Path | None) -> RetrievalData:
     spec = LIST_DATASETS[name]
     folder = _need_root(name, root) / name
-    splits, hashes = {}, {}
+    splits, hashes, text_hashes = {}, {}, {}
+    found = {split: text_file(folder, split) for split in SPLIT_FILES}
+    if any(found.values()) and not all(found.values()):
+        missing = [f"{SPLIT_FILES[k][:-4]}_text.npy" for k, v in found.items() if v is None]
+        raise DataError(f"{name}: text matrices are partial; add "
+                        f"{', '.join(missing)} under {folder} ({TEXT_FORMAT}) or remove the others")
     for split, fname in SPLIT_FILES.items():
         paths, labels = parse_list_file(folder / fname, spec.n_classes, name)
-        splits[split] = Split(labels, loader=_image_loader(folder, paths, name))
+        texts = read_texts(found[split], len(paths), name) if found[split] else None
+        splits[split] = Split(labels, loader=_image_loader(folder, paths, name), texts=texts)
         hashes[split] = sha256_text((folder / fname).read_text(encoding="utf-8"))
+        if texts is not None:
+            text_hashes[split] = hash_texts(texts)
+    dims = {s.texts.shape[1] for s in splits.values() if s.texts is not None}
+    if len(dims) > 1:
+        raise DataError(f"{name}: the text matrices under {folder} have different widths "
+                        f"{sorted(dims)}; every split needs the same vocabulary")
     targets = draw_target_labels(splits["query"].labels, splits["database"].labels, PROTOCOL_SEED)
     hashes["targets"] = hash_array(targets.numpy())
     return RetrievalData(name, f"{name}-lists-v1", splits["train"], splits["query"],
                          splits["database"], targets, NATURAL_EPS, spec.topk, (3, 224, 224),
-                         hashes)
+                         hashes, text_hashes=text_hashes,
+                         text_flips=LITERATURE_TEXT_FLIPS if text_hashes else None)
+

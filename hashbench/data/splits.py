@@ -20,7 +20,8 @@ class Split(torch.utils.data.Dataset):
     """One split of a retrieval dataset: images in [0,1] and multi-hot labels (N, C).
 
     ``labels`` is always in memory. Images are either an in-memory uint8 tensor (embedded data)
-    or read by ``loader(i)`` (files under a data root).
+    or read by ``loader(i)`` (files under a data root). ``texts``, when the dataset pairs every
+    image with a bag-of-words tag vector (N, T) in {0,1}, is in memory too (the cross-modal track).
     """
 
     def __init__(
@@ -28,10 +29,14 @@ class Split(torch.utils.data.Dataset):
         labels: torch.Tensor,
         images: torch.Tensor | None = None,
         loader: Callable[[int], torch.Tensor] | None = None,
+        texts: torch.Tensor | None = None,
     ):
         if (images is None) == (loader is None):
             raise ValueError("a Split needs exactly one of images or loader")
+        if texts is not None and texts.shape[0] != labels.shape[0]:
+            raise ValueError(f"{texts.shape[0]} text vectors for {labels.shape[0]} items")
         self.labels = labels.to(torch.float32)
+        self.texts = texts.to(torch.float32) if texts is not None else None
         self._images = images
         self._loader = loader
 
@@ -53,10 +58,11 @@ class Split(torch.utils.data.Dataset):
 
     def subset(self, idx: torch.Tensor) -> Split:
         """A split holding only the items at ``idx`` (in that order)."""
+        texts = self.texts[idx] if self.texts is not None else None
         if self._images is not None:
-            return Split(self.labels[idx], images=self._images[idx])
+            return Split(self.labels[idx], images=self._images[idx], texts=texts)
         base = [int(i) for i in idx]
-        return Split(self.labels[idx], loader=lambda j: self._loader(base[j]))
+        return Split(self.labels[idx], loader=lambda j: self._loader(base[j]), texts=texts)
 
 
 @dataclass
@@ -73,10 +79,28 @@ class RetrievalData:
     topk: int | None
     image_shape: tuple[int, int, int]
     hashes: dict[str, str] = field(default_factory=dict)
+    # The text side (cross-modal track). Kept out of ``hashes`` so that adding tags to a dataset
+    # leaves its image protocol hash, and every image-only record made under it, valid.
+    text_hashes: dict[str, str] = field(default_factory=dict)
+    text_flips: int | None = None  # the text query budget: tags an attack may flip
 
     @property
     def n_classes(self) -> int:
         return self.database.labels.shape[1]
+
+    @property
+    def has_texts(self) -> bool:
+        return all(s.texts is not None for s in (self.train, self.query, self.database))
+
+    @property
+    def text_dim(self) -> int | None:
+        return self.database.texts.shape[1] if self.has_texts else None
+
+    @property
+    def paired_protocol_hash(self) -> str:
+        """The protocol hash of image-text cells: the image protocol and the text matrices."""
+        return sha256_text(self.protocol_hash + "|" + "|".join(
+            f"{k}={v}" for k, v in sorted(self.text_hashes.items())))
 
     @property
     def protocol_hash(self) -> str:
@@ -92,6 +116,12 @@ def hash_array(arr) -> str:
     """Content hash of an index or label array (dtype-normalised so it is platform-stable)."""
     a = np.ascontiguousarray(np.asarray(arr), dtype=np.int64)
     return hashlib.sha256(str(a.shape).encode() + a.tobytes()).hexdigest()
+
+
+def hash_texts(texts: torch.Tensor) -> str:
+    """Content hash of a {0,1} text matrix."""
+    a = np.ascontiguousarray(texts.numpy() > 0.5)
+    return hashlib.sha256(str(a.shape).encode() + np.packbits(a, axis=None).tobytes()).hexdigest()
 
 
 def one_hot(y: np.ndarray, n_classes: int) -> torch.Tensor:
