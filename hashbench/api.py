@@ -115,10 +115,14 @@ class Attack(Plugin):
 
     Every ``Params`` has ``eps`` in [0,1] pixel units; the harness sets it from the protocol and
     checks each adversarial batch (finite, in [0,1], within eps + 1e-6) whatever the plugin does.
+
+    In an image-text cell an image attack gets ``model.image`` (images -> relaxed codes) and a
+    context whose train and database codes are the *text* side's: the codes its query retrieves.
     """
 
     kind = "attack"
     targeted: ClassVar[bool] = False
+    modality: ClassVar[str] = "image"  # which query it perturbs: "image" or "text"
 
     def prepare(self, model: torch.nn.Module, ctx: AttackContext) -> Any:
         """Per-model state built once (reference codes...). Default: nothing."""
@@ -126,6 +130,50 @@ class Attack(Plugin):
 
     def perturb(self, model: torch.nn.Module, x: torch.Tensor, batch: QueryBatch, state: Any,
                 ctx: AttackContext) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class TextAttack(Attack):
+    """A text attack flips at most ``params.flips`` entries of a {0,1} bag-of-words query.
+
+    Tags are binary, so an l-inf ball around a tag vector either leaves it (fractional tags are
+    not text) or, rounded, is a flip budget anyway; the budget is therefore an l0 count of flipped
+    tags, set by the harness from the protocol (``RetrievalData.text_flips``). Every adversarial
+    batch is checked: the same shape, entries in {0,1}, at most ``flips`` changes per query.
+    ``perturb`` gets the model's text network (tag vectors -> relaxed codes); its context holds
+    the image side's codes.
+    """
+
+    modality = "text"
+
+
+class CrossModalObjective:
+    """An image-text method's training loss, built once per training run over the train split.
+
+    ``parameters()`` lists the method's own auxiliary modules (SSAH's label network and
+    discriminators, say); they are trained beside the model and not kept with it.
+    """
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return []
+
+    def __call__(self, model: torch.nn.Module, batch: Any, step: int) -> torch.Tensor:
+        """The loss of a minibatch of (image, text, label) triples (``batch.x``, ``batch.text``,
+        ``batch.y``, ``batch.idx``) at training step ``step``."""
+        raise NotImplementedError
+
+
+class CrossModalMethod(Plugin):
+    """An image-text hashing method (DCMH, SSAH, RMSH...): the loss that trains a model whose
+    image network (``model.image``) and text network (``model.text``) share one Hamming space.
+
+    Registered in the entry-point group ``hashbench.methods``; a suite names it in ``methods`` of
+    an ``modality = "image-text"`` group, and the cross-modal defenses train with it.
+    """
+
+    kind = "method"
+
+    def objective(self, model: torch.nn.Module, train, ctx: "TrainContext") -> CrossModalObjective:
         raise NotImplementedError
 
 
@@ -148,6 +196,9 @@ class TrainContext:
     attack: Callable[..., Attack]
     progress: Progress = NULL_PROGRESS
     amp: bool = False  # mixed-precision training (``hashbench run --amp``); fit() applies it
+    # image-text models only: the method's objective for a model, and the text query budget
+    make_objective: Callable[[torch.nn.Module], CrossModalObjective] | None = None
+    text_flips: int | None = None
 
     def rng(self, purpose: str) -> torch.Generator:
         return generator(self.seed, self.scope, purpose)
@@ -165,12 +216,16 @@ class TrainContext:
 
 
 class Defense(Plugin):
-    """A defense returns a trained hashing model. ``starts_from`` says what it fine-tunes:
-    ``"vanilla"`` (the cached vanilla checkpoint of the same model config, as the papers do) or
-    ``"scratch"`` (a freshly initialised model)."""
+    """A defense returns a trained hashing model. ``starts_from`` says what it fine-tunes: the
+    name of the defense whose cached checkpoint of the same model config it starts from
+    (``"vanilla"``, as the papers do) or ``"scratch"`` (a freshly initialised model).
+
+    ``modality`` is ``"image"`` (image hashing models) or ``"image-text"`` (cross-modal models,
+    ``model.image`` and ``model.text``; ``ctx.make_objective(model)`` gives the method's loss)."""
 
     kind = "defense"
     starts_from: ClassVar[str] = "vanilla"
+    modality: ClassVar[str] = "image"
 
     def fit(self, model: torch.nn.Module, split, ctx: TrainContext) -> torch.nn.Module:
         raise NotImplementedError

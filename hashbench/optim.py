@@ -1,4 +1,4 @@
-"""The one projected-descent engine every attack (and every inner attack of a defense) uses.
+"""The attack engines: projected descent for images, greedy tag flips for texts.
 
 ``projected_descent`` minimises a per-sample objective over x' in the l-inf ball of radius eps
 around x intersected with [0,1]^d, with one of three update rules:
@@ -100,3 +100,52 @@ def projected_descent(
                     x_adv = x_adv - step * velocity
                 x_adv = project(x_adv, x, eps)
     return x_adv.detach()
+
+
+TextObjective = Callable[[torch.Tensor], torch.Tensor]
+
+
+def greedy_flips(
+    net: torch.nn.Module,
+    t: torch.Tensor,
+    objective: TextObjective,
+    flips: int,
+    candidates: int = 64,
+) -> torch.Tensor:
+    """Minimise ``objective(out)`` over tag vectors t' in {0,1}^T that differ from ``t`` in at
+    most ``flips`` entries (HotFlip-style greedy coordinate search). ``out`` holds codes of
+    shape (n, m, K), m candidate vectors per query, and the objective returns (n, m) losses.
+
+    Each round ranks the unflipped tags by the first-order change of the loss when flipped,
+    ``grad_j * (1 - 2 t_j)``, evaluates the ``candidates`` best exactly, and keeps the best flip
+    if it lowers the loss (a query that cannot improve stops). A tag is flipped at most once, so
+    the number of changed tags never exceeds the rounds taken. With ``candidates`` >= T the
+    search is exact greedy.
+    """
+    t = t.detach()
+    cur = t.clone()
+    flipped = torch.zeros_like(t, dtype=torch.bool)
+    n, dim = t.shape
+    m = max(1, min(candidates, dim))
+    rows = torch.arange(n, device=t.device)
+    with eval_mode(net), torch.autocast(t.device.type, enabled=False):
+        for _ in range(flips):
+            probe = cur.clone().requires_grad_(True)
+            loss = objective(net(probe).unsqueeze(1)).squeeze(1)
+            (grad,) = torch.autograd.grad(loss.sum(), probe)
+            with torch.no_grad():
+                gain = grad * (1 - 2 * cur)  # first-order change of the loss per flip
+                gain[flipped] = float("inf")
+                cand = gain.topk(m, dim=1, largest=False).indices  # (n, m)
+                trial = cur.unsqueeze(1).repeat(1, m, 1)  # (n, m, T)
+                pos = trial.gather(2, cand.unsqueeze(2))
+                trial.scatter_(2, cand.unsqueeze(2), 1 - pos)
+                trial_loss = objective(net(trial.view(n * m, dim)).view(n, m, -1))
+                # a candidate that is already flipped (fewer than m open tags) never wins
+                trial_loss[gain.gather(1, cand).isinf()] = float("inf")
+                best_loss, best = trial_loss.min(1)
+                improve = best_loss < loss.detach()
+                j = cand[rows, best]
+                cur[rows[improve], j[improve]] = 1 - cur[rows[improve], j[improve]]
+                flipped[rows[improve], j[improve]] = True
+    return cur.detach()

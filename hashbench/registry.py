@@ -1,7 +1,7 @@
 """Plugin registries filled from Python entry points, first-party plugins included.
 
-``attacks`` and ``defenses`` read the groups ``hashbench.attacks`` and ``hashbench.defenses``
-lazily, on first use. Listing does not import plugin modules. A name declared by two
+``attacks``, ``defenses`` and ``methods`` (image-text hashing methods) read the groups
+``hashbench.attacks``, ``hashbench.defenses`` and ``hashbench.methods`` lazily, on first use. Listing does not import plugin modules. A name declared by two
 distributions is an error naming both; a plugin that fails to import is reported with its cause
 and leaves the others working; an unknown name lists close matches.
 """
@@ -155,3 +155,4 @@ def _version() -> str:
 
 attacks: Registry = Registry("attack", "hashbench.attacks", "Attack")
 defenses: Registry = Registry("defense", "hashbench.defenses", "Defense")
+methods: Registry = Registry("method", "hashbench.methods", "CrossModalMethod")

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from hashbench.errors import HashbenchError
-from hashbench.models.hash_model import HashModel, ModelSpec
+from hashbench.models.crossmodal import build_model
 from hashbench.records import atomic_write_bytes, sha256_bytes
 
 
@@ -20,7 +20,7 @@ class ModelStore:
     def _path(self, kind: str, key: str) -> Path:
         return self.root / kind / f"{key}.pt"
 
-    def load_model(self, key: str, device: torch.device) -> tuple[HashModel, str] | None:
+    def load_model(self, key: str, device: torch.device) -> tuple[torch.nn.Module, str] | None:
         """The cached model and its checkpoint sha256, or None when absent."""
         path = self._path("models", key)
         if not path.is_file():
@@ -28,7 +28,7 @@ class ModelStore:
         data = path.read_bytes()
         try:
             ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-            model = HashModel(ModelSpec(**ckpt["spec"]), pretrained=False)
+            model = build_model(ckpt["spec"], pretrained=False)
             model.load_state_dict(ckpt["state_dict"])
         except Exception as err:  # noqa: BLE001 - a corrupt cache entry
             raise HashbenchError(
@@ -36,7 +36,7 @@ class ModelStore:
             ) from err
         return model.to(device).eval(), sha256_bytes(data)
 
-    def save_model(self, key: str, model: HashModel, meta: dict) -> str:
+    def save_model(self, key: str, model: torch.nn.Module, meta: dict) -> str:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         buf = io.BytesIO()
         torch.save({"spec": model.spec.to_dict(), "state_dict": state, "meta": meta}, buf)

@@ -25,3 +25,19 @@ def check_adversarial(x: torch.Tensor, x_adv: torch.Tensor, eps: float, source: 
             f"{source} exceeded the l-inf budget: ||x'-x||_inf = {linf:.6g} > eps = {eps:.6g}"
         )
     return linf
+
+
+def check_text_adversarial(t: torch.Tensor, t_adv: torch.Tensor, flips: int, source: str) -> int:
+    """Raise unless t_adv is a {0,1} tag matrix shaped like t with at most ``flips`` changed tags
+    per query; return the largest number of changed tags."""
+    if not isinstance(t_adv, torch.Tensor) or t_adv.shape != t.shape:
+        shape = tuple(t_adv.shape) if isinstance(t_adv, torch.Tensor) else type(t_adv).__name__
+        raise ThreatModelError(f"{source} returned {shape}, expected a tensor of {tuple(t.shape)}")
+    if not ((t_adv == 0) | (t_adv == 1)).all():
+        raise ThreatModelError(f"{source} returned tags other than 0 and 1 (a text query must "
+                               "stay a bag-of-words vector)")
+    changed = int((t_adv != t).sum(1).max()) if t.numel() else 0
+    if changed > flips:
+        raise ThreatModelError(
+            f"{source} exceeded the text budget: {changed} tags flipped > flips = {flips}")
+    return changed

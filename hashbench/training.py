@@ -38,12 +38,14 @@ class TrainConfig:
 
 @dataclass
 class Batch:
-    """A minibatch: images in [0,1], labels (B, C) and indices into the split."""
+    """A minibatch: images in [0,1], labels (B, C), indices into the split and, for image-text
+    data, the paired tag vectors (B, T)."""
 
     x: torch.Tensor
     y: torch.Tensor
     idx: torch.Tensor
     info: dict = field(default_factory=dict)
+    text: torch.Tensor | None = None
 
 
 StepFn = Callable[[Batch, int], torch.Tensor]
@@ -115,8 +117,9 @@ def fit(
         for epoch in range(cfg.epochs):
             order = torch.randperm(n, generator=order_gen)
             for x, y, idx in iter_batches(split, order, cfg.batch_size, device):
+                text = split.texts[idx].to(device) if split.texts is not None else None
                 with torch.autocast(device.type, dtype=dtype, enabled=amp):
-                    loss = step_fn(Batch(x, y, idx.to(device)), step)
+                    loss = step_fn(Batch(x, y, idx.to(device), text=text), step)
                 if not torch.isfinite(loss):
                     raise HashbenchError(
                         f"training {scope} diverged (loss {loss.item()}) at epoch {epoch + 1}, "
@@ -150,3 +153,25 @@ def encode_split(model: torch.nn.Module, split: Split, batch_size: int = 256) ->
     finally:
         model.train(was_training)
     return torch.cat(codes) if codes else torch.zeros(0, model.bits, device=device)
+
+
+@torch.no_grad()
+def encode_texts(net: torch.nn.Module, texts: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Binary codes of tag vectors through a text network, in eval mode (mode restored)."""
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    try:
+        codes = [net.encode(texts[i:i + batch_size].to(device))
+                 for i in range(0, texts.shape[0], batch_size)]
+    finally:
+        net.train(was_training)
+    return torch.cat(codes) if codes else torch.zeros(0, net.hash_layer.out_features,
+                                                      device=device)
+
+
+def encode_queries(model: torch.nn.Module, split: Split, modality: str) -> torch.Tensor:
+    """Codes of a split's images (``model`` an image network) or texts (a text network)."""
+    if modality == "text":
+        return encode_texts(model, split.texts)
+    return encode_split(model, split)

@@ -62,10 +62,13 @@ class HashModel(nn.Module):
     def bits(self) -> int:
         return self.spec.bits
 
-    def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features of [0,1] images (what the hash layer sees)."""
         x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-        z = self.hash_layer(self.features(x))
-        return torch.tanh(alpha * z)
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        return torch.tanh(alpha * self.hash_layer(self.embed(x)))
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
