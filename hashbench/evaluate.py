@@ -6,6 +6,7 @@ Each function returns (metrics, per-query arrays); the runner writes them as rec
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ import torch
 from hashbench.api import AttackContext, Need, QueryBatch
 from hashbench.errors import PluginError
 from hashbench.metrics import average_precision, precision_recall_curve, random_ranking_map
-from hashbench.threat_model import check_adversarial
+from hashbench.threat_model import check_adversarial, check_text_adversarial
 from hashbench.timing import PhaseClock
 
 ATTACK_BATCH = 128
@@ -44,6 +45,34 @@ class Counter:
 
     def _back(self, n: int) -> None:
         self.backward += n
+
+
+@dataclass(frozen=True)
+class QuerySide:
+    """What differs between attacking image queries and text queries: the inputs, the budget,
+    the harness's check of it, and the per-query size of a perturbation."""
+
+    modality: str
+
+    def inputs(self, split, idx: torch.Tensor) -> torch.Tensor:
+        return split.texts[idx] if self.modality == "text" else split.images(idx)
+
+    def check(self, attack, x: torch.Tensor, x_adv: torch.Tensor) -> None:
+        source = f"attack {attack.name}"
+        if self.modality == "text":
+            check_text_adversarial(x, x_adv, attack.params.flips, source)
+        else:
+            check_adversarial(x, x_adv, attack.params.eps, source)
+
+    def norms(self, x: torch.Tensor, x_adv: torch.Tensor) -> dict[str, torch.Tensor]:
+        delta = (x_adv - x).flatten(1)
+        if self.modality == "text":
+            return {"flips": (delta != 0).sum(1).to(torch.float32).cpu()}
+        return {"linf": delta.abs().max(1).values.cpu(), "mse": delta.pow(2).mean(1).cpu()}
+
+
+IMAGE_SIDE, TEXT_SIDE = QuerySide("image"), QuerySide("text")
+QUERY_SIDES = {"image": IMAGE_SIDE, "text": TEXT_SIDE}
 
 
 def _ap(codes, db_codes, labels, db_labels, topk):
@@ -80,8 +109,10 @@ def clean_metrics(q_codes, prov, data, q_labels, targets, topk) -> tuple[dict, d
 
 
 def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
-                   clock: PhaseClock | None = None) -> tuple[dict, dict, dict]:
-    """Run ``attack`` on the queries ``q_idx``; check every batch; score the adversarial codes."""
+                   clock: PhaseClock | None = None, side: QuerySide = IMAGE_SIDE
+                   ) -> tuple[dict, dict, dict]:
+    """Run ``attack`` on the queries ``q_idx`` (images, or texts for ``TEXT_SIDE``); check every
+    batch; score the adversarial codes."""
     clock = clock or PhaseClock()
     model, device = prov.model, next(prov.model.parameters()).device
     provided = {
@@ -92,15 +123,14 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
     }
     ctx = AttackContext(type(attack).needs, seed, scope, f"attack {attack.name}", **provided)
     state = attack.prepare(model, ctx)
-    eps = attack.params.eps
-    codes, linf, mse = [], [], []
+    codes, norms = [], []
     counter = Counter()
     task = f"attack:{scope}"
     progress.start(task, len(q_idx), f"{attack.name} on {scope}")
     with counter.attach(model), clock.phase("attack"):
         for start in range(0, len(q_idx), ATTACK_BATCH):
             idx = q_idx[start:start + ATTACK_BATCH]
-            x = data.query.images(idx).to(device)
+            x = side.inputs(data.query, idx).to(device)
             batch = QueryBatch(
                 index=idx,
                 labels=data.query.labels[idx].to(device) if Need.QUERY_LABELS in attack.needs else None,
@@ -108,10 +138,8 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
                                if Need.TARGET_LABELS in attack.needs else None),
             )
             x_adv = attack.perturb(model, x, batch, state, ctx)
-            check_adversarial(x, x_adv, eps, f"attack {attack.name}")
-            delta = (x_adv - x).flatten(1)
-            linf.append(delta.abs().max(1).values.cpu())
-            mse.append(delta.pow(2).mean(1).cpu())
+            side.check(attack, x, x_adv)
+            norms.append(side.norms(x, x_adv))
             with torch.no_grad():
                 was = model.training
                 model.eval()
@@ -124,22 +152,28 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
         raise PluginError(f"attack {attack.name}: the model produced non-finite codes")
     with clock.phase("metrics"):
         metrics, arrays = score_adversarial(adv, prov, data, q_idx, topk, attack.targeted,
-                                            torch.cat(linf), torch.cat(mse))
+                                            {k: torch.cat([n[k] for n in norms])
+                                             for k in norms[0]} if norms else {})
     cost = {"attack_steps": int(getattr(attack.params, "steps", 0)),
             "forward_images": counter.forward, "backward_images": counter.backward}
     return metrics, arrays, cost
 
 
-def score_adversarial(adv, prov, data, q_idx, topk, targeted: bool, linf: torch.Tensor,
-                      mse: torch.Tensor) -> tuple[dict, dict]:
-    """mAP (and t-mAP for a targeted attack) of adversarial query codes, with their norms."""
+def score_adversarial(adv, prov, data, q_idx, topk, targeted: bool,
+                      norms: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+    """mAP (and t-mAP for a targeted attack) of adversarial query codes, with the sizes of their
+    perturbations (``linf`` and ``mse`` for images, ``flips`` for texts; one value per query)."""
     device = adv.device
     db, db_labels = prov.codes["database"], data.database.labels.to(device)
     labels = data.query.labels[q_idx].to(device)
     ap = _ap(adv, db, labels, db_labels, topk)
-    metrics = {"map": ap.mean(), "linf_mean": float(linf.mean()),
-               "linf_max": float(linf.max()), "mse_mean": float(mse.mean())}
-    arrays = {"ap": ap.ap, "linf": linf.numpy(), **curve_arrays(adv, db, labels, db_labels)}
+    metrics = {"map": ap.mean()}
+    for name, values in norms.items():
+        metrics[f"{name}_mean"] = float(values.mean())
+        if name != "mse":
+            metrics[f"{name}_max"] = float(values.max())
+    arrays = {"ap": ap.ap, **{k: v.numpy() for k, v in norms.items() if k != "mse"},
+              **curve_arrays(adv, db, labels, db_labels)}
     if targeted:
         targets = data.target_labels[q_idx].to(device)
         has_t = targets.any(dim=1)

@@ -12,6 +12,8 @@ import torch
 from hashbench import __version__
 from hashbench.api import TrainContext
 from hashbench.data import RetrievalData
+from hashbench.errors import ConfigError, DataError, PluginError
+from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.models.losses import HASH_METHODS, make_loss
 from hashbench.models.pretrained import file_sha256, weights_path
@@ -19,11 +21,11 @@ from hashbench.params import params_to_dict
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.provenance import code_fingerprint
 from hashbench.records import config_hash
-from hashbench.registry import attacks, defenses
+from hashbench.registry import attacks, defenses, methods
 from hashbench.seeding import generator
 from hashbench.store import ModelStore
 from hashbench.timing import PhaseClock
-from hashbench.training import encode_split
+from hashbench.training import encode_split, encode_texts
 
 
 def plugin_ref(registry, name: str, instance) -> dict:
@@ -66,27 +68,57 @@ class Provisioner:
         self._memo: dict[str, Provisioned] = {}
         self.trained = 0
 
-    def spec(self, cell, data: RetrievalData) -> ModelSpec:
+    def spec(self, cell, data: RetrievalData) -> ModelSpec | CrossModalSpec:
         weights = weights_path(cell.backbone, self.data_root)
-        return ModelSpec(method=cell.method, backbone=cell.backbone, bits=cell.bits,
-                         in_channels=data.image_shape[0], n_classes=data.n_classes,
-                         weights=str(weights) if weights else None)
+        fields = dict(method=cell.method, backbone=cell.backbone, bits=cell.bits,
+                      in_channels=data.image_shape[0], n_classes=data.n_classes,
+                      weights=str(weights) if weights else None)
+        if cell.direction is None:
+            return ModelSpec(**fields)
+        if not data.has_texts:
+            raise DataError(f"{data.name}: image-text cells need a tag vector per image and "
+                            "this dataset has none; use mnist_multi, or add the text matrices "
+                            "(train_text.npy, test_text.npy, database_text.npy) beside its "
+                            "list files")
+        return CrossModalSpec(**fields, text_dim=data.text_dim)
+
+    def method(self, cell):
+        """The image-text method plugin of ``cell`` and its reference for records."""
+        instance = methods.create(cell.method, **cell.method_params)
+        return instance, plugin_ref(methods, cell.method, instance)
 
     def identity(self, cell, data: RetrievalData, defense: str, params: dict,
                  base_params: dict) -> ModelIdentity:
         """The cache key of ``cell``'s model defended by ``defense``, without training it."""
         instance = defenses.create(defense, **params)
         ref = plugin_ref(defenses, defense, instance)
+        modality = "image" if cell.direction is None else "image-text"
+        if type(instance).modality != modality:
+            kind = {"image": "image hashing", "image-text": "image-text hashing"}
+            raise ConfigError(
+                f"defense '{defense}' trains {kind[type(instance).modality]} models, but this "
+                f"cell's group is {kind[modality]}; use a {modality} defense "
+                f"({', '.join(n for n in defenses.names() if _modality(n) == modality)})")
         parent = None
-        if type(instance).starts_from == "vanilla" and defense != "vanilla":
-            parent = self.identity(cell, data, "vanilla", base_params, base_params)
+        start = type(instance).starts_from
+        if start != "scratch" and start != defense:
+            parent = self.identity(cell, data, start, base_params, base_params)
         spec = self.spec(cell, data)
+        if cell.direction is None:
+            method_part = {"hash_params": HASH_METHODS[cell.method].params}
+            protocol = data.protocol_hash
+            code = code_fingerprint(type(instance))
+        else:
+            method, method_ref = self.method(cell)
+            method_part = {"method": method_ref}
+            protocol = data.paired_protocol_hash
+            code = code_fingerprint(type(instance)) + "+" + code_fingerprint(type(method))
         key = config_hash({
             # the weights' content, not their path, determines the model
             "spec": {**spec.to_dict(), "weights": file_sha256(spec.weights) if spec.weights
-                     else None}, "hash_params": HASH_METHODS[cell.method].params,
-            "protocol_hash": data.protocol_hash, "seed": cell.seed, "defense": ref,
-            "hashbench": __version__, "code": code_fingerprint(type(instance)),
+                     else None}, **method_part,
+            "protocol_hash": protocol, "seed": cell.seed, "defense": ref,
+            "hashbench": __version__, "code": code,
             "parent": parent.key if parent else None,
             # mixed precision trains a different model; fp32 keys stay as they were
             **({"precision": "amp"} if self.amp else {}),
@@ -102,8 +134,8 @@ class Provisioner:
             return self._memo[key]
         loaded = self.store.load_model(key, self.device)
         if loaded is None:
-            parent = self.get(cell, data, "vanilla", base_params, base_params) \
-                if ident.parent else None
+            parent = self.get(cell, data, type(instance).starts_from, base_params,
+                              base_params) if ident.parent else None
             with self.clock.phase("training"):
                 model = self._train(cell, data, instance, spec, parent, key)
                 sha = self.store.save_model(key, model, {"defense": ref, "dataset": data.name})
@@ -115,11 +147,13 @@ class Provisioner:
         self._memo[key] = result
         return result
 
-    def _train(self, cell, data, instance, spec, parent, key) -> HashModel:
+    def _train(self, cell, data, instance, spec, parent, key) -> torch.nn.Module:
         if parent is not None:
             model = copy.deepcopy(parent.model)
-        else:
+        elif cell.direction is None:
             model = HashModel(spec, seed=cell.seed).to(self.device)
+        else:
+            model = CrossModalHashModel(spec, seed=cell.seed).to(self.device)
         ctx = TrainContext(
             # always the protocol's budget: a group's eps list sweeps the attacks, and the model
             # (whose cache key has no eps) must not depend on which eps cell came first
@@ -129,15 +163,48 @@ class Provisioner:
             make_hash_loss=lambda: make_loss(cell.method, data.train.labels, cell.bits,
                                              generator(cell.seed, key, "loss")).to(self.device),
             attack=attacks.create, progress=self.progress, amp=self.amp,
+            text_flips=data.text_flips,
         )
+        if cell.direction is not None:
+            method, _ = self.method(cell)
+            ctx.make_objective = lambda m: method.objective(m, data.train, ctx)
+            ctx.make_hash_loss = _no_hash_loss
         trained = instance.fit(model, data.train, ctx)
         return trained.eval()
 
     def _codes(self, key: str, model: HashModel, data: RetrievalData) -> dict[str, torch.Tensor]:
         codes = self.store.load_codes(key)
         if codes is None:
-            codes = {"train": encode_split(model, data.train),
-                     "database": encode_split(model, data.database)}
+            if isinstance(model, CrossModalHashModel):
+                codes = {f"{split}_{modality}": (encode_split(model.image, getattr(data, split))
+                                                 if modality == "image" else
+                                                 encode_texts(model.text, getattr(data, split).texts))
+                         for split in ("train", "database") for modality in ("image", "text")}
+            else:
+                codes = {"train": encode_split(model, data.train),
+                         "database": encode_split(model, data.database)}
             self.store.save_codes(key, codes)
         return {k: v.to(self.device) for k, v in codes.items()}
 
+
+
+def _no_hash_loss():
+    raise PluginError("an image-text model has no single-modal hashing loss; an image-text "
+                      "defense trains with ctx.make_objective(model)")
+
+
+def _modality(name: str) -> str | None:
+    try:
+        return defenses.get(name).modality
+    except PluginError:
+        return None
+
+
+def direction_view(prov: Provisioned, direction: str) -> Provisioned:
+    """The image-text model as one direction sees it: the query side's network, and the codes
+    of the side it retrieves as "train" and "database" (what attacks and metrics read)."""
+    query = "image" if direction == "i2t" else "text"
+    other = "text" if query == "image" else "image"
+    return Provisioned(prov.model.net(query), prov.key, prov.checkpoint_sha256, prov.defense_ref,
+                       {"train": prov.codes[f"train_{other}"],
+                        "database": prov.codes[f"database_{other}"]})

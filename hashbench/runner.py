@@ -18,8 +18,15 @@ import torch
 
 from hashbench.data import RetrievalData, load_dataset
 from hashbench.data.embedded import data_root_from_env
-from hashbench.errors import DataError, HashbenchError, ResultError, ThreatModelError
+from hashbench.errors import (
+    ConfigError,
+    DataError,
+    HashbenchError,
+    ResultError,
+    ThreatModelError,
+)
 from hashbench.evaluate import (
+    QUERY_SIDES,
     attack_metrics,
     clean_metrics,
     curve_arrays,
@@ -30,7 +37,7 @@ from hashbench.evaluate import (
 from hashbench.models.losses import HASH_METHODS
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.provenance import provenance, utc_now
-from hashbench.provision import Provisioner, plugin_ref
+from hashbench.provision import Provisioner, direction_view, plugin_ref
 from hashbench.records import (
     SCHEMA_VERSION,
     config_hash,
@@ -46,7 +53,7 @@ from hashbench.store import ModelStore
 from hashbench.suites import CLEAN, WORST_CASE, CellSpec, Suite
 from hashbench.threat_model import check_adversarial
 from hashbench.timing import PhaseClock
-from hashbench.training import encode_split
+from hashbench.training import encode_queries
 
 if TYPE_CHECKING:
     from hashbench.executor import Executor
@@ -125,8 +132,11 @@ def select(cells: list[CellSpec], only: dict, exclude: dict) -> list[CellSpec]:
 
 
 def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
-    """Path = key: results/<suite>/<dataset>/<model>/<defense>[/eps<e>]/<attack>.json."""
+    """Path = key: results/<suite>/<dataset>/<model>/<defense>[/<i2t|t2i>][/eps<e>]/<attack>.json
+    (the direction only for image-text cells)."""
     folder = results_dir / cell.suite / cell.dataset / cell.model_id / cell.defense
+    if cell.direction:
+        folder = folder / cell.direction
     if cell.eps is not None and abs(cell.eps - protocol_eps) > 1e-12:
         folder = folder / f"eps{cell.eps:.6g}"
     return folder / f"{cell.attack}.json"
@@ -170,6 +180,15 @@ class Runner:
         except DataError as err:
             summary.unavailable[cell.dataset] = str(err)
             self.progress.log(f"skipping dataset {cell.dataset}: {err}")
+            return None
+        if cell.direction and not data.has_texts:
+            key = f"{cell.dataset} (image-text)"
+            if key not in summary.unavailable:
+                summary.unavailable[key] = (
+                    f"{cell.dataset} has no tag vectors, so its image-text cells cannot run; "
+                    "add train_text.npy, test_text.npy and database_text.npy beside its list files")
+                self.progress.log(f"skipping image-text cells of {cell.dataset}: "
+                                  f"{summary.unavailable[key]}")
             return None
         path = record_path(self.opt.results_dir, cell, data.eps)
         chash = self._config_hash(cell, data)
@@ -215,7 +234,7 @@ class Runner:
 
     def _config_hash(self, cell: CellSpec, data) -> str:
         """What a finished record must match to be reused; an fp32 record is not an amp one."""
-        return config_hash({"cell": cell.to_dict(), "protocol_hash": data.protocol_hash,
+        return config_hash({"cell": cell.to_dict(), "protocol_hash": _protocol_hash(cell, data),
                             **({"precision": "amp"} if self.opt.amp else {})})
 
     def _finished(self, path: Path, chash: str) -> bool:
@@ -230,26 +249,38 @@ class Runner:
     def _base_record(self, cell: CellSpec, data, chash: str) -> dict:
         eps = float(cell.eps if cell.eps is not None else data.eps)
         topk = _topk(cell, data)
-        return {
+        hashes = dict(data.hashes)
+        metrics = {"eps": eps, "topk": topk, "clean_map": 0.0}
+        hash_params = HASH_METHODS[cell.method].params if cell.method in HASH_METHODS else {}
+        method_plugin = {}
+        if cell.direction:
+            hashes.update({f"text_{k}": v for k, v in data.text_hashes.items()})
+            metrics.update(direction=cell.direction, text_flips=int(data.text_flips or 0))
+            try:
+                _, ref = self.provisioner.method(cell)
+                hash_params, method_plugin = ref["params"], {"method_plugin": ref}
+            except HashbenchError:
+                pass  # an unknown method fails the cell when its model is provisioned
+        record = {
             "schema_version": SCHEMA_VERSION,
             "suite": {"name": cell.suite, "version": cell.suite_version},
             "cell": cell.to_dict(), "config_hash": chash,
             "dataset": {"name": data.name, "protocol": data.protocol,
-                        "protocol_hash": data.protocol_hash, "hashes": data.hashes,
+                        "protocol_hash": _protocol_hash(cell, data), "hashes": hashes,
                         "n_query": len(data.query), "n_database": len(data.database),
                         "n_train": len(data.train)},
             "model": {"method": cell.method, "backbone": cell.backbone, "bits": cell.bits,
-                      "hash_params": HASH_METHODS[cell.method].params if cell.method in
-                      HASH_METHODS else {}, "defense": {"name": cell.defense, "version": 0,
+                      "hash_params": hash_params, "defense": {"name": cell.defense, "version": 0,
                       "params": cell.defense_params, "distribution": "unknown",
                       "dist_version": "unknown", "third_party": False},
-                      "checkpoint_sha256": None, "cache_key": None},
+                      "checkpoint_sha256": None, "cache_key": None, **method_plugin},
             "attack": None,
-            "metrics": {"eps": eps, "topk": topk, "clean_map": 0.0},
+            "metrics": metrics,
             "cost": {"wall_seconds": 0.0, "attack_steps": 0, "forward_images": 0,
                      "backward_images": 0, "trained_models": 0},
             "sidecar": None, "status": "ok", "error": None,
         }
+        return record
 
     def _model_and_clean(self, cell: CellSpec, data, record: dict, q_idx: torch.Tensor):
         """The cell's model (trained or cached) and the clean metrics of the queries ``q_idx``,
@@ -258,8 +289,10 @@ class Runner:
                                     cell.vanilla_params)
         record["model"].update(defense=prov.defense_ref, checkpoint_sha256=prov.checkpoint_sha256,
                                cache_key=prov.key)
+        if cell.direction:
+            prov = direction_view(prov, cell.direction)
         with self.clock.phase("codes"):
-            q_codes = encode_split(prov.model, data.query.subset(q_idx))
+            q_codes = encode_queries(prov.model, data.query.subset(q_idx), cell.query_modality)
         labels = data.query.labels[q_idx].to(self.device)
         targets = data.target_labels[q_idx].to(self.device)
         with self.clock.phase("metrics"):
@@ -288,10 +321,13 @@ class Runner:
             arrays.update(wc_arrays)
         else:
             eps = metrics["eps"]
-            attack = attacks.create(cell.attack, **{**cell.attack_params, "eps": eps})
+            attack = self._attack(cell, data, eps)
             scope = f"{cell.dataset}/{cell.model_id}/{cell.defense}/{cell.attack}/eps{eps:.6g}"
+            if cell.direction:
+                scope = f"{scope}/{cell.direction}"
             m, a, cost = attack_metrics(attack, prov, data, q_idx, topk, scope, cell.seed,
-                                        self.progress, self.clock)
+                                        self.progress, self.clock,
+                                        QUERY_SIDES[cell.query_modality])
             metrics.update(m)
             arrays.update(a)
             record["cost"].update(cost)
@@ -300,6 +336,18 @@ class Runner:
             metrics["map_drop"] = metrics["clean_map"] - metrics["map"]
         with self.clock.phase("io"):
             record["sidecar"] = write_sidecar(sidecar_path(path), arrays)
+
+    def _attack(self, cell: CellSpec, data, eps: float):
+        """The cell's attack at the protocol's budget for its query modality: ``eps`` for image
+        queries, ``flips`` (the dataset's text budget) for text queries."""
+        modality = attacks.get(cell.attack).modality
+        if modality != cell.query_modality:
+            where = ("an image-text group's text_attacks" if modality == "text"
+                     else "attacks (image queries)")
+            raise ConfigError(f"attack '{cell.attack}' perturbs {modality} queries, but this "
+                              f"cell attacks {cell.query_modality} queries; list it under {where}")
+        budget = {"flips": data.text_flips} if modality == "text" else {"eps": eps}
+        return attacks.create(cell.attack, **{**cell.attack_params, **budget})
 
     def score_external(self, cell: CellSpec, adv: torch.Tensor, name: str, source: Path,
                        sha256: str, targeted: bool) -> Path:
@@ -331,7 +379,8 @@ class Runner:
             adv_codes = prov.model.eval().encode(adv.to(self.device, clean.dtype))
         delta = (adv.to(clean.dtype) - clean).flatten(1)
         m, a = score_adversarial(adv_codes, prov, data, q_idx, record["metrics"]["topk"],
-                                 targeted, delta.abs().max(1).values, delta.pow(2).mean(1))
+                                 targeted, {"linf": delta.abs().max(1).values,
+                                            "mse": delta.pow(2).mean(1)})
         record["metrics"].update(m, map_drop=record["metrics"]["clean_map"] - m["map"])
         arrays.update(a)
         record["attack"] = {"name": f"external:{name}", "version": 0,
@@ -356,6 +405,11 @@ class Runner:
                 raise HashbenchError(f"worst case needs {p}, which failed: {rec['error']}")
             out[name] = p
         return out
+
+
+def _protocol_hash(cell: CellSpec, data) -> str:
+    """Image cells depend on the image protocol; image-text cells on the tag vectors too."""
+    return data.paired_protocol_hash if cell.direction else data.protocol_hash
 
 
 def _topk(cell: CellSpec, data) -> int | None:

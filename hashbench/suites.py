@@ -21,6 +21,10 @@ from hashbench.errors import ConfigError
 
 CLEAN = "clean"
 WORST_CASE = "worst_case"
+IMAGE_TEXT = "image-text"
+# query modality -> the direction of its cells: image queries retrieve texts and vice versa
+DIRECTIONS = {"image": "i2t", "text": "t2i"}
+QUERY_MODALITY = {v: k for k, v in DIRECTIONS.items()}
 
 
 @dataclass(frozen=True)
@@ -43,14 +47,25 @@ class CellSpec:
     seed: int
     vanilla_params: dict = field(default_factory=dict)
     worst_case_of: tuple[str, ...] = field(default=())
+    # image-text cells: "i2t" (image queries, text database) or "t2i"; None for image hashing
+    direction: str | None = None
+    method_params: dict = field(default_factory=dict)
 
     @property
     def model_id(self) -> str:
         return f"{self.method}-{self.backbone}-{self.bits}b"
 
+    @property
+    def query_modality(self) -> str:
+        return QUERY_MODALITY[self.direction] if self.direction else "image"
+
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["worst_case_of"] = list(self.worst_case_of)
+        # image-hashing cells keep the dict (and so the config hash) they had before the
+        # image-text track existed
+        if self.direction is None:
+            del d["direction"], d["method_params"]
         return d
 
 
@@ -65,6 +80,7 @@ class Suite:
     defense_params: dict
     attack_params: dict
     source: str
+    method_params: dict = field(default_factory=dict)
 
     def with_defenses(self, names: list[str] | tuple[str, ...]) -> "Suite":
         """The same suite (name, version, attacks, budgets) with more defenses in every group:
@@ -79,10 +95,18 @@ class Suite:
         return dataclasses.replace(self, groups=groups)
 
     def cells(self) -> list[CellSpec]:
-        """Expand every group: clean and attack cells, then a worst-case cell per model."""
+        """Expand every group: clean and attack cells, then a worst-case cell per model. An
+        image-text group does so once per direction: image attacks in i2t, text attacks in
+        t2i, each direction with its own clean and worst-case cells."""
         out: list[CellSpec] = []
         for g in self.groups:
             eps_list = g.get("eps", [None])
+            image_text = g.get("modality", "image") == IMAGE_TEXT
+            if image_text:
+                directions = {"i2t": g["attacks"], "t2i": g.get("text_attacks", [])}
+            else:
+                directions = {None: g["attacks"]}
+            baseline = "cm_vanilla" if image_text else "vanilla"
             for ds, method, bb, bits, dfn, eps in itertools.product(
                 g["datasets"], g["methods"], g["backbones"], g["bits"], g["defenses"], eps_list
             ):
@@ -90,15 +114,19 @@ class Suite:
                             backbone=bb, bits=bits, defense=dfn,
                             defense_params=self.defense_params.get(dfn, {}), eps=eps,
                             queries=g.get("queries"), topk=g.get("topk"), seed=self.seed,
-                            vanilla_params=self.defense_params.get("vanilla", {}))
-                out.append(CellSpec(**base, attack=CLEAN, attack_params={}))
-                for atk in g["attacks"]:
-                    out.append(CellSpec(**base, attack=atk,
-                                        attack_params=self.attack_params.get(atk, {})))
-                members = tuple(a for a in g["attacks"] if a in self.worst_case)
-                if members:
-                    out.append(CellSpec(**base, attack=WORST_CASE, attack_params={},
-                                        worst_case_of=members))
+                            vanilla_params=self.defense_params.get(baseline, {}))
+                if image_text:
+                    base["method_params"] = self.method_params.get(method, {})
+                for direction, attacks in directions.items():
+                    here = dict(base, direction=direction)
+                    out.append(CellSpec(**here, attack=CLEAN, attack_params={}))
+                    for atk in attacks:
+                        out.append(CellSpec(**here, attack=atk,
+                                            attack_params=self.attack_params.get(atk, {})))
+                    members = tuple(a for a in attacks if a in self.worst_case)
+                    if members:
+                        out.append(CellSpec(**here, attack=WORST_CASE, attack_params={},
+                                            worst_case_of=members))
         return out
 
 
@@ -138,4 +166,5 @@ def load_suite(name_or_path: str) -> Suite:
         seed=data.get("seed", 0), worst_case=tuple(data.get("worst_case", [])),
         groups=tuple(data["groups"]), defense_params=data.get("defense", {}),
         attack_params=data.get("attack", {}), source=str(path),
+        method_params=data.get("method", {}),
     )
