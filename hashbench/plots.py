@@ -20,7 +20,8 @@ from hashbench.records import atomic_write_bytes, read_sidecar
 from hashbench.suites import CLEAN, WORST_CASE
 
 TSNE_QUERIES = 200  # clean and adversarial query codes drawn on a t-SNE map
-TSNE_ATTACK_PREFERENCE = ("center_pgd", "hag")  # the untargeted attack shown on the map
+TSNE_ATTACK_PREFERENCE = ("center_pgd", "hag", "text_flip")  # the untargeted attack shown
+DIRECTION_NAMES = {"i2t": "I→T", "t2i": "T→I"}
 
 
 @dataclass
@@ -30,6 +31,12 @@ class Row:
     model: str
     defense: str
     by_attack: dict[str, list[tuple[dict, dict]]] = field(default_factory=dict)
+    direction: str | None = None  # image-text rows: one per direction ("i2t", "t2i")
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.defense}" + (f" {DIRECTION_NAMES[self.direction]}"
+                                                  if self.direction else "")
 
     def at_protocol_eps(self, attack: str) -> tuple[dict, dict] | None:
         """The (record, arrays) of ``attack`` at the protocol's eps (the cell without an eps
@@ -52,8 +59,10 @@ def collect_rows(records: list[tuple[Path, dict]]) -> dict[tuple, list[Row]]:
         if rec["status"] != "ok" or not rec.get("sidecar"):
             continue
         model, defense = row_key(rec)
+        direction = rec["metrics"].get("direction")
         rows = groups.setdefault(group_key(rec), {})
-        row = rows.setdefault((model, defense), Row(model, defense))
+        row = rows.setdefault((model, defense, direction or ""),
+                              Row(model, defense, direction=direction))
         row.by_attack.setdefault(rec["cell"]["attack"], []).append((rec, read_sidecar(path, rec)))
     return {k: [v[key] for key in sorted(v)] for k, v in sorted(groups.items())}
 
@@ -183,9 +192,64 @@ def write_plots(records: list[tuple[Path, dict]], out_dir: Path) -> PlotResult:
         folder = Path(out_dir) / "plots" / slug(f"{suite}-v{version}_{protocol}_{bits}b")
         group_title = f"{protocol} {bits}b"
         for row in rows:
-            title = f"{row.model} {row.defense} · {group_title}"
-            base = folder / slug(f"{row.model}_{row.defense}")
+            title = f"{row.label} · {group_title}"
+            base = folder / slug("_".join(filter(None, (row.model, row.defense, row.direction))))
             plot_curves(row, title, base, result)
             plot_tsne(row, title, base, result)
         plot_eps_sweeps(rows, group_title, folder / "all", result)
+        pairs: dict[tuple[str, str], dict[str, Row]] = {}
+        for row in rows:
+            if row.direction:
+                pairs.setdefault((row.model, row.defense), {})[row.direction] = row
+        for (model, defense), by_dir in pairs.items():
+            if set(by_dir) == {"i2t", "t2i"}:
+                plot_tsne_modalities(by_dir["i2t"], by_dir["t2i"],
+                                     f"{model} {defense} · {group_title}",
+                                     folder / slug(f"{model}_{defense}"), result)
     return result
+
+
+def plot_tsne_modalities(i2t: Row, t2i: Row, title: str, base: Path,
+                         result: PlotResult) -> None:
+    """One t-SNE map of an image-text model's code space: image and text codes of the same
+    queries (and database samples of both modalities), by label; paired codes that land apart
+    show the modality gap, and the attacked codes show where each attack moves a query."""
+    try:
+        from sklearn.manifold import TSNE
+    except ImportError:
+        return  # write_plots' single-direction maps already noted it
+    ci, ct = i2t.at_protocol_eps(CLEAN), t2i.at_protocol_eps(CLEAN)
+    if ci is None or ct is None or "db_sample_codes" not in ci[1] or "codes" not in ct[1]:
+        return
+    ci, ct = ci[1], ct[1]
+    n = min(len(ci["codes"]), len(ct["codes"]))
+    q = np.unique(np.linspace(0, n - 1, min(TSNE_QUERIES, n)).round().astype(np.int64))
+    parts = {"text database": (ci["db_sample_codes"], ci["db_sample_labels"]),
+             "image database": (ct["db_sample_codes"], ct["db_sample_labels"]),
+             "image query": (ci["codes"][q], ci["labels"][q]),
+             "text query": (ct["codes"][q], ct["labels"][q])}
+    for row, name in ((i2t, "image"), (t2i, "text")):
+        attack = next((a for a in TSNE_ATTACK_PREFERENCE if row.at_protocol_eps(a)), None)
+        if attack is not None and "codes" in row.at_protocol_eps(attack)[1]:
+            parts[f"{name} query, {attack}"] = (row.at_protocol_eps(attack)[1]["codes"][q],
+                                                parts[f"{name} query"][1])
+    points = np.concatenate([c for c, _ in parts.values()]).astype(np.float32)
+    emb = TSNE(n_components=2, perplexity=30, init="pca", random_state=0,
+               max_iter=500).fit_transform(points)
+    cmap = matplotlib.colormaps["tab10"]
+    style = {"text database": ("^", 6, 0.25), "image database": ("o", 6, 0.25),
+             "image query": ("o", 30, 0.9), "text query": ("^", 30, 0.9)}
+    fig = Figure(figsize=(6.5, 5.5))
+    ax = fig.add_subplot()
+    start = 0
+    for name, (codes, labels) in parts.items():
+        xy = emb[start:start + len(codes)]
+        start += len(codes)
+        marker, size, alpha = style.get(name, ("x" if name.startswith("image") else "+", 40, 0.9))
+        edge = {"edgecolors": "black", "linewidths": 0.4} if "query" in name and \
+            marker in "o^" else {}
+        ax.scatter(xy[:, 0], xy[:, 1], c=_first_label(labels), cmap=cmap, vmin=0,
+                   vmax=cmap.N - 1, s=size, alpha=alpha, marker=marker, label=name, **edge)
+    ax.set(title=f"t-SNE of image and text codes · {title}", xticks=[], yticks=[])
+    ax.legend(loc="best", fontsize="x-small")
+    _save(fig, base.with_name(base.name + "_tsne_modalities"), result)
