@@ -25,11 +25,15 @@ HOTFLIP = Citation(key="Ebrahimi2018HotFlip",
 
 
 @dataclass(frozen=True)
-class Params:
+class FlipParams:
     flips: int = field(default=2, metadata={"min": 0, "help": "tags that may be flipped "
                                             "(the harness sets it from the protocol)"})
     candidates: int = field(default=64, metadata={"min": 1, "help": "flips evaluated exactly "
                                                   "per round (>= the vocabulary: exact greedy)"})
+
+
+@dataclass(frozen=True)
+class Params(FlipParams):
     code: Literal["center", "mainstay", "clean"] = field(
         default="center", metadata={"help": "center (CgAT) or mainstay (SAAT) code of the "
                                             "image side, or its own clean code (HAG)"})
@@ -70,9 +74,7 @@ class TextFlip(TextAttack):
 
 
 @dataclass(frozen=True)
-class TargetedParams:
-    flips: int = field(default=2, metadata={"min": 0, "help": "tags that may be flipped"})
-    candidates: int = field(default=64, metadata={"min": 1})
+class TargetedParams(FlipParams):
     n_t: int = field(default=9, metadata={"min": 1, "max": 9, "help": "anchor members"})
 
 

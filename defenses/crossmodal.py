@@ -21,22 +21,17 @@ import torch
 from hashbench.api import Citation, Defense, Need, QueryBatch
 from hashbench.codes import center_codes, mainstay_codes
 from hashbench.metrics import binarize
-from hashbench.training import TrainConfig, encode_split, encode_texts
+from defenses.cgat import Params as CgATParams
+from defenses.saat import Params as SAATBaseParams
+from defenses.vanilla import Params as ImageVanillaParams
+from hashbench.training import encode_split, encode_texts
 
 
 @dataclass(frozen=True)
-class VanillaParams:
-    epochs: int = field(default=100, metadata={"min": 0})
-    batch_size: int = field(default=64, metadata={"min": 1})
+class VanillaParams(ImageVanillaParams):
     optimizer: Literal["sgd", "adam"] = "adam"
     lr: float = field(default=1e-4, metadata={"min": 0.0})
-    momentum: float = field(default=0.9, metadata={"min": 0.0, "max": 1.0})
     weight_decay: float = field(default=0.0, metadata={"min": 0.0})
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
-                           optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
-                           weight_decay=self.weight_decay)
 
 
 class CrossModalVanilla(Defense):
@@ -70,28 +65,15 @@ class CrossModalVanilla(Defense):
 
 
 @dataclass(frozen=True)
-class AdvParams:
-    epochs: int = field(default=30, metadata={"min": 0, "help": "CgAT: 30"})
-    batch_size: int = field(default=32, metadata={"min": 1})
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = field(default=0.01, metadata={"min": 0.0})
-    momentum: float = field(default=0.9, metadata={"min": 0.0, "max": 1.0})
-    weight_decay: float = field(default=5e-4, metadata={"min": 0.0})
-    steps: int = field(default=7, metadata={"min": 1, "help": "inner image PGD iterations"})
-    step_frac: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0,
-                                                     "help": "inner step = step_frac * eps"})
-    adv_weight: float = field(default=1.0, metadata={"min": 0.0, "help": "weight of the image "
-                                                     "alignment term"})
-    text_weight: float = field(default=1.0, metadata={"min": 0.0, "help": "weight of the text "
-                                                      "alignment term"})
-    quant_weight: float = field(default=0.0, metadata={"min": 0.0, "help": "SAAT's mu"})
-    inner_attack: str = field(default="center_pgd", metadata={"help": "image attack (registry)"})
-    inner_text_attack: str = field(default="text_flip", metadata={"help": "text attack"})
+class AdvParams(CgATParams):
+    """CgAT's parameters (``adv_weight`` weighs the image alignment) and the text side's."""
 
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
-                           optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
-                           weight_decay=self.weight_decay, milestones=(0.5, 0.75))
+    text_weight: float = field(default=1.0, metadata={"min": 0.0, "help": "weight of the text "
+                               "terms (alignment and likelihood); 0 skips the inner text attack"})
+    pair_weight: float = field(default=1.0, metadata={"min": 0.0, "help": "weight of the "
+                               "adversarial image codes' likelihood against the text codes"})
+    quant_weight: float = field(default=0.0, metadata={"min": 0.0, "help": "SAAT's mu"})
+    inner_text_attack: str = field(default="text_flip", metadata={"help": "text attack"})
 
 
 class CrossModalCgAT(Defense):
@@ -136,38 +118,49 @@ class CrossModalCgAT(Defense):
         n = len(split)
         # one bank of both modalities' codes: the common Hamming space the centers live in
         bank = torch.cat([encode_split(model.image, split), encode_texts(model.text, split.texts)])
-        labels = split.labels.to(device).repeat(2, 1)
+        split_labels = split.labels.to(device)
+        labels = split_labels.repeat(2, 1)
 
         def step(batch, t):
             data = {"train_codes": bank, "train_labels": labels}
             query = QueryBatch(index=batch.idx, labels=batch.y)
             x_adv = image_attack.perturb(model.image, batch.x, query, None,
                                          ctx.attack_context(image_attack, f"inner/{t}", **data))
-            t_adv = text_attack.perturb(model.text, batch.text, query, None,
-                                        ctx.attack_context(text_attack, f"inner-text/{t}", **data))
+            t_adv = None if not p.text_weight else text_attack.perturb(
+                model.text, batch.text, query, None,
+                ctx.attack_context(text_attack, f"inner-text/{t}", **data))
             loss = objective(model, batch, t)
             with torch.no_grad():
                 bank[batch.idx] = binarize(model.image(batch.x))
                 bank[batch.idx + n] = binarize(model.text(batch.text))
             ref = self.reference_codes(batch.y, bank, labels)
-            u_adv, v_adv = model.image(x_adv), model.text(t_adv)
-            loss = loss - p.adv_weight * (u_adv * ref).mean() - p.text_weight * (v_adv * ref).mean()
+            s = (batch.y @ split_labels.T > 0).to(loss.dtype)
+            u_adv = model.image(x_adv)
+            loss = loss - p.adv_weight * (u_adv * ref).mean() \
+                + p.pair_weight * _pair_nll(0.5 * u_adv @ bank[n:].T, s)
+            adv = [u_adv]
+            if t_adv is not None:
+                v_adv = model.text(t_adv)
+                loss = loss + p.text_weight * (_pair_nll(0.5 * v_adv @ bank[:n].T, s)
+                                               - (v_adv * ref).mean())
+                adv.append(v_adv)
             if p.quant_weight:
                 loss = loss + p.quant_weight * sum(
-                    (o - binarize(o.detach())).pow(2).mean() for o in (u_adv, v_adv))
+                    (o - binarize(o.detach())).pow(2).mean() for o in adv)
             return loss
 
         return ctx.fit(model, split, step, p.train_config(),
                        params=[*model.parameters(), *objective.parameters()])
 
 
+def _pair_nll(theta: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood of label similarities s under sigma(theta)."""
+    return (torch.nn.functional.softplus(theta) - s * theta).mean()
+
+
 @dataclass(frozen=True)
-class SAATParams(AdvParams):
-    epochs: int = field(default=20, metadata={"min": 0, "help": "SAAT: 20"})
-    lr: float = field(default=0.05, metadata={"min": 0.0})
-    momentum: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
-    weight_decay: float = field(default=1e-5, metadata={"min": 0.0})
-    quant_weight: float = field(default=1e-4, metadata={"min": 0.0, "help": "mu"})
+class SAATParams(SAATBaseParams, AdvParams):
+    """SAAT's defaults (lr 0.05, no momentum, wd 1e-5, 20 epochs, mu 1e-4) and the text side's."""
 
 
 class CrossModalSAAT(CrossModalCgAT):
