@@ -110,6 +110,9 @@ def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
             row["flags"].add(f"{pre}{attack} failed")
             continue
         row[f"{pre}clean mAP"] = m["clean_map"]
+        if attack == CLEAN and m["clean_map"] < m.get("random_map", -1.0) + NOT_RANDOM_MARGIN:
+            # robust mAP of a model that retrieves at chance says nothing about robustness
+            row["flags"].add(f"{pre}clean mAP within {NOT_RANDOM_MARGIN} of random ranking")
         if attack == WORST_CASE:
             row[f"{pre}worst-case mAP"] = m["map"]
         elif attack != CLEAN:

@@ -63,3 +63,22 @@ def test_large_eps_far_above_random_is_flagged_and_boards_split_by_eps():
     flags = dict(zip(boards[1].table["defense"], boards[1].table["flags"]))
     assert flags["masky"] == "center_pgd not near random at eps 1"
     assert flags["honest"] == ""
+
+
+def test_image_text_board_has_both_directions_and_flags_collapsed_models():
+    recs = []
+    for defense, clean, robust in (("cm_vanilla", 0.9, 0.13), ("collapsed", 0.27, 0.25)):
+        for direction, attack in (("i2t", "center_pgd"), ("t2i", "text_flip")):
+            for a, value in (("clean", None), (attack, robust), ("worst_case", robust)):
+                r = record(defense, a, clean, value, method="dcmh")
+                r["metrics"].update(direction=direction, random_map=0.23, text_flips=2)
+                recs.append(r)
+    (board,) = build_boards(recs)
+    t = board.table
+    assert list(t["defense"]) == ["collapsed", "cm_vanilla"]  # rank: mean of both worst cases
+    for col in ("I→T clean mAP", "T→I clean mAP", "I→T center_pgd mAP", "T→I text_flip mAP",
+                "I→T worst-case mAP", "T→I worst-case mAP", "worst-case mAP", "text flips"):
+        assert col in t.columns, col
+    flags = dict(zip(t["defense"], t["flags"]))
+    assert "I→T clean mAP within 0.1 of random ranking" in flags["collapsed"]
+    assert flags["cm_vanilla"] == ""
