@@ -21,7 +21,9 @@ import torch
 from hashbench.api import Citation, Defense, Need, QueryBatch
 from hashbench.codes import center_codes, mainstay_codes
 from hashbench.metrics import binarize
+from defenses.cgat import CgAT
 from defenses.cgat import Params as CgATParams
+from defenses.saat import SAAT
 from defenses.saat import Params as SAATBaseParams
 from defenses.vanilla import Params as ImageVanillaParams
 from hashbench.training import encode_split, encode_texts
@@ -97,11 +99,7 @@ class CrossModalCgAT(Defense):
     starts_from = "cm_vanilla"
     needs = frozenset({Need.TRAIN_LABELS})
     Params = AdvParams
-    citation = Citation(
-        key="Wang2023CgAT",
-        title="CgAT: Center-Guided Adversarial Training for Deep Hashing-Based Retrieval",
-        url="https://arxiv.org/abs/2204.10779",
-    )
+    citation = CgAT.citation
     code_kind = "center"
 
     def reference_codes(self, labels, bank, bank_labels):
@@ -178,11 +176,7 @@ class CrossModalSAAT(CrossModalCgAT):
 
     name = "cm_saat"
     Params = SAATParams
-    citation = Citation(
-        key="Yuan2023Semantic",
-        title="Semantic-Aware Adversarial Training for Reliable Deep Hashing Retrieval",
-        url="https://arxiv.org/abs/2310.14637",
-    )
+    citation = SAAT.citation
     code_kind = "mainstay"
 
     def reference_codes(self, labels, bank, bank_labels):
