@@ -102,7 +102,8 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     from dataclasses import replace
 
     from hashbench.executor import make_executor
-    from hashbench.runner import RunOptions, Runner, parse_filters, resolve_device, select
+    from hashbench.cells import parse_filters, select
+    from hashbench.runner import RunOptions, Runner, resolve_device
     from hashbench.suites import load_suite
 
     suite = load_suite(suite_name)

@@ -83,7 +83,8 @@ def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int,
     ``model`` is the model's task result; ``members`` the finished (record, sidecar) pairs a
     worst-case cell reads (top-level arguments, so Ray resolves them)."""
     from hashbench.data import load_dataset
-    from hashbench.runner import PendingCell, record_path
+    from hashbench.cells import record_path
+    from hashbench.runner import PendingCell
 
     tracker.started.remote(label)
     scratch = Path(tempfile.mkdtemp(prefix="hashbench-cell-"))

@@ -25,6 +25,7 @@ from hashbench.errors import (
     ResultError,
     ThreatModelError,
 )
+from hashbench.cells import protocol_hash, record_path, resolved_topk
 from hashbench.evaluate import (
     QUERY_SIDES,
     attack_metrics,
@@ -58,7 +59,6 @@ from hashbench.training import encode_queries
 if TYPE_CHECKING:
     from hashbench.executor import Executor
 
-FILTER_KEYS = ("dataset", "method", "backbone", "bits", "defense", "attack")
 
 
 @dataclass
@@ -101,45 +101,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise HashbenchError(f"--device {name}: CUDA is not available here; use --device cpu")
     return device
-
-
-def parse_filters(items: tuple[str, ...] | list[str]) -> dict[str, set[str]]:
-    """``key=v1,v2`` pairs (keys: dataset, method, backbone, bits, defense, attack)."""
-    out: dict[str, set[str]] = {}
-    for item in items:
-        key, sep, values = item.partition("=")
-        if not sep or key not in FILTER_KEYS or not values:
-            raise HashbenchError(
-                f"filter {item!r} must be KEY=VALUE[,VALUE] with KEY in {', '.join(FILTER_KEYS)}"
-            )
-        out.setdefault(key, set()).update(values.split(","))
-    return out
-
-
-def _matches(cell: CellSpec, filters: dict[str, set[str]]) -> bool:
-    return any(str(getattr(cell, k)) in v for k, v in filters.items())
-
-
-def select(cells: list[CellSpec], only: dict, exclude: dict) -> list[CellSpec]:
-    keep = []
-    for c in cells:
-        if only and not all(str(getattr(c, k)) in v for k, v in only.items()):
-            continue
-        if exclude and _matches(c, exclude):
-            continue
-        keep.append(c)
-    return keep
-
-
-def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
-    """Path = key: results/<suite>/<dataset>/<model>/<defense>[/<i2t|t2i>][/eps<e>]/<attack>.json
-    (the direction only for image-text cells)."""
-    folder = results_dir / cell.suite / cell.dataset / cell.model_id / cell.defense
-    if cell.direction:
-        folder = folder / cell.direction
-    if cell.eps is not None and abs(cell.eps - protocol_eps) > 1e-12:
-        folder = folder / f"eps{cell.eps:.6g}"
-    return folder / f"{cell.attack}.json"
 
 
 class Runner:
@@ -234,7 +195,7 @@ class Runner:
 
     def _config_hash(self, cell: CellSpec, data) -> str:
         """What a finished record must match to be reused; an fp32 record is not an amp one."""
-        return config_hash({"cell": cell.to_dict(), "protocol_hash": _protocol_hash(cell, data),
+        return config_hash({"cell": cell.to_dict(), "protocol_hash": protocol_hash(cell, data),
                             **({"precision": "amp"} if self.opt.amp else {})})
 
     def _finished(self, path: Path, chash: str) -> bool:
@@ -248,7 +209,7 @@ class Runner:
 
     def _base_record(self, cell: CellSpec, data, chash: str) -> dict:
         eps = float(cell.eps if cell.eps is not None else data.eps)
-        topk = _topk(cell, data)
+        topk = resolved_topk(cell, data)
         hashes = dict(data.hashes)
         metrics = {"eps": eps, "topk": topk, "clean_map": 0.0}
         hash_params = HASH_METHODS[cell.method].params if cell.method in HASH_METHODS else {}
@@ -266,7 +227,7 @@ class Runner:
             "suite": {"name": cell.suite, "version": cell.suite_version},
             "cell": cell.to_dict(), "config_hash": chash,
             "dataset": {"name": data.name, "protocol": data.protocol,
-                        "protocol_hash": _protocol_hash(cell, data), "hashes": hashes,
+                        "protocol_hash": protocol_hash(cell, data), "hashes": hashes,
                         "n_query": len(data.query), "n_database": len(data.database),
                         "n_train": len(data.train)},
             "model": {"method": cell.method, "backbone": cell.backbone, "bits": cell.bits,
@@ -405,18 +366,3 @@ class Runner:
                 raise HashbenchError(f"worst case needs {p}, which failed: {rec['error']}")
             out[name] = p
         return out
-
-
-def _protocol_hash(cell: CellSpec, data) -> str:
-    """Image cells depend on the image protocol; image-text cells on the tag vectors too."""
-    return data.paired_protocol_hash if cell.direction else data.protocol_hash
-
-
-def _topk(cell: CellSpec, data) -> int | None:
-    if cell.topk is None:
-        return data.topk
-    if cell.topk == "all":
-        return None
-    if isinstance(cell.topk, str):
-        raise HashbenchError(f"topk {cell.topk!r} must be an integer or 'all'")
-    return int(cell.topk)

@@ -1,0 +1,65 @@
+"""How a suite's cells are addressed and chosen: ``--only`` / ``--exclude`` filters, the record
+path of a cell, and the protocol values a cell resolves (its mAP@K, its protocol hash)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hashbench.errors import HashbenchError
+from hashbench.suites import CellSpec
+
+FILTER_KEYS = ("dataset", "method", "backbone", "bits", "defense", "attack")
+
+
+def parse_filters(items: tuple[str, ...] | list[str]) -> dict[str, set[str]]:
+    """``key=v1,v2`` pairs (keys: dataset, method, backbone, bits, defense, attack)."""
+    out: dict[str, set[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or key not in FILTER_KEYS or not values:
+            raise HashbenchError(
+                f"filter {item!r} must be KEY=VALUE[,VALUE] with KEY in {', '.join(FILTER_KEYS)}"
+            )
+        out.setdefault(key, set()).update(values.split(","))
+    return out
+
+
+def _matches(cell: CellSpec, filters: dict[str, set[str]]) -> bool:
+    return any(str(getattr(cell, k)) in v for k, v in filters.items())
+
+
+def select(cells: list[CellSpec], only: dict, exclude: dict) -> list[CellSpec]:
+    keep = []
+    for c in cells:
+        if only and not all(str(getattr(c, k)) in v for k, v in only.items()):
+            continue
+        if exclude and _matches(c, exclude):
+            continue
+        keep.append(c)
+    return keep
+
+
+def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
+    """Path = key: results/<suite>/<dataset>/<model>/<defense>[/<i2t|t2i>][/eps<e>]/<attack>.json
+    (the direction only for image-text cells)."""
+    folder = results_dir / cell.suite / cell.dataset / cell.model_id / cell.defense
+    if cell.direction:
+        folder = folder / cell.direction
+    if cell.eps is not None and abs(cell.eps - protocol_eps) > 1e-12:
+        folder = folder / f"eps{cell.eps:.6g}"
+    return folder / f"{cell.attack}.json"
+
+
+def protocol_hash(cell: CellSpec, data) -> str:
+    """Image cells depend on the image protocol; image-text cells on the tag vectors too."""
+    return data.paired_protocol_hash if cell.direction else data.protocol_hash
+
+
+def resolved_topk(cell: CellSpec, data) -> int | None:
+    if cell.topk is None:
+        return data.topk
+    if cell.topk == "all":
+        return None
+    if isinstance(cell.topk, str):
+        raise HashbenchError(f"topk {cell.topk!r} must be an integer or 'all'")
+    return int(cell.topk)
