@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
-
 from hashbench.api import Attack, Citation, Need
 from hashbench.codes import anchor_codes
 from hashbench.optim import Schedule, Update, projected_descent
@@ -24,6 +22,13 @@ DHTA_CITATION = Citation(
     title="Targeted Attack for Deep Hashing based Retrieval",
     url="https://arxiv.org/abs/2004.07955",
 )
+
+
+def batch_anchors(batch, ctx, n_t: int):
+    """The DHTA anchor of each query's target label over the database codes, drawn with one
+    generator per query index (so an anchor does not depend on how queries are batched)."""
+    gens = [ctx.rng(f"anchor/{int(i)}") for i in batch.index]
+    return anchor_codes(batch.target_labels, ctx.database_codes, ctx.database_labels, n_t, gens)
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,7 @@ class TargetedPGD(Attack):
 
     def perturb(self, model, x, batch, state, ctx):
         p = self.params
-        gens = [ctx.rng(f"anchor/{int(i)}") for i in batch.index]
-        anchor = anchor_codes(batch.target_labels, ctx.database_codes, ctx.database_labels,
-                              p.n_t, gens).to(x.device)
+        anchor = batch_anchors(batch, ctx, p.n_t).to(x.device)
         k = anchor.shape[1]
         return projected_descent(
             model, x, lambda out, t: -(out * anchor).sum(1) / k, eps=p.eps,

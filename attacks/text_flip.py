@@ -16,7 +16,8 @@ from typing import Literal
 import torch
 
 from hashbench.api import Citation, Need, TextAttack
-from hashbench.codes import anchor_codes, center_codes, mainstay_codes
+from attacks.targeted_pgd import batch_anchors
+from hashbench.codes import center_codes, mainstay_codes
 from hashbench.optim import eval_mode, greedy_flips
 
 HOTFLIP = Citation(key="Ebrahimi2018HotFlip",
@@ -99,8 +100,6 @@ class TextFlipTargeted(TextAttack):
 
     def perturb(self, model, t, batch, state, ctx):
         p = self.params
-        gens = [ctx.rng(f"anchor/{int(i)}") for i in batch.index]
-        anchor = anchor_codes(batch.target_labels, ctx.database_codes, ctx.database_labels,
-                              p.n_t, gens).to(t.device)
+        anchor = batch_anchors(batch, ctx, p.n_t).to(t.device)
         return greedy_flips(model, t, lambda out: -(out * anchor.unsqueeze(1)).mean(-1),
                             p.flips, p.candidates)
