@@ -1,7 +1,9 @@
 """The plugin contract: what an attack or a defense is, and what the harness gives it.
 
 A plugin may import this module, ``hashbench.optim``, ``hashbench.codes``, ``hashbench.metrics``,
-``hashbench.params`` and ``hashbench.training`` (its public names), nothing else of the core.
+``hashbench.retrieval_objective``, ``hashbench.params`` and ``hashbench.training`` (their public
+names), nothing else of the core. Version 1 grew compatibly (``Need.SOURCE_MODEL``,
+``AttackContext.topk / attack / sub``, ``Attack.report``): every version-1 plugin still works.
 ``API_VERSION`` changes when this contract does; the registry refuses plugins built for another.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 import torch
@@ -32,6 +34,8 @@ class Need(str, enum.Enum):
     DATABASE_LABELS = "database_labels"
     TRAIN_CODES = "train_codes"
     TRAIN_LABELS = "train_labels"
+    # the undefended (vanilla) model of the same configuration, with its codes: transfer attacks
+    SOURCE_MODEL = "source_model"
 
 
 @dataclass(frozen=True)
@@ -55,23 +59,66 @@ class AttackContext:
     """Harness-provided data and seeded generators for one attack cell.
 
     Reading a field the attack did not declare in ``needs`` raises, so a plugin cannot quietly
-    depend on data the harness would not give it elsewhere.
+    depend on data the harness would not give it elsewhere. A data value may be given as a
+    zero-argument callable: it is called on first read (the source model of a transfer attack is
+    only loaded when an attack reads it). ``topk`` is the protocol's mAP@K (None: full ranking),
+    for attacks that track the real retrieval objective. ``attack(name, **params)`` resolves
+    another registered attack (an ensemble's members) and ``sub(attack, tag)`` gives it a
+    context over the same data.
     """
 
-    def __init__(self, needs: frozenset[Need], seed: int, scope: str, owner: str, **data: Any):
+    def __init__(self, needs: frozenset[Need], seed: int, scope: str, owner: str,
+                 topk: int | None = None, make_attack: Callable[..., "Attack"] | None = None,
+                 **data: Any):
         self._needs, self._seed, self._scope, self._owner = needs, seed, scope, owner
         self._data = data
+        self.topk = topk
+        self._make_attack = make_attack
 
     def rng(self, purpose: str) -> torch.Generator:
         """A CPU generator derived from (root seed, cell, purpose)."""
         return generator(self._seed, self._scope, purpose)
 
-    def _get(self, need: Need) -> torch.Tensor:
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    def _get(self, need: Need) -> Any:
         if need not in self._needs:
             raise PluginError(
                 f"{self._owner} reads {need.value} but does not declare Need.{need.name} in needs"
             )
-        return self._data[need.value]
+        if need.value not in self._data:
+            raise PluginError(f"{self._owner} needs {need.value}, which this harness does not "
+                              "provide here")
+        value = self._data[need.value]
+        if callable(value) and not isinstance(value, torch.Tensor):
+            value = self._data[need.value] = value()
+        return value
+
+    def attack(self, name: str, **params: Any) -> "Attack":
+        """A registered attack by name (validated parameters), e.g. an ensemble's member."""
+        if self._make_attack is None:
+            from hashbench.registry import attacks
+
+            return attacks.create(name, **params)
+        return self._make_attack(name, **params)
+
+    def sub(self, attack: "Attack", tag: str) -> "AttackContext":
+        """A context for ``attack`` (a member run by this one) over the same data; its needs must
+        be among this context's, and its generators are scoped under ``tag``."""
+        missing = type(attack).needs - self._needs
+        if missing:
+            raise PluginError(f"{self._owner} runs {attack.name}, which needs "
+                              f"{', '.join(sorted(n.value for n in missing))}; declare "
+                              "them in the ensemble's needs too")
+        return AttackContext(type(attack).needs, self._seed, f"{self._scope}/{tag}",
+                             f"{self._owner} > {attack.name}", self.topk, self._make_attack,
+                             **self._data)
+
+    @property
+    def source_model(self) -> "SourceModel":
+        return self._get(Need.SOURCE_MODEL)
 
     @property
     def train_codes(self) -> torch.Tensor:
@@ -88,6 +135,36 @@ class AttackContext:
     @property
     def database_labels(self) -> torch.Tensor:
         return self._get(Need.DATABASE_LABELS)
+
+
+@dataclass
+class SourceModel:
+    """The undefended model of a cell's configuration (its vanilla checkpoint), for transfer
+    attacks: ``model`` (images -> relaxed codes) and ``data``, its own train and database codes
+    and labels keyed by ``Need`` values. ``memo`` holds adversarial batches made on it, so that
+    every defense of one configuration is attacked with the same transferred queries and they
+    are computed once per run."""
+
+    model: torch.nn.Module
+    key: str
+    data: dict[str, torch.Tensor]
+    memo: dict = field(default_factory=dict)
+
+    def context(self, attack: "Attack", seed: int, topk: int | None = None) -> AttackContext:
+        """A context for ``attack`` run on the source model; its generators depend on the
+        source model and seed only (not on the defense being attacked)."""
+        return AttackContext(type(attack).needs, seed, f"transfer/{self.key}",
+                             f"transfer source {attack.name}", topk, **self.data)
+
+
+@dataclass
+class AttackReport:
+    """What an attack adds to its cell's record beyond the scored queries (ensembles): JSON
+    ``metrics`` stored under the record's ``metrics.ensemble``, and per-query ``arrays`` for the
+    sidecar."""
+
+    metrics: dict[str, Any]
+    arrays: dict[str, Any] = field(default_factory=dict)
 
 
 class Plugin:
@@ -131,6 +208,10 @@ class Attack(Plugin):
     def perturb(self, model: torch.nn.Module, x: torch.Tensor, batch: QueryBatch, state: Any,
                 ctx: AttackContext) -> torch.Tensor:
         raise NotImplementedError
+
+    def report(self, state: Any) -> AttackReport | None:
+        """Called once after every batch of a cell: extra record content. Default: none."""
+        return None
 
 
 class TextAttack(Attack):

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
-from hashbench.api import AttackContext, Need, QueryBatch
+from hashbench.api import AttackContext, Need, QueryBatch, SourceModel
 from hashbench.errors import PluginError
 from hashbench.metrics import average_precision, precision_recall_curve, random_ranking_map
+from hashbench.optim import eval_mode
 from hashbench.threat_model import check_adversarial, check_text_adversarial
 from hashbench.timing import PhaseClock
 
@@ -109,10 +111,12 @@ def clean_metrics(q_codes, prov, data, q_labels, targets, topk) -> tuple[dict, d
 
 
 def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
-                   clock: PhaseClock | None = None, side: QuerySide = IMAGE_SIDE
+                   clock: PhaseClock | None = None, side: QuerySide = IMAGE_SIDE,
+                   source: Callable[[], SourceModel | None] | None = None
                    ) -> tuple[dict, dict, dict]:
     """Run ``attack`` on the queries ``q_idx`` (images, or texts for ``TEXT_SIDE``); check every
-    batch; score the adversarial codes."""
+    batch; score the adversarial codes. ``source`` gives, when called, the undefended model of
+    the same configuration (for transfer attacks; loaded only if an attack reads it)."""
     clock = clock or PhaseClock()
     model, device = prov.model, next(prov.model.parameters()).device
     provided = {
@@ -121,7 +125,10 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
         Need.DATABASE_CODES.value: prov.codes["database"],
         Need.DATABASE_LABELS.value: data.database.labels.to(device),
     }
-    ctx = AttackContext(type(attack).needs, seed, scope, f"attack {attack.name}", **provided)
+    if source is not None:
+        provided[Need.SOURCE_MODEL.value] = source
+    ctx = AttackContext(type(attack).needs, seed, scope, f"attack {attack.name}", topk,
+                        **provided)
     state = attack.prepare(model, ctx)
     codes, norms = [], []
     counter = Counter()
@@ -140,11 +147,8 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
             x_adv = attack.perturb(model, x, batch, state, ctx)
             side.check(attack, x, x_adv)
             norms.append(side.norms(x, x_adv))
-            with torch.no_grad():
-                was = model.training
-                model.eval()
+            with torch.no_grad(), eval_mode(model):
                 codes.append(model.encode(x_adv))
-                model.train(was)
             progress.advance(task, len(idx))
     progress.finish(task)
     adv = torch.cat(codes)
@@ -154,6 +158,10 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
         metrics, arrays = score_adversarial(adv, prov, data, q_idx, topk, attack.targeted,
                                             {k: torch.cat([n[k] for n in norms])
                                              for k in norms[0]} if norms else {})
+    report = attack.report(state)
+    if report is not None:
+        metrics["ensemble"] = report.metrics
+        arrays.update(report.arrays)
     cost = {"attack_steps": int(getattr(attack.params, "steps", 0)),
             "forward_images": counter.forward, "backward_images": counter.backward}
     return metrics, arrays, cost

@@ -124,6 +124,11 @@ def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
                 row["steps"] = steps if row["steps"] in (None, steps) else "mixed"
             if (rec.get("attack") or {}).get("external"):
                 row["flags"].add(f"{attack}: queries made outside hashbench")
+            ensemble = m.get("ensemble") or {}
+            if ensemble.get("masking_suspected"):
+                # black-box stages beat the white-box ones: the model's gradients mislead
+                row["flags"].add(f"{pre}gradient masking suspected ({attack}: black-box "
+                                 f"stages {ensemble['blackbox_gain']:.3f} below white-box)")
             if m["map"] > m["clean_map"] + ABOVE_CLEAN_TOLERANCE:
                 row["flags"].add(f"{attack} mAP above clean")
             if (m["eps"] >= LARGE_EPS and "random_map" in m

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from hashbench import __version__
-from hashbench.api import TrainContext
+from hashbench.api import Need, SourceModel, TrainContext
 from hashbench.data import RetrievalData
 from hashbench.errors import ConfigError, DataError, PluginError
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
@@ -66,6 +66,7 @@ class Provisioner:
         self.data_root, self.amp = data_root, amp
         self.clock = clock or PhaseClock()
         self._memo: dict[str, Provisioned] = {}
+        self._sources: dict[tuple[str, str | None], SourceModel] = {}
         self.trained = 0
 
     def spec(self, cell, data: RetrievalData) -> ModelSpec | CrossModalSpec:
@@ -146,6 +147,22 @@ class Provisioner:
             result = Provisioned(model, key, sha, ref, self._codes(key, model, data))
         self._memo[key] = result
         return result
+
+    def source_model(self, cell, data: RetrievalData) -> SourceModel:
+        """The undefended model of ``cell``'s configuration (its vanilla checkpoint, as the
+        query side of an image-text cell sees it), for transfer attacks; one per run, so its
+        memoised adversarial queries serve every defense."""
+        baseline = "vanilla" if cell.direction is None else "cm_vanilla"
+        prov = self.get(cell, data, baseline, cell.vanilla_params, cell.vanilla_params)
+        if cell.direction:
+            prov = direction_view(prov, cell.direction)
+        if (prov.key, cell.direction) not in self._sources:
+            self._sources[(prov.key, cell.direction)] = SourceModel(prov.model, prov.key, {
+                Need.TRAIN_CODES.value: prov.codes["train"],
+                Need.TRAIN_LABELS.value: data.train.labels.to(self.device),
+                Need.DATABASE_CODES.value: prov.codes["database"],
+                Need.DATABASE_LABELS.value: data.database.labels.to(self.device)})
+        return self._sources[(prov.key, cell.direction)]
 
     def _train(self, cell, data, instance, spec, parent, key) -> torch.nn.Module:
         if parent is not None:

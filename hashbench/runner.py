@@ -288,7 +288,8 @@ class Runner:
                 scope = f"{scope}/{cell.direction}"
             m, a, cost = attack_metrics(attack, prov, data, q_idx, topk, scope, cell.seed,
                                         self.progress, self.clock,
-                                        QUERY_SIDES[cell.query_modality])
+                                        QUERY_SIDES[cell.query_modality],
+                                        source=lambda: self.provisioner.source_model(cell, data))
             metrics.update(m)
             arrays.update(a)
             record["cost"].update(cost)

@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from hashbench.api import AttackContext, Need, QueryBatch, TrainContext
+from hashbench.api import AttackContext, Need, QueryBatch, SourceModel, TrainContext
 from hashbench.data import load_dataset
 from hashbench.errors import HashbenchError
 from hashbench.models.hash_model import HashModel, ModelSpec
@@ -145,6 +145,7 @@ def check_attack(cls, params: dict | None = None) -> list[Check]:
         return checks
     data, train = _data()
     model = _model(data.n_classes)
+    source = HashModel(model.spec, seed=1).eval()
     with torch.no_grad():
         bank = model.eval().encode(train.images(torch.arange(N_TRAIN)))
         # the protocol's targets are drawn against the whole database, so anchors need it all
@@ -157,10 +158,13 @@ def check_attack(cls, params: dict | None = None) -> list[Check]:
     def perturb(eps: float, seed: int = 0, train_mode: bool = False):
         attack = cls(**{**params, "eps": eps})
         model.train(train_mode)
-        ctx = AttackContext(cls.needs, seed, "selfcheck", f"attack {cls.name}", **{
-            Need.TRAIN_CODES.value: bank, Need.TRAIN_LABELS.value: train.labels,
-            Need.DATABASE_CODES.value: db_codes,
-            Need.DATABASE_LABELS.value: data.database.labels})
+        provided = {Need.TRAIN_CODES.value: bank, Need.TRAIN_LABELS.value: train.labels,
+                    Need.DATABASE_CODES.value: db_codes,
+                    Need.DATABASE_LABELS.value: data.database.labels}
+        # a transfer attack's source: another model of the same configuration
+        provided[Need.SOURCE_MODEL.value] = SourceModel(source, "selfcheck-source",
+                                                        dict(provided))
+        ctx = AttackContext(cls.needs, seed, "selfcheck", f"attack {cls.name}", **provided)
         batch = QueryBatch(index=torch.arange(N_QUERY),
                            labels=q_labels if Need.QUERY_LABELS in cls.needs else None,
                            target_labels=targets if Need.TARGET_LABELS in cls.needs else None)

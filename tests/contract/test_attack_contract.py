@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hashbench.api import AttackContext, Need, QueryBatch
+from hashbench.api import AttackContext, Need, QueryBatch, SourceModel
 from hashbench.metrics import binarize
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.registry import attacks
@@ -26,12 +26,18 @@ def problem():
     return model, x, q_labels, targets, codes, labels
 
 
+def problem_source():
+    return HashModel(ModelSpec("dpsh", "small_cnn", 16, 1, N_CLASSES), seed=1).eval()
+
+
 def run(name, problem, eps, seed=0, train_mode=False, **params):
     model, x, q_labels, targets, codes, labels = problem
     attack = attacks.create(name, eps=eps, **params)
     model.train(train_mode)
     data = {Need.TRAIN_CODES.value: codes, Need.TRAIN_LABELS.value: labels,
             Need.DATABASE_CODES.value: codes, Need.DATABASE_LABELS.value: labels}
+    # transfer attacks: another model of the same configuration as the source
+    data[Need.SOURCE_MODEL.value] = SourceModel(problem_source(), "contract-source", dict(data))
     ctx = AttackContext(type(attack).needs, seed, "contract", name, **data)
     batch = QueryBatch(index=torch.arange(6),
                        labels=q_labels if Need.QUERY_LABELS in attack.needs else None,

@@ -82,3 +82,13 @@ def test_image_text_board_has_both_directions_and_flags_collapsed_models():
     flags = dict(zip(t["defense"], t["flags"]))
     assert "I→T clean mAP within 0.1 of random ranking" in flags["collapsed"]
     assert flags["cm_vanilla"] == ""
+
+
+def test_ensemble_masking_flag_reaches_the_board():
+    masked = record("masky", "hash_aa", 0.9, 0.2)
+    masked["metrics"]["ensemble"] = {"masking_suspected": True, "blackbox_gain": 0.41}
+    honest = record("honest", "hash_aa", 0.9, 0.3)
+    honest["metrics"]["ensemble"] = {"masking_suspected": False, "blackbox_gain": 0.001}
+    table = build_boards([masked, honest])[0].table.set_index("defense")
+    assert "gradient masking suspected (hash_aa: black-box stages 0.410" in table.loc["masky", "flags"]
+    assert "masking" not in table.loc["honest", "flags"]

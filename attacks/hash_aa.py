@@ -1,0 +1,142 @@
+"""Hash-AA: the attack ensemble for deep hashing, run per query as AutoAttack runs its four.
+
+Croce & Hein, ICML 2020: a fixed, parameter-free sequence of diverse attacks, each later one run
+only on the points the earlier ones have not broken, and the per-point worst case as the result.
+Here the stages are, cheapest first:
+
+1. ``apgd_hash`` on each of its five losses in turn (clean, center, mainstay, target, margin),
+   every loss a stage of its own so the record says which one did the damage;
+2. ``transfer``: the queries ``apgd_hash`` makes on the vanilla model of the same configuration
+   (computed once per configuration; skipped when the model under test *is* that model);
+3. ``square_hash``: gradient-free random search on the model's outputs.
+
+A query stands until it is within 0.005 of the lowest AP it can have (every relevant item
+ranked last); a broken query is not attacked further. Every stage's candidate is scored on the
+real objective (the query's AP against the model's database codes) and kept only where it beats
+the query's best so far. The record's ``metrics.ensemble`` holds, per stage, how many queries it
+was the one that did the damage, the mAP after the white-box stages, and the gain of the
+black-box stages over them: when that gain exceeds ``MASKING_MARGIN`` the white-box attacks were
+not finding what exists, and the record says "gradient masking suspected".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from hashbench.api import Attack, AttackReport, Citation, Need, QueryBatch
+from hashbench.optim import eval_mode
+from hashbench.retrieval_objective import BestTracker, RetrievalScore
+
+APGD_LOSSES = ("clean", "center", "mainstay", "target", "margin")
+# Black-box stages beating the white-box ones by more than this (mAP) flags gradient masking.
+MASKING_MARGIN = 0.01
+
+
+@dataclass(frozen=True)
+class Params:
+    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
+                                                  "help": "l-inf budget, [0,1] pixel units"})
+    steps: int = field(default=100, metadata={"min": 0, "max": 100000,
+                                              "help": "apgd iterations per loss (and transfer's)"})
+    restarts: int = field(default=1, metadata={"min": 1, "max": 100,
+                                               "help": "apgd restarts per loss"})
+    queries: int | None = field(default=None, metadata={
+        "min": 0, "max": 100000, "help": "square_hash queries per image; None means 3 x steps"})
+    transfer: bool = field(default=True, metadata={"help": "run the transfer stage"})
+
+
+class HashAA(Attack):
+    """Untargeted ensemble: apgd_hash's five losses, transfer from vanilla, then square_hash,
+    each on the queries still standing; per query the worst case, with masking flags.
+
+    Paper: Croce & Hein, Reliable evaluation of adversarial robustness with an ensemble of
+    diverse parameter-free attacks, ICML 2020 (AutoAttack), for Hamming retrieval.
+    Threat model: l-inf, eps in [0,1] pixel units; untargeted (lowers mAP).
+    Needs: query labels, train and database codes and labels, the source (vanilla) model.
+    Defaults: 100 apgd iterations per loss, 1 restart, 300 square queries, transfer on.
+
+    Example:
+        >>> HashAA(eps=0.3, steps=10).stages()[-1]
+        'square_hash'
+    """
+
+    name = "hash_aa"
+    version = 1
+    targeted = False
+    needs = frozenset({Need.QUERY_LABELS, Need.TRAIN_CODES, Need.TRAIN_LABELS,
+                       Need.DATABASE_CODES, Need.DATABASE_LABELS, Need.SOURCE_MODEL})
+    Params = Params
+    citation = Citation(
+        key="Croce2020Reliable",
+        title="Reliable evaluation of adversarial robustness with an ensemble of diverse "
+              "parameter-free attacks",
+        url="https://arxiv.org/abs/2003.01690",
+    )
+
+    def stages(self) -> list[str]:
+        names = [f"apgd_hash:{loss}" for loss in APGD_LOSSES]
+        return names + (["transfer"] if self.params.transfer else []) + ["square_hash"]
+
+    def members(self, ctx) -> list[tuple[str, Attack]]:
+        p = self.params
+        out = [(f"apgd_hash:{loss}", ctx.attack("apgd_hash", eps=p.eps, steps=p.steps,
+                                                restarts=p.restarts, losses=(loss,)))
+               for loss in APGD_LOSSES]
+        if p.transfer:
+            out.append(("transfer", ctx.attack("transfer", eps=p.eps, steps=p.steps)))
+        queries = 3 * p.steps if p.queries is None else p.queries
+        out.append(("square_hash", ctx.attack("square_hash", eps=p.eps, steps=queries)))
+        return out
+
+    def prepare(self, model, ctx):
+        return {"stage": [], "whitebox_ap": [], "final_ap": []}
+
+    def perturb(self, model, x, batch, state, ctx):
+        x = x.detach()
+        score = RetrievalScore(ctx.database_codes, ctx.database_labels, batch.labels, ctx.topk)
+        with torch.no_grad(), eval_mode(model):
+            tracker = BestTracker(x, model(x), score)
+        whitebox_ap = None
+        for number, (stage, member) in enumerate(self.members(ctx)):
+            if whitebox_ap is None and not stage.startswith("apgd_hash"):
+                whitebox_ap = tracker.ap.clone()
+            rows = (~tracker.done()).nonzero().flatten()
+            if rows.numel() == 0:
+                continue
+            mctx = ctx.sub(member, stage)
+            if stage == "transfer":
+                src = ctx.source_model
+                if src is None or src.model is model:
+                    continue  # the model under test is the source: transfer is white-box here
+                # the whole batch, so the memoised source queries serve every defense
+                x_m = member.perturb(model, x, batch, member.prepare(model, mctx), mctx)[
+                    rows.to(x.device)]
+            else:
+                r = rows.to(x.device)
+                sub = QueryBatch(index=batch.index[rows], labels=batch.labels[r])
+                x_m = member.perturb(model, x[r], sub, member.prepare(model, mctx), mctx)
+            with torch.no_grad(), eval_mode(model):
+                tracker.offer(rows, x_m, model(x_m), number)
+        if whitebox_ap is None:
+            whitebox_ap = tracker.ap.clone()
+        names = np.array(["none", *self.stages()])
+        state["stage"].append(names[(tracker.stage + 1).numpy()])
+        state["whitebox_ap"].append(whitebox_ap.numpy())
+        state["final_ap"].append(tracker.ap.numpy())
+        return tracker.x
+
+    def report(self, state) -> AttackReport:
+        stage = np.concatenate(state["stage"]) if state["stage"] else np.zeros(0, dtype="U1")
+        wb = np.concatenate(state["whitebox_ap"]) if state["whitebox_ap"] else np.zeros(0)
+        final = np.concatenate(state["final_ap"]) if state["final_ap"] else np.zeros(0)
+        wb_map = float(wb.mean()) if wb.size else 0.0
+        gain = wb_map - (float(final.mean()) if final.size else 0.0)
+        damage = {name: int((stage == name).sum()) for name in ["none", *self.stages()]}
+        return AttackReport(
+            metrics={"stages": self.stages(), "damage_by": damage, "whitebox_map": wb_map,
+                     "blackbox_gain": gain, "masking_margin": MASKING_MARGIN,
+                     "masking_suspected": bool(gain > MASKING_MARGIN)},
+            arrays={"ensemble_stage": stage.astype("U"), "whitebox_ap": wb})

@@ -1,0 +1,110 @@
+"""Square-Hash: a gradient-free attack on deep hashing (Square Attack adapted to codes).
+
+Andriushchenko et al., "Square Attack: a query-efficient black-box adversarial attack via random
+search", ECCV 2020 (l-inf version, as in AutoAttack). It reads only the model's outputs (forward
+passes, no gradient), so a defense that masks or obfuscates gradients cannot hide from it:
+
+* start at vertical stripes: every column of every channel moved by +eps or -eps at random;
+* each query of the budget, one random square of side s = round(sqrt(p HW)) is set, per channel,
+  to x + eps or x - eps at random (the corners of the l-inf ball), and the candidate is kept when
+  the query's *real* objective improves: a lower AP against the attacked model's database codes,
+  or, at equal AP, relaxed outputs nearer the irrelevant side (``hashbench.retrieval_objective``);
+* p starts at ``p_init`` and halves on Square Attack's schedule (iterations 10, 50, 200, 500,
+  1000, 2000, 4000, 6000, 8000 of 10,000, rescaled to the budget);
+* a query already within 0.005 of its lowest possible AP stops spending queries.
+
+Only the budget (eps), the number of queries (``steps``) and ``p_init`` (the paper's 0.8 for
+l-inf) are knobs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from hashbench.api import Attack, Citation, Need
+from hashbench.optim import eval_mode
+from hashbench.retrieval_objective import BestTracker, RetrievalScore
+
+SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+
+
+@dataclass(frozen=True)
+class Params:
+    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
+                                                  "help": "l-inf budget, [0,1] pixel units"})
+    steps: int = field(default=300, metadata={"min": 0, "max": 100000,
+                                              "help": "queries (forward passes) per image"})
+    p_init: float = field(default=0.8, metadata={"min": 0.0, "max": 1.0,
+                                                 "help": "initial fraction of pixels a square covers"})
+
+
+def square_fraction(p_init: float, it: int, steps: int) -> float:
+    """The fraction of the image a square covers at query ``it`` of ``steps``."""
+    scaled = int(it / max(steps, 1) * 10000)
+    halvings = sum(scaled > mark for mark in SCHEDULE)
+    return p_init / 2 ** halvings
+
+
+class SquareHash(Attack):
+    """Untargeted, gradient-free: random-search squares at the corners of the l-inf ball,
+    accepted when the query's retrieval AP improves; reads only the model's outputs.
+
+    Paper: Andriushchenko et al., Square Attack: a query-efficient black-box adversarial attack
+    via random search, ECCV 2020 (adapted from class margins to retrieval AP).
+    Threat model: l-inf, eps in [0,1] pixel units; untargeted; black-box (no gradients).
+    Needs: query labels; database codes and labels (the objective it searches on).
+    Defaults: 300 queries per image, p_init 0.8.
+
+    Example:
+        >>> SquareHash(eps=0.3, steps=50).params.p_init
+        0.8
+    """
+
+    name = "square_hash"
+    version = 1
+    targeted = False
+    needs = frozenset({Need.QUERY_LABELS, Need.DATABASE_CODES, Need.DATABASE_LABELS})
+    Params = Params
+    citation = Citation(
+        key="Andriushchenko2020Square",
+        title="Square Attack: a query-efficient black-box adversarial attack via random search",
+        url="https://arxiv.org/abs/1912.00049",
+    )
+
+    def perturb(self, model, x, batch, state, ctx):
+        p = self.params
+        x = x.detach()
+        score = RetrievalScore(ctx.database_codes, ctx.database_labels, batch.labels, ctx.topk)
+        if p.eps <= 0 or p.steps <= 0 or x.shape[0] == 0:
+            return x.clone()
+        n, c, h, w = x.shape
+        gen = ctx.rng(f"square/{int(batch.index[0])}")
+
+        def signs(*shape):
+            return (torch.randint(0, 2, shape, generator=gen) * 2 - 1).to(x.device, x.dtype)
+
+        with torch.no_grad(), eval_mode(model), torch.autocast(x.device.type, enabled=False):
+            tracker = BestTracker(x, model(x), score)
+            start = (x + p.eps * signs(n, c, 1, w)).clamp(0.0, 1.0)
+            tracker.offer(torch.arange(n), start, model(start))
+            hh = torch.arange(h, device=x.device).view(1, 1, h, 1)
+            ww = torch.arange(w, device=x.device).view(1, 1, 1, w)
+            for it in range(p.steps - 1):
+                rows = (~tracker.done()).nonzero().flatten()
+                if rows.numel() == 0:
+                    break
+                m = rows.numel()
+                side = max(1, min(h, w, int(round(math.sqrt(square_fraction(p.p_init, it, p.steps)
+                                                               * h * w)))))
+                top = torch.randint(0, h - side + 1, (m,), generator=gen).to(x.device)
+                left = torch.randint(0, w - side + 1, (m,), generator=gen).to(x.device)
+                inside = ((hh >= top.view(-1, 1, 1, 1)) & (hh < (top + side).view(-1, 1, 1, 1))
+                          & (ww >= left.view(-1, 1, 1, 1)) & (ww < (left + side).view(-1, 1, 1, 1)))
+                r = rows.to(x.device)
+                corner = (x[r] + p.eps * signs(m, c, 1, 1)).clamp(0.0, 1.0)
+                cand = torch.where(inside, corner, tracker.x[r])
+                tracker.offer(rows, cand, model(cand))
+        return tracker.x

@@ -1,0 +1,75 @@
+"""Transfer: adversarial queries made on the undefended model, scored on the defended one.
+
+A black-box check in AutoAttack's sense (Croce & Hein 2020; Athalye et al., "Obfuscated
+gradients give a false sense of security", ICML 2018, section 6): if queries crafted with
+white-box access to the vanilla model of the same configuration hurt a defense more than the
+white-box attacks on the defense itself, the defense's own gradients are not guiding those
+attacks, and its robust number is not to be trusted. The source queries come from a registered
+white-box attack (``source``, default ``apgd_hash``) run on the source model with that model's
+own codes; they are memoised on the source model, so every defense of one configuration meets
+the very same transferred queries and they are computed once per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from hashbench.api import Attack, Citation, Need
+
+
+@dataclass(frozen=True)
+class Params:
+    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
+                                                  "help": "l-inf budget, [0,1] pixel units"})
+    steps: int = field(default=100, metadata={"min": 0, "max": 100000,
+                                              "help": "the source attack's iterations"})
+    source: str = field(default="apgd_hash",
+                        metadata={"help": "registered white-box attack run on the source model"})
+
+
+class Transfer(Attack):
+    """Untargeted, black-box on the target: queries attacked on the vanilla model of the same
+    configuration (by ``source``), scored on the model under test.
+
+    Paper: Athalye et al., Obfuscated Gradients Give a False Sense of Security, ICML 2018
+    (transfer as a masking check); Croce & Hein, ICML 2020.
+    Threat model: l-inf, eps in [0,1] pixel units; untargeted; no access to the tested model.
+    Needs: the source model (the harness's vanilla checkpoint of the cell's configuration) and
+    query labels (for the source attack).
+    Defaults: source apgd_hash with 100 iterations per loss.
+
+    Example:
+        >>> Transfer(eps=0.3).params.source
+        'apgd_hash'
+    """
+
+    name = "transfer"
+    version = 1
+    targeted = False
+    needs = frozenset({Need.SOURCE_MODEL, Need.QUERY_LABELS})
+    Params = Params
+    citation = Citation(
+        key="Athalye2018Obfuscated",
+        title="Obfuscated Gradients Give a False Sense of Security: Circumventing Defenses to "
+              "Adversarial Examples",
+        url="https://arxiv.org/abs/1802.00420",
+    )
+
+    def perturb(self, model, x, batch, state, ctx):
+        p = self.params
+        src = ctx.source_model
+        if src is None or p.eps <= 0:
+            return x.detach().clone()
+        attack = ctx.attack(p.source, eps=p.eps, steps=p.steps)
+        if attack.targeted or attack.modality != "image":
+            raise ValueError(f"transfer: source '{p.source}' must be an untargeted image attack")
+        key = (p.source, p.eps, p.steps, ctx.topk, tuple(int(i) for i in batch.index))
+        if key not in src.memo:
+            sub = type(batch)(index=batch.index, labels=batch.labels)
+            sctx = src.context(attack, seed=ctx.seed, topk=ctx.topk)
+            x_src = attack.perturb(src.model, x.detach().to(next(src.model.parameters()).device),
+                                   sub, attack.prepare(src.model, sctx), sctx)
+            src.memo[key] = x_src.detach().cpu()
+        return src.memo[key].to(x.device, x.dtype).clone()

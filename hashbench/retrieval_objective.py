@@ -1,0 +1,109 @@
+"""The real objective of an attack on retrieval, per query: what the harness will score.
+
+Surrogate losses (agreement with a clean or center code...) are what an attack descends; the
+number the board reports is each query's AP against the attacked model's database codes. An
+attack that keeps, per query, the iterate with the lowest *real* AP (not the lowest surrogate)
+can only report a weaker model if the model really is weaker: this module computes that AP for
+candidate codes, breaks its ties, and tracks the best candidate of every query.
+
+* ``RetrievalScore.ap(codes)``: AP@K of each query, exactly as ``hashbench.metrics`` computes it
+  for the record (same ranking, same tie-break by database index).
+* ``RetrievalScore.tie(out)``: a continuous tie-breaker for candidates of equal AP (AP is
+  piecewise constant in the codes): the relaxed output's agreement with the direction from the
+  query's relevant database codes to its irrelevant ones. Lower is better for the attacker.
+* ``RetrievalScore.floor``: the lowest AP a query can have at all (every relevant item ranked
+  after every irrelevant one). A query within ``DONE_MARGIN`` of it is *broken*: no later attack
+  can gain more than that on it, so ensembles skip it (AutoAttack's "already misclassified").
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hashbench.metrics import average_precision, binarize, relevance
+
+# A query whose AP is within this of its floor is done: later attacks cannot gain more on it.
+DONE_MARGIN = 0.005
+
+
+def min_average_precision(q_labels: torch.Tensor, db_labels: torch.Tensor,
+                          topk: int | None) -> torch.Tensor:
+    """Per query, the AP@K of the worst possible ranking: all R relevant items after the N - R
+    irrelevant ones. Within the top K that leaves R_K = max(0, K - (N - R)) relevant items at
+    ranks N - R + i, so AP = (1 / R_K) sum_i i / (N - R + i), and 0 when R_K = 0."""
+    rel = relevance(q_labels, db_labels)
+    n = db_labels.shape[0]
+    k = n if topk is None else min(topk, n)
+    r = rel.sum(1).to(torch.float64)
+    r_k = (k - (n - r)).clamp(min=0)
+    i = torch.arange(1, n + 1, dtype=torch.float64, device=rel.device)
+    terms = i.unsqueeze(0) / ((n - r).unsqueeze(1) + i.unsqueeze(0))
+    terms = torch.where(i.unsqueeze(0) <= r_k.unsqueeze(1), terms, torch.zeros_like(terms))
+    return (terms.sum(1) / r_k.clamp(min=1)).cpu()
+
+
+class RetrievalScore:
+    """The real objective of a batch of queries against one model's database codes."""
+
+    def __init__(self, db_codes: torch.Tensor, db_labels: torch.Tensor, q_labels: torch.Tensor,
+                 topk: int | None):
+        self.db_codes = binarize(db_codes)
+        self.db_labels, self.q_labels, self.topk = db_labels, q_labels, topk
+        rel = relevance(q_labels, db_labels).to(torch.float32)
+        n_rel = rel.sum(1, keepdim=True)
+        n_irr = rel.shape[1] - n_rel
+        mu_rel = (rel @ self.db_codes) / n_rel.clamp(min=1)
+        mu_irr = ((1 - rel) @ self.db_codes) / n_irr.clamp(min=1)
+        self.direction = (mu_rel - mu_irr) / self.db_codes.shape[1]  # (B, K)
+        self.floor = min_average_precision(q_labels, db_labels, topk)
+
+    def subset(self, rows: torch.Tensor) -> "RetrievalScore":
+        """The objective of some of the queries (``rows``: indices or a boolean mask)."""
+        out = object.__new__(RetrievalScore)
+        out.db_codes, out.db_labels, out.topk = self.db_codes, self.db_labels, self.topk
+        out.q_labels, out.direction = self.q_labels[rows], self.direction[rows]
+        out.floor = self.floor[rows.cpu()]
+        return out
+
+    def ap(self, codes: torch.Tensor) -> torch.Tensor:
+        """Per-query AP@K (float64, CPU) of the codes (relaxed outputs are binarised)."""
+        res = average_precision(binarize(codes).cpu(), self.db_codes.cpu(), self.q_labels.cpu(),
+                                self.db_labels.cpu(), self.topk)
+        return torch.as_tensor(res.ap, dtype=torch.float64)
+
+    def tie(self, out: torch.Tensor) -> torch.Tensor:
+        """Per-query tie-breaker of relaxed outputs (lower is better for the attacker)."""
+        return (out.detach().to(torch.float32) * self.direction).sum(1).cpu().to(torch.float64)
+
+    def done(self, ap: torch.Tensor) -> torch.Tensor:
+        """Queries already within ``DONE_MARGIN`` of their lowest possible AP."""
+        return ap <= self.floor + DONE_MARGIN
+
+
+class BestTracker:
+    """Per query, the best adversarial input seen so far by (AP, tie-breaker), and which stage
+    found it. Starts at the clean queries (stage -1)."""
+
+    def __init__(self, x: torch.Tensor, out: torch.Tensor, score: RetrievalScore):
+        self.score = score
+        self.x = x.detach().clone()
+        self.ap = score.ap(out)
+        self.tie_value = score.tie(out)
+        self.stage = torch.full((x.shape[0],), -1, dtype=torch.int64)
+
+    def offer(self, rows: torch.Tensor, x_cand: torch.Tensor, out: torch.Tensor,
+              stage: int = 0) -> torch.Tensor:
+        """Offer candidates for the queries ``rows`` (indices); keep the better ones. Returns
+        the boolean mask (over ``rows``) of candidates that were kept."""
+        sub = self.score.subset(rows)
+        ap, tie = sub.ap(out), sub.tie(out)
+        best_ap, best_tie = self.ap[rows], self.tie_value[rows]
+        better = (ap < best_ap - 1e-12) | ((ap <= best_ap + 1e-12) & (tie < best_tie - 1e-9))
+        if better.any():
+            r = rows[better]
+            self.x[r.to(self.x.device)] = x_cand[better.to(x_cand.device)].detach()
+            self.ap[r], self.tie_value[r], self.stage[r] = ap[better], tie[better], stage
+        return better
+
+    def done(self) -> torch.Tensor:
+        return self.score.done(self.ap)
