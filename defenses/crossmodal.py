@@ -54,6 +54,7 @@ class CrossModalVanilla(Defense):
     version = 1
     modality = "image-text"
     starts_from = "scratch"
+    uses_eps = False  # trains without adversarial examples
     needs = frozenset({Need.TRAIN_LABELS})
     Params = VanillaParams
     citation = Citation(key="Jiang2017Deep", title="Deep Cross-Modal Hashing",

@@ -46,6 +46,7 @@ class Vanilla(Defense):
     version = 1
     needs = frozenset({Need.TRAIN_LABELS})
     starts_from = "scratch"
+    uses_eps = False  # trains without adversarial examples
     Params = Params
     citation = Citation(key="Li2016Feature", title="Feature Learning based Deep Supervised "
                         "Hashing with Pairwise Labels", url="https://arxiv.org/abs/1511.03855")

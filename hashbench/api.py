@@ -307,6 +307,9 @@ class Defense(Plugin):
     kind = "defense"
     starts_from: ClassVar[str] = "vanilla"
     modality: ClassVar[str] = "image"
+    # False for a defense whose training never reads ctx.eps (vanilla): its model is then the
+    # same at every group budget and is trained once
+    uses_eps: ClassVar[bool] = True
 
     def fit(self, model: torch.nn.Module, split, ctx: TrainContext) -> torch.nn.Module:
         raise NotImplementedError

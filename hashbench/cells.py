@@ -40,9 +40,12 @@ def select(cells: list[CellSpec], only: dict, exclude: dict) -> list[CellSpec]:
 
 
 def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
-    """Path = key: results/<suite>/<dataset>/<model>/<defense>[/<i2t|t2i>][/eps<e>]/<attack>.json
-    (the direction only for image-text cells)."""
+    """Path = key: results/<suite>/<dataset>/<model>/<defense>[/seed<N>][/<i2t|t2i>][/eps<e>]/
+    <attack>.json (the seed folder for multi-seed suites and --seed runs, the direction only for
+    image-text cells)."""
     folder = results_dir / cell.suite / cell.dataset / cell.model_id / cell.defense
+    if cell.seed_in_path:
+        folder = folder / f"seed{cell.seed}"
     if cell.direction:
         folder = folder / cell.direction
     if cell.eps is not None and abs(cell.eps - protocol_eps) > 1e-12:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichBar, TextColumn, \
     TimeElapsedColumn
 from rich.table import Table
@@ -41,7 +43,16 @@ class RichProgress(Progress):
             self.bar.remove_task(self.tasks.pop(task))
 
     def log(self, message):
-        self.bar.console.print(f"[yellow]{message}[/]")
+        self.bar.console.print(f"[yellow]{terminal_safe(str(message))}[/]")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """A name from a record as the terminal may show it: control characters (ANSI and OSC escape
+    sequences start with one) removed and rich markup escaped, so it prints as plain text."""
+    return escape(_CONTROL.sub("", text))
 
 
 def _bar() -> RichBar:
@@ -70,7 +81,9 @@ def list_cmd():
 @click.option("--only", multiple=True, help="keep cells matching KEY=V1[,V2] (repeatable)")
 @click.option("--exclude", multiple=True, help="drop cells matching KEY=V1[,V2] (repeatable)")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N")
-@click.option("--seed", type=int, default=None, help="override the suite's root seed")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="run this root seed only (a seed other than the suite file's writes to "
+              "seed<N>/ folders, never over another seed's records)")
 @click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
               show_default=True)
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path),
@@ -81,6 +94,8 @@ def list_cmd():
 @click.option("--fail-fast", is_flag=True, help="stop at the first failed cell")
 @click.option("--add-defense", "add_defenses", multiple=True, metavar="NAME",
               help="also evaluate this registered defense in every group (repeatable)")
+@click.option("--allow-dirty", is_flag=True, help="write into a suite's shipped results folder "
+              "from a checkout with uncommitted changes (its records are flagged on the board)")
 @click.option("--amp", is_flag=True, help="mixed-precision training (fp16 on CUDA, bf16 on CPU); "
               "attacks stay fp32; records say so and the leaderboard flags them")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="local",
@@ -96,21 +111,22 @@ def list_cmd():
 @click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="ray: retries of a task whose worker died")
 def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_root, force,
-        fail_fast, add_defenses, amp, executor, address, gpus_per_cell, cpus_per_cell,
-        max_retries):
+        fail_fast, add_defenses, allow_dirty, amp, executor, address, gpus_per_cell,
+        cpus_per_cell, max_retries):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
-    from dataclasses import replace
-
-    from hashbench.executor import make_executor
     from hashbench.cells import parse_filters, select
+    from hashbench.executor import make_executor
+    from hashbench.provenance import refuse_dirty_shipped_results
     from hashbench.runner import RunOptions, Runner, resolve_device
     from hashbench.suites import load_suite
 
     suite = load_suite(suite_name)
+    if not allow_dirty:
+        refuse_dirty_shipped_results(results_dir, suite.name)
     if add_defenses:
         suite = suite.with_defenses(add_defenses)
     if seed is not None:
-        suite = replace(suite, seed=seed)
+        suite = suite.with_seed(seed)
     cells = select(suite.cells(), parse_filters(only), parse_filters(exclude))
     if not cells:
         raise HashbenchError(f"no cell of suite {suite.name} matches the --only/--exclude filters")
@@ -122,7 +138,7 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     with _bar() as bar:
         summary = Runner(options, RichProgress(bar)).run(suite, cells, engine)
     for name, why in summary.unavailable.items():
-        console.print(f"[yellow]skipped dataset {name}:[/] {why}")
+        console.print(f"[yellow]skipped dataset {terminal_safe(name)}:[/] {terminal_safe(why)}")
     console.print(
         f"suite {suite.name} v{suite.version}: {len(summary.written)} cells computed, "
         f"{len(summary.skipped)} already finished, {len(summary.failed)} failed, "
@@ -130,7 +146,7 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     )
     if summary.failed:
         for path, err in summary.failed:
-            console.print(f"[red]failed[/] {path}: {err}")
+            console.print(f"[red]failed[/] {terminal_safe(str(path))}: {terminal_safe(err)}")
         sys.exit(1)
 
 
@@ -138,21 +154,86 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(paths):
     """Check result records (files or folders) against the result schema."""
-    from hashbench.records import iter_record_paths, load_record
+    from hashbench.records import iter_record_paths, load_record, sidecar_bytes
 
     bad = 0
     n = 0
     for p in iter_record_paths(list(paths)):
         n += 1
         try:
-            load_record(p)
+            rec = load_record(p)
+            if rec["sidecar"]:  # present, beside the record, and the bytes the record names
+                sidecar_bytes(p, rec)
         except HashbenchError as err:
             bad += 1
-            out.print(f"[red]invalid[/] {err}")
+            out.print(f"[red]invalid[/] {terminal_safe(str(err))}")
     out.print(f"{n - bad} valid, {bad} invalid")
     if bad or n == 0:
         if n == 0:
             console.print("no *.json records found under the given paths")
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--scratch", type=click.Path(path_type=Path), default=None,
+              help="folder for the recomputed records and models [default: a temporary folder]")
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
+              help="reuse this model cache instead of training into the scratch folder "
+              "(then only codes, attacks and metrics are recomputed)")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=None,
+              help="largest |published - recomputed| that counts as reproduced "
+              "[default: hashbench.reproduce.TOLERANCE]")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, envvar="HASHBENCH_DATA")
+def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
+    """Recompute the cells of published records (files, folders or a suite's results) from
+    scratch and compare their metrics with the published values."""
+    import tempfile
+
+    from hashbench.reproduce import TOLERANCE, compare, published_cells
+    from hashbench.records import load_record
+    from hashbench.runner import RunOptions, Runner, RunSummary
+
+    tolerance = TOLERANCE if tolerance is None else tolerance
+    cells = published_cells(list(paths))
+    if not cells:
+        raise HashbenchError("no ok record under the given paths to reproduce")
+    scratch = Path(scratch or tempfile.mkdtemp(prefix="hashbench-reproduce-"))
+    options = RunOptions(scratch / "results", cache_dir or scratch / "cache", device, True, False,
+                         data_root)
+    summary, rows = RunSummary(), []
+    with _bar() as bar:
+        runner = Runner(options, RichProgress(bar))
+        for path, published, cell in cells:
+            item = runner.pending(cell, summary)
+            if item is None:
+                rows.append((path, None))
+                continue
+            runner.commit(item, runner.compute(item), summary)
+            rows.append((path, load_record(item.path)))
+    table = Table(title=f"reproduce: {len(cells)} cells, tolerance {tolerance:g}")
+    for col in ("record", "metric", "published", "recomputed", "|diff|", "result"):
+        table.add_column(col, overflow="fold")
+    bad = 0
+    for (path, published, _), (_, recomputed) in zip(cells, rows):
+        if recomputed is None or recomputed["status"] != "ok":
+            why = "dataset unavailable" if recomputed is None else recomputed["error"]
+            table.add_row(terminal_safe(str(path)), "-", "", "", "",
+                          f"[red]not recomputed[/]: {terminal_safe(str(why))}")
+            bad += 1
+            continue
+        for c in compare(published, recomputed, path):
+            ok = c.matched(tolerance)
+            bad += not ok
+            fmt = (lambda v: "" if v is None else f"{v:.6f}")
+            table.add_row(terminal_safe(str(path)), c.metric, fmt(c.published), fmt(c.recomputed),
+                          "" if c.difference is None else f"{c.difference:.2e}",
+                          "[green]match[/]" if ok else "[red]DIFFERS[/]")
+    (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
+    out.print(f"{len(cells)} cells recomputed into {scratch / 'results'}: "
+              f"{'all metrics within' if not bad else f'{bad} metrics outside'} {tolerance:g}")
+    if bad:
         sys.exit(1)
 
 
@@ -227,7 +308,8 @@ def selfcheck(defense, attack):
               show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("leaderboard"),
               show_default=True)
-def report(results_dir, out_dir):
+@click.option("--no-plots", is_flag=True, help="tables only: skip the PR, P@N and t-SNE plots")
+def report(results_dir, out_dir, no_plots):
     """Render leaderboards (Markdown, CSV, HTML) and plots from the result records."""
     from hashbench.errors import ResultError
     from hashbench.leaderboard import build_boards, load_records, write_leaderboards
@@ -241,20 +323,22 @@ def report(results_dir, out_dir):
     if not boards:
         raise ResultError(f"{results_dir}: no result records to report")
     for board in boards:
-        table = Table(title=board.title)
+        table = Table(title=terminal_safe(board.title))
         shown = [c for c in board.table.columns if c not in ("third_party", "flags")]
         for col in shown:
             table.add_column(col, justify="right" if col not in ("model", "defense") else "left")
         for row in board.table[shown].itertuples(index=False):
             table.add_row(*("" if v is None or v != v else f"{v:.3f}" if isinstance(v, float)
-                            else str(v) for v in row))
+                            else terminal_safe(str(v)) for v in row))
         # a pipe or file gets the whole table; a terminal gets what fits its width
         (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
     written = write_leaderboards(boards, out_dir)
-    with console.status("drawing PR, P@N and t-SNE plots"):
-        plots = write_plots(records, out_dir)
     for path in written:
         out.print(f"wrote {path}")
+    if no_plots:
+        return
+    with console.status("drawing PR, P@N and t-SNE plots"):
+        plots = write_plots(records, out_dir)
     out.print(f"wrote {len(plots.written)} plot files under {Path(out_dir) / 'plots'}")
     for note in plots.notes:
         console.print(f"[yellow]{note}[/]")
@@ -280,7 +364,7 @@ def main() -> None:
         err.show()
         sys.exit(err.exit_code)
     except HashbenchError as err:
-        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {terminal_safe(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted; finished cells are kept, run the same command again to resume")

@@ -14,6 +14,7 @@ import torch
 
 from hashbench.api import AttackContext, Need, QueryBatch, SourceModel
 from hashbench.errors import PluginError
+from hashbench.intervals import bootstrap_ci
 from hashbench.metrics import average_precision, precision_recall_curve, random_ranking_map
 from hashbench.optim import eval_mode
 from hashbench.threat_model import check_adversarial, check_text_adversarial
@@ -105,8 +106,8 @@ def clean_metrics(q_codes, prov, data, q_labels, targets, topk) -> tuple[dict, d
     ap = _ap(q_codes, db, q_labels, db_labels, topk)
     has_t = targets.any(dim=1)
     t_ap = _ap(q_codes[has_t], db, targets[has_t], db_labels, topk)
-    metrics = {"clean_map": ap.mean(), "clean_t_map": t_ap.mean(),
-               "random_map": random_ranking_map(q_labels, db_labels)}
+    metrics = {"clean_map": ap.mean(), "clean_map_ci95": bootstrap_ci(ap.ap),
+               "clean_t_map": t_ap.mean(), "random_map": random_ranking_map(q_labels, db_labels)}
     return metrics, {"clean_ap": ap.ap}
 
 
@@ -175,7 +176,7 @@ def score_adversarial(adv, prov, data, q_idx, topk, targeted: bool,
     db, db_labels = prov.codes["database"], data.database.labels.to(device)
     labels = data.query.labels[q_idx].to(device)
     ap = _ap(adv, db, labels, db_labels, topk)
-    metrics = {"map": ap.mean()}
+    metrics = {"map": ap.mean(), "map_ci95": bootstrap_ci(ap.ap)}
     for name, values in norms.items():
         metrics[f"{name}_mean"] = float(values.mean())
         if name != "mse":
@@ -199,5 +200,5 @@ def worst_case_metrics(member_aps: dict[str, np.ndarray]) -> tuple[dict, dict]:
     worst = stacked.min(axis=0)
     which = np.array(sorted(member_aps))[stacked.argmin(axis=0)]
     return ({"map": float(worst.mean()) if worst.size else 0.0,
-             "worst_case_of": sorted(member_aps)},
+             "map_ci95": bootstrap_ci(worst), "worst_case_of": sorted(member_aps)},
             {"ap": worst, "argmin_attack": which.astype("U")})

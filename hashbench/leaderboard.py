@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hashbench.intervals import seed_ci
 from hashbench.records import atomic_write_bytes, iter_record_paths, load_record
 from hashbench.suites import CLEAN, WORST_CASE
 
@@ -38,6 +39,20 @@ class Board:
     def slug(self) -> str:
         return slug(f"{self.suite}-v{self.suite_version}_{self.protocol}_{self.bits}b_"
                     f"eps{self.eps:.4g}")
+
+    @property
+    def floor(self) -> float | None:
+        """The mAP of a random ranking of this board's queries (the same for every row)."""
+        values = self.table["floor"].dropna() if "floor" in self.table else []
+        return float(values.mean()) if len(values) else None
+
+    @property
+    def legend(self) -> str:
+        floor = f"{self.floor:.4f}" if self.floor is not None else "n/a"
+        return (f"Random-ranking floor: {floor}. Means over the row's seeds; the worst-case "
+                "interval is 95% (t over seeds, or bootstrap over queries for one seed); rows "
+                "whose intervals overlap share a rank; collapsed models (clean mAP within "
+                f"{NOT_RANDOM_MARGIN} of the floor) are listed last, unranked.")
 
     @property
     def title(self) -> str:
@@ -87,6 +102,9 @@ DIRECTION_PREFIX = {None: "", "i2t": "I→T ", "t2i": "T→I "}
 
 
 def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
+    """One row per model + defense: each metric the mean over the row's seeds, the headline with
+    a 95% interval (t over seeds, or the record's bootstrap over queries for one seed), ranks
+    shared by rows whose intervals overlap, collapsed models listed after the ranked ones."""
     rows: dict[tuple, dict] = {}
     directions = sorted({r["metrics"].get("direction") or "" for r in records})
     prefixes = [DIRECTION_PREFIX[d or None] for d in directions]
@@ -95,30 +113,38 @@ def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
         pre = DIRECTION_PREFIX[rec["metrics"].get("direction")]
         row = rows.setdefault((model, defense), {
             "model": model, "defense": defense, "third_party": False,
-            **{f"{p}clean mAP": None for p in prefixes},
-            "eps": rec["metrics"]["eps"], "steps": None,
+            "eps": rec["metrics"]["eps"], "steps": None, "floor": None,
             "flags": {"older suite version"} if outdated else set(),
+            "values": {}, "cis": {}, "checkpoints": {},
         })
+        seed = int(rec["cell"].get("seed", 0))
+        values, cis = row["values"].setdefault(seed, {}), row["cis"].setdefault(seed, {})
         if "text_flips" in rec["metrics"]:
             row["text flips"] = rec["metrics"]["text_flips"]
         row["third_party"] |= bool(rec["model"]["defense"].get("third_party"))
         precision = rec.get("provenance", {}).get("precision", "fp32")
         if precision != "fp32":
             row["flags"].add(f"trained with {precision}")
+        if rec.get("provenance", {}).get("git_dirty"):
+            row["flags"].add("computed from a dirty tree")
         attack, m = rec["cell"]["attack"], rec["metrics"]
         if rec["status"] != "ok":
             row["flags"].add(f"{pre}{attack} failed")
             continue
-        row[f"{pre}clean mAP"] = m["clean_map"]
-        if attack == CLEAN and m["clean_map"] < m.get("random_map", -1.0) + NOT_RANDOM_MARGIN:
-            # robust mAP of a model that retrieves at chance says nothing about robustness
-            row["flags"].add(f"{pre}clean mAP within {NOT_RANDOM_MARGIN} of random ranking")
+        sha = rec["model"].get("checkpoint_sha256")
+        if sha:  # every cell of a row (per seed and direction) must measure one checkpoint
+            row["checkpoints"].setdefault((seed, pre), set()).add(sha)
+        values[f"{pre}clean mAP"] = m["clean_map"]
+        cis[f"{pre}clean mAP"] = m.get("clean_map_ci95")
+        if m.get("random_map") is not None:
+            row["floor"] = m["random_map"]
         if attack == WORST_CASE:
-            row[f"{pre}worst-case mAP"] = m["map"]
+            values[f"{pre}worst-case mAP"] = m["map"]
+            cis[f"{pre}worst-case mAP"] = m.get("map_ci95")
         elif attack != CLEAN:
             if "t_map" in m:
-                row[f"{pre}{attack} t-mAP"] = m["t_map"]
-            row[f"{pre}{attack} mAP"] = m["map"]
+                values[f"{pre}{attack} t-mAP"] = m["t_map"]
+            values[f"{pre}{attack} mAP"] = m["map"]
             steps = (rec.get("attack") or {}).get("params", {}).get("steps")
             if steps is not None:
                 row["steps"] = steps if row["steps"] in (None, steps) else "mixed"
@@ -134,27 +160,89 @@ def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
             if (m["eps"] >= LARGE_EPS and "random_map" in m
                     and m["map"] > m["random_map"] + NOT_RANDOM_MARGIN):
                 row["flags"].add(f"{attack} not near random at eps {m['eps']:.4g}")
-    if prefixes != [""]:  # image-text: rank by the mean of both directions' worst cases
-        for r in rows.values():
-            worst = [r.get(f"{p}worst-case mAP") for p in prefixes]
-            if all(w is not None for w in worst):
-                r["worst-case mAP"] = sum(worst) / len(worst)
-    frame = pd.DataFrame([{**r, "flags": "; ".join(sorted(r["flags"]))} for r in rows.values()])
     clean_cols = [f"{p}clean mAP" for p in prefixes]
+    out = [_summarise(r, prefixes, clean_cols) for r in rows.values()]
+    frame = pd.DataFrame(out)
     rank_key = "worst-case mAP" if "worst-case mAP" in frame else clean_cols[0]
-    frame = frame.sort_values([rank_key, "model", "defense"], ascending=[False, True, True],
-                              na_position="last", kind="mergesort")
-    fixed = ["model", "defense", *clean_cols]
+    frame["_collapsed"] = frame["flags"].str.contains("of random ranking", regex=False)
+    frame = frame.sort_values(["_collapsed", rank_key, "model", "defense"],
+                              ascending=[True, False, True, True], na_position="last",
+                              kind="mergesort").reset_index(drop=True)
+    frame.insert(0, "rank", pd.Series(_rank_bands(frame, rank_key), dtype=object))
+    fixed = ["rank", "model", "defense", *clean_cols]
     metric_cols = sorted(c for c in frame.columns if c.endswith("mAP") and c not in fixed
                          and c != "worst-case mAP")
-    tail = ["worst-case mAP"] if "worst-case mAP" in frame else []
+    tail = (["worst-case mAP", "worst-case CI low", "worst-case CI high"]
+            if "worst-case mAP" in frame else [])
     budget = ["eps", "text flips"] if "text flips" in frame else ["eps"]
-    cols = fixed + metric_cols + tail + budget + ["steps", "third_party", "flags"]
-    frame = frame[cols].reset_index(drop=True)
-    frame.insert(0, "rank", range(1, len(frame) + 1))
-    return frame
+    cols = fixed + metric_cols + tail + ["floor", "seeds"] + budget + ["steps", "third_party",
+                                                                       "flags"]
+    return frame[cols]
 
 
+def _summarise(row: dict, prefixes: list[str], clean_cols: list[str]) -> dict:
+    """The displayed row: means over seeds, the headline interval, flags."""
+    seeds = sorted(row["values"])
+    per_seed = [row["values"][s] for s in seeds]
+    if prefixes != [""]:  # image-text: the headline is the mean of both directions' worst cases
+        for s, vals in zip(seeds, per_seed):
+            worst = [vals.get(f"{p}worst-case mAP") for p in prefixes]
+            if all(w is not None for w in worst):
+                vals["worst-case mAP"] = sum(worst) / len(worst)
+                bounds = [row["cis"][s].get(f"{p}worst-case mAP") for p in prefixes]
+                # the mean of two per-direction bootstrap bounds: an approximate interval
+                if all(b is not None for b in bounds):
+                    row["cis"][s]["worst-case mAP"] = [sum(b[i] for b in bounds) / len(bounds)
+                                                       for i in (0, 1)]
+    out = {k: row[k] for k in ("model", "defense", "third_party", "eps", "steps", "floor")}
+    if "text flips" in row:
+        out["text flips"] = row["text flips"]
+    out["seeds"] = len(seeds)
+    for col in sorted({c for vals in per_seed for c in vals}):
+        got = [vals[col] for vals in per_seed if col in vals]
+        out[col] = sum(got) / len(got)
+    for col in clean_cols:
+        out.setdefault(col, None)
+    flags = set(row["flags"])
+    worst = [vals["worst-case mAP"] for vals in per_seed if "worst-case mAP" in vals]
+    if worst:
+        if len(worst) >= 2:
+            low, high = seed_ci(worst)
+        else:
+            ci = row["cis"][seeds[[("worst-case mAP" in v) for v in per_seed].index(True)]].get(
+                "worst-case mAP")
+            low, high = ci if ci else (worst[0], worst[0])
+        out["worst-case CI low"], out["worst-case CI high"] = low, high
+    floor = row["floor"]
+    if floor is not None:
+        for col in clean_cols:
+            if out[col] is not None and out[col] < floor + NOT_RANDOM_MARGIN:
+                # robust mAP of a model that retrieves at chance says nothing about robustness
+                flags.add(f"{col} within {NOT_RANDOM_MARGIN} of random ranking")
+        if worst and out["worst-case mAP"] < floor:
+            flags.add("worst case below the random floor")
+    if any(len(shas) > 1 for shas in row["checkpoints"].values()):
+        flags.add("cells computed on different checkpoints")
+    out["flags"] = "; ".join(sorted(flags))
+    return out
+
+
+def _rank_bands(frame: pd.DataFrame, key: str) -> list:
+    """Rank = 1 + the number of ranked rows whose interval lies wholly above this row's (rows
+    whose intervals overlap share a rank); collapsed rows get none."""
+    low = frame.get("worst-case CI low", frame[key]).fillna(frame[key])
+    high = frame.get("worst-case CI high", frame[key]).fillna(frame[key])
+    ranked = ~frame["_collapsed"] & frame[key].notna()
+    ranks: list = []
+    for i in range(len(frame)):
+        if not ranked[i]:
+            ranks.append(None)
+            continue
+        ranks.append(1 + int((ranked & (low > high[i])).sum()))
+    return ranks
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 
 
@@ -162,6 +250,7 @@ def escape_markdown(text: str) -> str:
     """Inert in a Markdown table cell: HTML entities for <, >, &, backslash-escapes elsewhere."""
     text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = text.replace("\r", " ").replace("\n", " ")
+    text = _CONTROL.sub("", text)  # escape sequences would reach whoever cats the file
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
@@ -178,11 +267,27 @@ def _cell(value) -> str:
 def board_markdown(board: Board) -> str:
     t = board.table
     title = escape_markdown(board.title)
-    lines = [f"## {title}", "", "| " + " | ".join(escape_markdown(c) for c in t.columns) + " |",
+    lines = [f"## {title}", "", escape_markdown(board.legend), "",
+             "| " + " | ".join(escape_markdown(c) for c in t.columns) + " |",
              "|" + "---|" * len(t.columns)]
     for row in t.itertuples(index=False):
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with every text cell that a spreadsheet would run as a formula (starting with
+    = + - @, tab or CR: OWASP's CSV-injection list) prefixed with a quote, so it stays text."""
+    out = table.copy()
+    for col in out.columns:
+        values = list(out[col])
+        if any(isinstance(v, str) and v.startswith(_FORMULA_START) for v in values):
+            out[col] = pd.Series([f"'{v}" if isinstance(v, str) and v.startswith(_FORMULA_START)
+                                  else v for v in values], index=out.index, dtype=object)
+    return out
 
 
 def write_leaderboards(boards: list[Board], out_dir: Path) -> list[Path]:
@@ -201,7 +306,7 @@ def write_leaderboards(boards: list[Board], out_dir: Path) -> list[Path]:
     for board in boards:
         parts.append(board_markdown(board))
         csv_path = out_dir / f"{board.slug}.csv"
-        atomic_write_bytes(csv_path, board.table.to_csv(index=False, float_format="%.6f")
+        atomic_write_bytes(csv_path, csv_safe(board.table).to_csv(index=False, float_format="%.6f")
                            .encode("utf-8"))
         written.append(csv_path)
     readme, page = out_dir / "README.md", out_dir / "index.html"

@@ -83,7 +83,8 @@ def board_html(board: Board) -> str:
             attr = ' class="text"' if is_text else ""
             cells.append(f'<td{attr} data-value="{esc(key)}">{esc(shown)}</td>')
         rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
-    return (f"<h2>{esc(title)}</h2>\n<table class=\"board\">\n<thead><tr>{head}</tr></thead>\n"
+    return (f"<h2>{esc(title)}</h2>\n<p>{esc(board.legend)}</p>\n"
+            f"<table class=\"board\">\n<thead><tr>{head}</tr></thead>\n"
             f"<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import platform
 import shlex
 import subprocess
@@ -85,6 +86,27 @@ def precision(device: torch.device, amp: bool) -> str:
     return ("amp-fp16" if amp_dtype(device) == torch.float16 else "amp-bf16") if amp else "fp32"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo; the platform's processor string elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_kernels() -> dict:
+    """The CPU kernel settings that change floating-point results: the ATen level torch uses,
+    the variables that pin oneDNN and MKL if set, and torch's thread count."""
+    return {"aten": torch.backends.cpu.get_cpu_capability(),
+            "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY"),
+            "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+            "MKL_CBWR": os.environ.get("MKL_CBWR"),
+            "threads": torch.get_num_threads()}
+
+
 def provenance(device: torch.device, seed: int, started: str, amp: bool = False) -> dict:
     sha, dirty = git_state()
     return {
@@ -96,8 +118,27 @@ def provenance(device: torch.device, seed: int, started: str, amp: bool = False)
         "cuda": torch.version.cuda if device.type == "cuda" else None,
         "device": device_name(device),
         "precision": precision(device, amp),
+        "cpu": cpu_model(),
+        "cpu_kernels": cpu_kernels(),
         "seed": seed,
         "command": shlex.join(sys.argv),
         "started_utc": started,
         "finished_utc": utc_now(),
     }
+
+
+def refuse_dirty_shipped_results(results_dir: Path, suite: str) -> None:
+    """Shipped results are computed from a clean checkout of the commit that ships them: refuse
+    to write into ``<checkout>/results/<suite>`` (a folder git tracks) while the checkout holding
+    hashbench has uncommitted changes."""
+    from hashbench.errors import HashbenchError
+
+    sha, dirty = git_state()
+    if not dirty:
+        return
+    checkout = Path(__file__).resolve().parent.parent
+    target = (Path(results_dir) / suite).resolve()
+    if target.is_relative_to((checkout / "results").resolve()) and target.is_dir():
+        raise HashbenchError(
+            f"{target} holds shipped results and this checkout has uncommitted changes: commit "
+            "them and rerun, or pass --allow-dirty (its records are then flagged on the board)")

@@ -121,6 +121,9 @@ class Provisioner:
             "protocol_hash": protocol, "seed": cell.seed, "defense": ref,
             "hashbench": __version__, "code": code,
             "parent": parent.key if parent else None,
+            # a group budget trains another model, unless the defense never reads eps
+            **({"train_eps": cell.train_eps}
+               if cell.train_eps is not None and type(instance).uses_eps else {}),
             # mixed precision trains a different model; fp32 keys stay as they were
             **({"precision": "amp"} if self.amp else {}),
         })
@@ -172,10 +175,10 @@ class Provisioner:
         else:
             model = CrossModalHashModel(spec, seed=cell.seed).to(self.device)
         ctx = TrainContext(
-            # always the protocol's budget: a group's eps list sweeps the attacks, and the model
-            # (whose cache key has no eps) must not depend on which eps cell came first
+            # the protocol's budget, or the group's: a group's eps list sweeps the attacks only,
+            # and the model must not depend on which eps cell came first
             seed=cell.seed, scope=f"{data.name}/{cell.model_id}/{instance.name}",
-            eps=float(data.eps),
+            eps=float(data.eps if cell.train_eps is None else cell.train_eps),
             train_labels=data.train.labels, database_labels=data.database.labels,
             make_hash_loss=lambda: make_loss(cell.method, data.train.labels, cell.bits,
                                              generator(cell.seed, key, "loss")).to(self.device),

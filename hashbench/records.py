@@ -71,19 +71,35 @@ def write_sidecar(path: Path, arrays: dict[str, np.ndarray]) -> dict:
     return {"path": path.name, "sha256": sha256_bytes(data), "arrays": sorted(arrays)}
 
 
-def read_sidecar(record_path: Path, record: dict) -> dict[str, np.ndarray]:
+def sidecar_bytes(record_path: Path, record: dict) -> bytes:
+    """The bytes of a record's sidecar, checked: a plain file name beside the record (never a
+    path leading elsewhere), present, and matching the record's sha256."""
+    record_path = Path(record_path)
     ref = record.get("sidecar")
     if not ref:
         raise ResultError(f"{record_path}: the record has no per-query sidecar")
-    path = record_path.parent / ref["path"]
+    name = ref["path"]
+    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name \
+            or "\\" in name:
+        raise ResultError(f"{record_path}: sidecar path {name!r} leaves the record's folder; a "
+                          "sidecar is a file name beside its record")
+    path = record_path.parent / name
     try:
         data = path.read_bytes()
     except OSError as err:
         raise ResultError(f"{record_path}: sidecar {path} is missing ({err})") from err
     if sha256_bytes(data) != ref["sha256"]:
         raise ResultError(f"{record_path}: sidecar {path} does not match its sha256; re-run the cell")
-    with np.load(io.BytesIO(data)) as npz:
-        return {k: npz[k] for k in npz.files}
+    return data
+
+
+def read_sidecar(record_path: Path, record: dict) -> dict[str, np.ndarray]:
+    data = sidecar_bytes(record_path, record)
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise ResultError(f"{record_path}: sidecar is not a readable npz ({err})") from err
 
 
 def schema() -> dict:
@@ -104,15 +120,26 @@ def write_record(path: Path, record: dict) -> None:
     errors = validation_errors(record)
     if errors:  # a bug in hashbench itself: never write a record the schema refuses
         raise ResultError(f"refusing to write {path}: {errors[0]}")
-    atomic_write_bytes(path, (json.dumps(record, sort_keys=True, indent=1) + "\n").encode())
+    try:
+        text = json.dumps(record, sort_keys=True, indent=1, allow_nan=False)
+    except ValueError as err:  # NaN or inf in a metric: never written as valid JSON
+        raise ResultError(f"refusing to write {path}: a number is not finite ({err})") from err
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"holds {name}")
 
 
 def load_record(path: Path) -> dict:
     """Read and validate one record; a malformed file raises ResultError naming it."""
     try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        record = json.loads(Path(path).read_text(encoding="utf-8"),
+                            parse_constant=_refuse_constant)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ResultError(f"{path}: not a readable JSON record ({err})") from err
+    except ValueError as err:
+        raise ResultError(f"{path}: {err}; every number in a record must be finite") from err
     errors = validation_errors(record)
     if errors:
         raise ResultError(f"{path}: {errors[0]}")
@@ -130,8 +157,7 @@ def write_result(path: Path, record: dict, sidecar: bytes | None = None) -> None
 def read_result(path: Path) -> tuple[dict, bytes | None]:
     """A validated record and its sidecar's bytes (to move them to another machine)."""
     record = load_record(path)
-    sidecar = Path(path).parent / record["sidecar"]["path"] if record["sidecar"] else None
-    return record, sidecar.read_bytes() if sidecar else None
+    return record, sidecar_bytes(path, record) if record["sidecar"] else None
 
 
 def iter_record_paths(paths: list[Path]) -> Iterator[Path]:

@@ -50,6 +50,11 @@ class CellSpec:
     # image-text cells: "i2t" (image queries, text database) or "t2i"; None for image hashing
     direction: str | None = None
     method_params: dict = field(default_factory=dict)
+    # a group's ``budget``: the eps its adversarial defenses train at (None: the protocol's)
+    train_eps: float | None = None
+    # records of a suite that declares ``seeds`` (or of a --seed other than the file's) live in
+    # a seed<N>/ folder, so no seed's records overwrite another's; where, not what: not hashed
+    seed_in_path: bool = False
 
     @property
     def model_id(self) -> str:
@@ -60,12 +65,14 @@ class CellSpec:
         return QUERY_MODALITY[self.direction] if self.direction else "image"
 
     def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "seed_in_path"}
         d["worst_case_of"] = list(self.worst_case_of)
         # image-hashing cells keep the dict (and so the config hash) they had before the
         # image-text track existed
         if self.direction is None:
             del d["direction"], d["method_params"]
+        if self.train_eps is None:  # cells without a group budget keep their config hash
+            del d["train_eps"]
         return d
 
 
@@ -81,6 +88,19 @@ class Suite:
     attack_params: dict
     source: str
     method_params: dict = field(default_factory=dict)
+    # the root seeds every model is trained and attacked with (None: ``seed`` alone)
+    seeds: tuple[int, ...] | None = None
+
+    @property
+    def run_seeds(self) -> tuple[int, ...]:
+        return self.seeds if self.seeds is not None else (self.seed,)
+
+    def with_seed(self, seed: int) -> "Suite":
+        """The suite run with one root seed only (``hashbench run --seed``); a seed other than
+        the file's own gets seed folders, so it never overwrites the file seed's records."""
+        if self.seeds is None and seed == self.seed:
+            return self
+        return dataclasses.replace(self, seeds=(seed,))
 
     def with_defenses(self, names: list[str] | tuple[str, ...]) -> "Suite":
         """The same suite (name, version, attacks, budgets) with more defenses in every group:
@@ -100,21 +120,25 @@ class Suite:
         t2i, each direction with its own clean and worst-case cells."""
         out: list[CellSpec] = []
         for g in self.groups:
-            eps_list = g.get("eps", [None])
+            budget = g.get("budget")
+            eps_list = g.get("eps", [None] if budget is None else [budget])
             image_text = g.get("modality", "image") == IMAGE_TEXT
             if image_text:
                 directions = {"i2t": g["attacks"], "t2i": g.get("text_attacks", [])}
             else:
                 directions = {None: g["attacks"]}
             baseline = "cm_vanilla" if image_text else "vanilla"
-            for ds, method, bb, bits, dfn, eps in itertools.product(
-                g["datasets"], g["methods"], g["backbones"], g["bits"], g["defenses"], eps_list
+            for seed, ds, method, bb, bits, dfn, eps in itertools.product(
+                self.run_seeds, g["datasets"], g["methods"], g["backbones"], g["bits"],
+                g["defenses"], eps_list
             ):
                 base = dict(suite=self.name, suite_version=self.version, dataset=ds, method=method,
                             backbone=bb, bits=bits, defense=dfn,
                             defense_params=self.defense_params.get(dfn, {}), eps=eps,
-                            queries=g.get("queries"), topk=g.get("topk"), seed=self.seed,
-                            vanilla_params=self.defense_params.get(baseline, {}))
+                            queries=g.get("queries"), topk=g.get("topk"), seed=seed,
+                            seed_in_path=self.seeds is not None,
+                            vanilla_params=self.defense_params.get(baseline, {}),
+                            train_eps=None if budget is None else float(budget))
                 if image_text:
                     base["method_params"] = self.method_params.get(method, {})
                 for direction, attacks in directions.items():
@@ -167,4 +191,5 @@ def load_suite(name_or_path: str) -> Suite:
         groups=tuple(data["groups"]), defense_params=data.get("defense", {}),
         attack_params=data.get("attack", {}), source=str(path),
         method_params=data.get("method", {}),
+        seeds=tuple(data["seeds"]) if "seeds" in data else None,
     )

@@ -1,5 +1,6 @@
 import os
 
+import hashbench  # noqa: F401  first: it pins torch's CPU kernels before torch is imported
 import pytest
 import torch
 
@@ -29,3 +30,17 @@ def trained_mnist(mnist):
     codes = {"train": encode_split(model, mnist.train),
              "database": encode_split(model, mnist.database)}
     return model.eval(), codes
+
+
+@pytest.fixture(scope="session")
+def smoke_results(tmp_path_factory):
+    """A finished `hashbench run --suite smoke` (results folder and model cache), run once."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("smoke-shared")
+    res = subprocess.run([sys.executable, "-m", "hashbench.cli", "run", "--suite", "smoke",
+                          "--results", str(root / "results"), "--cache", str(root / "cache")],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    return root

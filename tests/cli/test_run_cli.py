@@ -213,3 +213,23 @@ def test_report_refuses_a_malformed_record(smoke_run, tmp_path):
     done = hb("report", "--results", str(bad), "--out", str(tmp_path / "out"))
     assert done.returncode == 2 and "hag.json" in done.stderr and "metrics" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_reproduce_recomputes_bit_for_bit_and_catches_a_changed_number(smoke_run, tmp_path):
+    root, _, first = smoke_run
+    assert first.returncode == 0
+    # the same machine and seed: every metric identical (models reused from the run's cache)
+    same = hb("reproduce", str(root / "results"), "--scratch", str(tmp_path / "a"),
+              "--cache", str(root / "cache"))
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "5 cells recomputed" in same.stdout and "all metrics within 1e-09" in same.stdout
+    # a published number that is not what the cell computes is caught
+    rec_path = root / "results/smoke/mnist/dpsh-small_cnn-16b/vanilla/hag.json"
+    tampered = tmp_path / "pub" / "hag.json"
+    tampered.parent.mkdir()
+    rec = json.loads(rec_path.read_text())
+    rec["metrics"]["map"] = min(1.0, rec["metrics"]["map"] + 0.01)
+    tampered.write_text(json.dumps(rec))
+    bad = hb("reproduce", str(tampered), "--scratch", str(tmp_path / "b"),
+             "--cache", str(root / "cache"))
+    assert bad.returncode == 1 and "DIFFERS" in bad.stdout and "1 metrics outside" in bad.stdout

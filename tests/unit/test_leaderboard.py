@@ -38,7 +38,7 @@ def test_hostile_names_are_inert_and_the_table_intact():
             record(evil, "hag", 0.9, 0.95)]  # an attack that raised mAP gets flagged
     md = board_markdown(build_boards(recs)[0])
     assert "<script>" not in md and "&lt;script&gt;" in md
-    header, rule, row = md.strip().splitlines()[2:5]
+    header, rule, row = md.strip().splitlines()[4:7]  # title, legend, table
     n_cols = header.count(" | ") + 1
     # escaped pipes do not open new columns
     assert row.replace("\\|", "").count(" | ") + 1 == n_cols == rule.count("---")
@@ -75,13 +75,15 @@ def test_image_text_board_has_both_directions_and_flags_collapsed_models():
                 recs.append(r)
     (board,) = build_boards(recs)
     t = board.table
-    assert list(t["defense"]) == ["collapsed", "cm_vanilla"]  # rank: mean of both worst cases
+    # the collapsed model's worst case is higher, but it is listed apart, unranked
+    assert list(t["defense"]) == ["cm_vanilla", "collapsed"]
+    assert list(t["rank"]) == [1, None]
     for col in ("I→T clean mAP", "T→I clean mAP", "I→T center_pgd mAP", "T→I text_flip mAP",
                 "I→T worst-case mAP", "T→I worst-case mAP", "worst-case mAP", "text flips"):
         assert col in t.columns, col
     flags = dict(zip(t["defense"], t["flags"]))
     assert "I→T clean mAP within 0.1 of random ranking" in flags["collapsed"]
-    assert flags["cm_vanilla"] == ""
+    assert flags["cm_vanilla"] == "worst case below the random floor"  # 0.13 < 0.23
 
 
 def test_ensemble_masking_flag_reaches_the_board():
@@ -92,3 +94,47 @@ def test_ensemble_masking_flag_reaches_the_board():
     table = build_boards([masked, honest])[0].table.set_index("defense")
     assert "gradient masking suspected (hash_aa: black-box stages 0.410" in table.loc["masky", "flags"]
     assert "masking" not in table.loc["honest", "flags"]
+
+
+def seeded(defense, seed, clean, worst, ci=None):
+    recs = []
+    for attack, value in (("clean", None), ("worst_case", worst)):
+        r = record(defense, attack, clean, value)
+        r["cell"]["seed"] = seed
+        r["metrics"]["random_map"] = 0.1
+        if ci and value is not None:
+            r["metrics"]["map_ci95"] = ci
+        recs.append(r)
+    return recs
+
+
+def test_seeds_give_means_with_t_intervals_and_overlapping_rows_share_a_rank():
+    recs = []
+    for seed, (a, b, c) in enumerate([(0.40, 0.39, 0.20), (0.42, 0.41, 0.22), (0.38, 0.40, 0.21)]):
+        recs += seeded("cgat", seed, 0.95, a) + seeded("saat", seed, 0.94, b)
+        recs += seeded("vanilla", seed, 0.96, c)
+    (board,) = build_boards(recs)
+    t = board.table.set_index("defense")
+    assert abs(t.loc["cgat", "worst-case mAP"] - 0.40) < 1e-12 and t.loc["cgat", "seeds"] == 3
+    # t interval: mean +- 4.303 * sd / sqrt(3), sd of (0.40, 0.42, 0.38) = 0.02
+    half = 4.303 * 0.02 / 3 ** 0.5
+    assert abs(t.loc["cgat", "worst-case CI high"] - (0.40 + half)) < 1e-9
+    # cgat and saat overlap: both rank 1; vanilla is below both intervals: rank 3
+    assert t.loc["cgat", "rank"] == 1 and t.loc["saat", "rank"] == 1
+    assert t.loc["vanilla", "rank"] == 3
+    assert abs(board.floor - 0.1) < 1e-12 and "floor: 0.1000" in board_markdown(board)
+
+
+def test_one_seed_uses_the_records_bootstrap_interval():
+    recs = seeded("cgat", 0, 0.95, 0.40, ci=[0.36, 0.44]) + seeded("saat", 0, 0.94, 0.30,
+                                                                     ci=[0.27, 0.33])
+    t = build_boards(recs)[0].table.set_index("defense")
+    assert t.loc["cgat", "worst-case CI low"] == 0.36 and t.loc["saat", "rank"] == 2
+
+
+def test_a_row_mixing_checkpoints_is_flagged():
+    recs = seeded("cgat", 0, 0.95, 0.40)
+    recs[0]["model"]["checkpoint_sha256"] = "a" * 64
+    recs[1]["model"]["checkpoint_sha256"] = "b" * 64
+    flags = build_boards(recs)[0].table["flags"][0]
+    assert "cells computed on different checkpoints" in flags

@@ -1,0 +1,75 @@
+"""``hashbench reproduce``: recompute published cells in a scratch folder and compare.
+
+Each record names its cell completely (``record["cell"]``), so its cell is rebuilt from the record
+alone, computed from scratch (its model trained into a scratch cache unless told to reuse one) and
+its metrics compared with the published ones. A metric matches when the two values differ by at
+most ``TOLERANCE``.
+
+The tolerance is measured, not guessed: with the CPU kernels pinned (``hashbench/__init__``) a
+rerun on the machine that made the records is bit-identical (tolerance 0 would do there); a run
+on another x86 machine differs wherever a float rounds differently, and adversarial training
+amplifies that into different checkpoints. ``TOLERANCE`` is what the README reports for such runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hashbench.errors import ResultError
+from hashbench.records import iter_record_paths, load_record
+from hashbench.suites import CLEAN, WORST_CASE, CellSpec
+
+# |published - recomputed| at or under which a metric counts as reproduced (see the README)
+TOLERANCE = 1e-9
+COMPARED = ("clean_map", "map", "t_map", "clean_t_map")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    path: Path
+    metric: str
+    published: float | None
+    recomputed: float | None
+
+    @property
+    def difference(self) -> float | None:
+        if self.published is None or self.recomputed is None:
+            return None
+        return abs(self.published - self.recomputed)
+
+    def matched(self, tolerance: float) -> bool:
+        return self.difference is not None and self.difference <= tolerance
+
+
+def cell_of(path: Path, record: dict) -> CellSpec:
+    """The cell a record measured, rebuilt from the record (and its path's seed folder)."""
+    d = dict(record["cell"])
+    d["worst_case_of"] = tuple(d.get("worst_case_of", ()))
+    d["seed_in_path"] = any(part == f"seed{d['seed']}" for part in path.parts)
+    try:
+        return CellSpec(**d)
+    except TypeError as err:
+        raise ResultError(f"{path}: its cell cannot be rebuilt ({err})") from err
+
+
+def published_cells(paths: list[Path]) -> list[tuple[Path, dict, CellSpec]]:
+    """Every ok record under ``paths`` with its cell, clean cells first and worst cases last (a
+    worst case needs its members). Records of external queries cannot be recomputed."""
+    found = []
+    for p in iter_record_paths(paths):
+        rec = load_record(p)
+        if rec["status"] != "ok" or rec["cell"]["attack"].startswith("external-"):
+            continue
+        found.append((p, rec, cell_of(p, rec)))
+    order = {CLEAN: 0, WORST_CASE: 2}
+    return sorted(found, key=lambda t: (order.get(t[2].attack, 1), str(t[0])))
+
+
+def compare(published: dict, recomputed: dict, path: Path) -> list[Comparison]:
+    out = []
+    for key in COMPARED:
+        if key in published["metrics"] or key in recomputed["metrics"]:
+            out.append(Comparison(path, key, published["metrics"].get(key),
+                                  recomputed["metrics"].get(key)))
+    return out
