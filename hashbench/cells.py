@@ -39,11 +39,18 @@ def select(cells: list[CellSpec], only: dict, exclude: dict) -> list[CellSpec]:
     return keep
 
 
+def suite_folder(name: str, version: int) -> str:
+    """A suite version's results folder: ``<name>`` for version 1 (the layout records were first
+    published in), ``<name>-v<version>`` after, so versions never share a folder."""
+    return name if version == 1 else f"{name}-v{version}"
+
+
 def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
-    """Path = key: results/<suite>/<dataset>/<model>/<defense>[/seed<N>][/<i2t|t2i>][/eps<e>]/
+    """Path = key: results/<suite>[-v<version>]/<dataset>/<model>/<defense>[/seed<N>][/<i2t|t2i>][/eps<e>]/
     <attack>.json (the seed folder for multi-seed suites and --seed runs, the direction only for
     image-text cells)."""
-    folder = results_dir / cell.suite / cell.dataset / cell.model_id / cell.defense
+    folder = results_dir / suite_folder(cell.suite, cell.suite_version) / cell.dataset / \
+        cell.model_id / cell.defense
     if cell.seed_in_path:
         folder = folder / f"seed{cell.seed}"
     if cell.direction:

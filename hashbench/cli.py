@@ -114,7 +114,7 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
         fail_fast, add_defenses, allow_dirty, amp, executor, address, gpus_per_cell,
         cpus_per_cell, max_retries):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
-    from hashbench.cells import parse_filters, select
+    from hashbench.cells import parse_filters, select, suite_folder
     from hashbench.executor import make_executor
     from hashbench.provenance import refuse_dirty_shipped_results
     from hashbench.runner import RunOptions, Runner, resolve_device
@@ -122,7 +122,7 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
 
     suite = load_suite(suite_name)
     if not allow_dirty:
-        refuse_dirty_shipped_results(results_dir, suite.name)
+        refuse_dirty_shipped_results(results_dir, suite_folder(suite.name, suite.version))
     if add_defenses:
         suite = suite.with_defenses(add_defenses)
     if seed is not None:

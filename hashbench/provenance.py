@@ -129,8 +129,8 @@ def provenance(device: torch.device, seed: int, started: str, amp: bool = False)
 
 def refuse_dirty_shipped_results(results_dir: Path, suite: str) -> None:
     """Shipped results are computed from a clean checkout of the commit that ships them: refuse
-    to write into ``<checkout>/results/<suite>`` (a folder git tracks) while the checkout holding
-    hashbench has uncommitted changes."""
+    to write into ``<checkout>/results/<suite>`` (``suite``: the suite version's folder name)
+    when it exists while the checkout holding hashbench has uncommitted changes."""
     from hashbench.errors import HashbenchError
 
     sha, dirty = git_state()

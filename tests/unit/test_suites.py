@@ -32,7 +32,7 @@ def test_every_seed_is_a_cell_with_its_own_path_and_hash(tmp_path):
     paths = {record_path(Path("r"), c, 0.3) for c in cells}
     assert len(paths) == len(cells)  # no two cells share a record
     c = next(c for c in cells if c.seed == 1 and c.defense == "cgat" and c.attack == "hag")
-    assert record_path(Path("r"), c, 0.3) == Path("r/seeded/mnist/dpsh-small_cnn-16b/cgat/"
+    assert record_path(Path("r"), c, 0.3) == Path("r/seeded-v2/mnist/dpsh-small_cnn-16b/cgat/"
                                                    "seed1/eps0.2/hag.json")
     assert c.train_eps == 0.2 and c.eps == 0.2
     hashes = {config_hash(x.to_dict()) for x in cells}
@@ -40,7 +40,7 @@ def test_every_seed_is_a_cell_with_its_own_path_and_hash(tmp_path):
 
 
 def test_seed_override_never_writes_over_the_file_seed():
-    suite = load_suite("standard")
+    suite = load_suite("standard-v1")
     assert suite.with_seed(suite.seed) is suite  # the file's own seed: the published paths
     base = suite.cells()[0]
     other = suite.with_seed(1).cells()[0]
@@ -50,7 +50,7 @@ def test_seed_override_never_writes_over_the_file_seed():
 
 def test_v1_cells_keep_their_config_hash():
     """Fields added for seeds and budgets stay out of a v1 cell's dict (and so its hash)."""
-    cell = load_suite("standard").cells()[0]
+    cell = load_suite("standard-v1").cells()[0]
     d = cell.to_dict()
     assert "train_eps" not in d and "seed_in_path" not in d
     assert replace(cell, seed_in_path=True).to_dict() == d
