@@ -24,7 +24,7 @@ from hashbench.optim import Schedule, projected_descent
 class Params:
     eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
                                                   "help": "l-inf budget, [0,1] pixel units"})
-    steps: int = field(default=100, metadata={"min": 0, "help": "iterations"})
+    steps: int = field(default=100, metadata={"min": 0, "max": 100000, "help": "iterations"})
     step: float | None = field(default=None, metadata={"min": 0.0,
                                                        "help": "step size; None means eps/8"})
     random_start: bool = True

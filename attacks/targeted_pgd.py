@@ -35,7 +35,7 @@ def batch_anchors(batch, ctx, n_t: int):
 class Params:
     eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
                                                   "help": "l-inf budget, [0,1] pixel units"})
-    steps: int = field(default=100, metadata={"min": 0, "help": "iterations (paper: 2000)"})
+    steps: int = field(default=100, metadata={"min": 0, "max": 100000, "help": "iterations (paper: 2000)"})
     step: float | None = field(default=None, metadata={"min": 0.0,
                                                        "help": "step size; None means eps/8"})
     n_t: int = field(default=9, metadata={"min": 1, "max": 9, "help": "anchor members"})

@@ -28,13 +28,13 @@ from hashbench.training import TrainConfig, encode_split
 
 @dataclass(frozen=True)
 class Params:
-    epochs: int = field(default=100, metadata={"min": 0, "help": "ATRDH: 100"})
+    epochs: int = field(default=100, metadata={"min": 0, "max": 10000, "help": "ATRDH: 100"})
     batch_size: int = field(default=32, metadata={"min": 1})
     optimizer: Literal["sgd", "adam"] = "adam"
     lr: float = field(default=1e-4, metadata={"min": 0.0})
     proto_lr: float = field(default=1e-4, metadata={"min": 0.0})
     proto_hidden: int = field(default=4096, metadata={"min": 8})
-    steps: int = field(default=7, metadata={"min": 1, "help": "inner PGD iterations"})
+    steps: int = field(default=7, metadata={"min": 1, "max": 1000, "help": "inner PGD iterations"})
     step_frac: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0,
                                                      "help": "inner step = step_frac * eps"})
     adv_weight: float = field(default=1.0, metadata={"min": 0.0})

@@ -23,13 +23,13 @@ from hashbench.training import TrainConfig, encode_split
 
 @dataclass(frozen=True)
 class Params:
-    epochs: int = field(default=30, metadata={"min": 0, "help": "CgAT: 30"})
+    epochs: int = field(default=30, metadata={"min": 0, "max": 10000, "help": "CgAT: 30"})
     batch_size: int = field(default=32, metadata={"min": 1})
     optimizer: Literal["sgd", "adam"] = "sgd"
     lr: float = field(default=0.01, metadata={"min": 0.0})
     momentum: float = field(default=0.9, metadata={"min": 0.0, "max": 1.0})
     weight_decay: float = field(default=5e-4, metadata={"min": 0.0})
-    steps: int = field(default=7, metadata={"min": 1, "help": "inner PGD iterations"})
+    steps: int = field(default=7, metadata={"min": 1, "max": 1000, "help": "inner PGD iterations"})
     step_frac: float = field(default=0.25, metadata={"min": 0.0, "max": 1.0,
                                                      "help": "inner step = step_frac * eps"})
     adv_weight: float = field(default=1.0, metadata={"min": 0.0, "help": "weight of the "

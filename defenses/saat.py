@@ -23,7 +23,7 @@ from hashbench.metrics import binarize
 
 @dataclass(frozen=True)
 class Params(CgATParams):
-    epochs: int = field(default=20, metadata={"min": 0, "help": "SAAT: 20"})
+    epochs: int = field(default=20, metadata={"min": 0, "max": 10000, "help": "SAAT: 20"})
     lr: float = field(default=0.05, metadata={"min": 0.0})
     momentum: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     weight_decay: float = field(default=1e-5, metadata={"min": 0.0})

@@ -15,7 +15,7 @@ from hashbench.training import TrainConfig
 
 @dataclass(frozen=True)
 class Params:
-    epochs: int = field(default=100, metadata={"min": 0})
+    epochs: int = field(default=100, metadata={"min": 0, "max": 10000})
     batch_size: int = field(default=64, metadata={"min": 1})
     optimizer: Literal["sgd", "adam"] = "sgd"
     lr: float = field(default=0.01, metadata={"min": 0.0})

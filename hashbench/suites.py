@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -154,6 +155,69 @@ class Suite:
         return out
 
 
+def check_suite_file(path: Path, data: dict) -> None:
+    """What the schema cannot say: every name is known (with close matches), every parameter
+    section configures something a group uses, and no group or cell is listed twice."""
+    from hashbench.models.losses import HASH_METHODS
+    from hashbench.registry import attacks, close_matches, defenses, methods
+
+    used = {"defense": set(), "attack": set(), "method": set()}
+    seen_groups = []
+    for i, g in enumerate(data["groups"]):
+        where = f"suite {path}: groups[{i}]"
+        if g in seen_groups:
+            raise ConfigError(f"{where} repeats groups[{seen_groups.index(g)}]; remove one")
+        seen_groups.append(g)
+        image_text = g.get("modality", "image") == IMAGE_TEXT
+        for key in ("datasets", "methods", "backbones", "bits", "defenses", "attacks",
+                    "text_attacks", "eps"):
+            values = g.get(key, [])
+            dupes = sorted({str(v) for v in values if values.count(v) > 1})
+            if dupes:
+                raise ConfigError(f"{where}: {key} lists {', '.join(dupes)} twice; list each once")
+        for name in g["methods"]:
+            if image_text:
+                methods.entry(name)
+            elif name not in HASH_METHODS:
+                raise ConfigError(f"{where}: unknown hashing method '{name}'"
+                                  f"{close_matches(name, HASH_METHODS)}")
+        for name in g["defenses"]:
+            defenses.entry(name)
+        for name in [*g["attacks"], *g.get("text_attacks", [])]:
+            attacks.entry(name)
+        used["defense"].update(g["defenses"])
+        used["attack"].update([*g["attacks"], *g.get("text_attacks", [])])
+        used["method"].update(g["methods"])
+    # a defense's parent (vanilla) takes its parameters from its own section
+    used["defense"].update({"vanilla", "cm_vanilla"})
+    for i, g in enumerate(data["groups"]):
+        for key in ("eps", "budget"):
+            values = g.get(key, [])
+            for v in values if isinstance(values, list) else [values]:
+                if not math.isfinite(v):
+                    raise ConfigError(f"suite {path}: groups[{i}].{key} holds {v}; a budget is "
+                                      "a finite number in [0, 1]")
+    registries = {"defense": defenses, "attack": attacks, "method": methods}
+    for kind in ("defense", "attack", "method"):
+        for name, params in data.get(kind, {}).items():
+            if name in used[kind]:  # parameters are checked now, not when a cell first runs
+                extra = {"eps": 0.0} if kind == "attack" and \
+                    attacks.get(name).modality == "image" else {}
+                if kind != "method" or any(g.get("modality") == IMAGE_TEXT
+                                           for g in data["groups"]):
+                    registries[kind].create(name, **{**params, **extra})
+    for kind in ("defense", "attack", "method"):
+        for name in data.get(kind, {}):
+            if name not in used[kind]:
+                raise ConfigError(
+                    f"suite {path}: [{kind}.{name}] configures a {kind} no group uses"
+                    f"{close_matches(name, used[kind])}; fix the name or remove the section")
+    for name in data.get("worst_case", []):
+        if name not in used["attack"]:
+            raise ConfigError(f"suite {path}: worst_case names '{name}', an attack no group "
+                              f"runs{close_matches(name, used['attack'])}")
+
+
 def _schema() -> dict:
     return json.loads(resources.files("hashbench").joinpath("schemas/suite.v1.json").read_text())
 
@@ -185,7 +249,8 @@ def load_suite(name_or_path: str) -> Suite:
     if errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(f"suite {path}: {errors[0].json_path}: {errors[0].message}{more}")
-    return Suite(
+    check_suite_file(path, data)
+    suite = Suite(
         name=data["name"], version=data["version"], description=data.get("description", ""),
         seed=data.get("seed", 0), worst_case=tuple(data.get("worst_case", [])),
         groups=tuple(data["groups"]), defense_params=data.get("defense", {}),
@@ -193,3 +258,13 @@ def load_suite(name_or_path: str) -> Suite:
         method_params=data.get("method", {}),
         seeds=tuple(data["seeds"]) if "seeds" in data else None,
     )
+    seen: dict[tuple, int] = {}
+    for cell in suite.cells():  # two groups must not compute (and write) the same cell
+        key = (cell.dataset, cell.model_id, cell.defense, cell.seed, cell.direction, cell.eps,
+               cell.attack)
+        if key in seen:
+            raise ConfigError(f"suite {path}: the cell {cell.dataset}/{cell.model_id}/"
+                              f"{cell.defense}/{cell.attack} (eps {cell.eps}) comes from two "
+                              "groups; list it in one")
+        seen[key] = 1
+    return suite

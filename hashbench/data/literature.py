@@ -43,6 +43,25 @@ TEXT_FORMAT = ("train_text.npy / test_text.npy / database_text.npy (or .txt, one
 LITERATURE_TEXT_FLIPS = 5
 
 
+class RefusedGlobal(pickle.UnpicklingError):
+    """A pickle asked for a callable outside the arrays-only allowlist."""
+
+
+class ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles what a CIFAR-10 batch holds (dicts, lists, bytes, ints, numpy arrays) and
+    nothing else: a pickle can name any importable callable and run it on load, so every global
+    outside numpy's array reconstruction is refused before it is imported."""
+
+    ALLOWED = frozenset({("numpy.core.multiarray", "_reconstruct"),
+                         ("numpy._core.multiarray", "_reconstruct"), ("numpy", "ndarray"),
+                         ("numpy", "dtype"), ("_codecs", "encode")})
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise RefusedGlobal(f"{module}.{name}")
+        return super().find_class(module, name)
+
+
 @dataclass(frozen=True)
 class ListDataset:
     name: str
@@ -81,9 +100,13 @@ def load_cifar10(root: Path | None) -> RetrievalData:
             )
         try:
             with open(path, "rb") as fh:
-                batch = pickle.load(fh, encoding="bytes")
+                batch = ArraysOnlyUnpickler(fh, encoding="bytes").load()
             data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
             labels = np.asarray(batch[b"labels"], dtype=np.int64)
+        except RefusedGlobal as err:
+            raise DataError(f"cifar10: {path} asks the unpickler for {err}, which a CIFAR-10 "
+                            "batch never holds; refusing to load it (replace the file with the "
+                            "official cifar-10-python batches)") from err
         except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
             raise DataError(
                 f"cifar10: {path} is not a CIFAR-10 python pickle batch with b'data' "

@@ -144,3 +144,21 @@ def test_list_file_errors_name_file_line_and_format(tmp_path):
     (folder / "test.txt").unlink()
     with pytest.raises(DataError, match="missing list file .*test.txt"):
         load_list_dataset("nus_wide", tmp_path)
+
+
+def test_cifar10_batch_that_runs_code_is_refused(tmp_path):
+    """A hostile pickle names os.system; the loader refuses it before anything is imported."""
+    _write_cifar(tmp_path)
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    (tmp_path / "cifar10" / "cifar-10-batches-py" / "data_batch_2").write_bytes(
+        pickle.dumps({b"data": Evil(), b"labels": []}))
+    with pytest.raises(DataError, match="asks the unpickler for posix.system.*refusing"):
+        load_cifar10(tmp_path)
+    assert not marker.exists()
