@@ -91,6 +91,12 @@ class RunSummary:
     trained_models: int = 0
 
 
+def failed_path(path: Path) -> Path:
+    """Where a failed recomputation of a finished cell goes: ``.<attack>.failed.json`` beside
+    it (a dot file, so validate and report never take it for the cell's record)."""
+    return path.with_name(f".{path.stem}.failed.json")
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -186,12 +192,30 @@ class Runner:
                sidecar: bytes | None = None) -> None:
         """Write the record atomically (after ``sidecar``, its bytes when they were made on
         another machine) and count it."""
+        if record["status"] == "failed" and self._good_record(item.path):
+            # a failed recomputation (--force) never replaces a finished record: the failure
+            # goes beside it, hidden from validate and report
+            aside = failed_path(item.path)
+            write_result(aside, record)
+            summary.failed.append((item.path, f"{record['error']} (the finished record is kept; "
+                                               f"this failure is in {aside.name})"))
+            self.progress.log(f"cell failed: {item.path}: {record['error']}; kept the finished "
+                              f"record, failure in {aside}")
+            return
         write_result(item.path, record, sidecar)
         if record["status"] == "failed":
             self.progress.log(f"cell failed: {item.path}: {record['error']}")
             summary.failed.append((item.path, record["error"]))
         else:
+            failed_path(item.path).unlink(missing_ok=True)
             summary.written.append(item.path)
+
+    @staticmethod
+    def _good_record(path: Path) -> bool:
+        try:
+            return path.is_file() and load_record(path)["status"] == "ok"
+        except HashbenchError:
+            return False
 
     def _config_hash(self, cell: CellSpec, data) -> str:
         """What a finished record must match to be reused; an fp32 record is not an amp one."""
@@ -203,7 +227,8 @@ class Runner:
             return False
         try:
             rec = load_record(path)
-        except HashbenchError:
+        except HashbenchError as err:
+            self.progress.log(f"{err}: recomputing the cell")
             return False  # a malformed old record is recomputed, not trusted
         return rec["status"] == "ok" and rec["config_hash"] == chash
 
