@@ -211,7 +211,7 @@ def _summarise(row: dict, prefixes: list[str], clean_cols: list[str]) -> dict:
         else:
             ci = row["cis"][seeds[[("worst-case mAP" in v) for v in per_seed].index(True)]].get(
                 "worst-case mAP")
-            low, high = ci if ci else (worst[0], worst[0])
+            low, high = ci if ci else (None, None)  # records older than intervals: none
         out["worst-case CI low"], out["worst-case CI high"] = low, high
     floor = row["floor"]
     if floor is not None:
