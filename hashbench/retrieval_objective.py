@@ -31,8 +31,12 @@ def min_average_precision(q_labels: torch.Tensor, db_labels: torch.Tensor,
     """Per query, the AP@K of the worst possible ranking: all R relevant items after the N - R
     irrelevant ones. Within the top K that leaves R_K = max(0, K - (N - R)) relevant items at
     ranks N - R + i, so AP = (1 / R_K) sum_i i / (N - R + i), and 0 when R_K = 0."""
-    rel = relevance(q_labels, db_labels)
-    n = db_labels.shape[0]
+    return _min_ap(relevance(q_labels, db_labels), topk)
+
+
+def _min_ap(rel: torch.Tensor, topk: int | None) -> torch.Tensor:
+    """``min_average_precision`` from the (queries x database) relevance matrix."""
+    n = rel.shape[1]
     k = n if topk is None else min(topk, n)
     r = rel.sum(1).to(torch.float64)
     r_k = (k - (n - r)).clamp(min=0)
@@ -49,13 +53,14 @@ class RetrievalScore:
                  topk: int | None):
         self.db_codes = binarize(db_codes)
         self.db_labels, self.q_labels, self.topk = db_labels, q_labels, topk
-        rel = relevance(q_labels, db_labels).to(torch.float32)
+        is_rel = relevance(q_labels, db_labels)
+        rel = is_rel.to(torch.float32)
         n_rel = rel.sum(1, keepdim=True)
         n_irr = rel.shape[1] - n_rel
         mu_rel = (rel @ self.db_codes) / n_rel.clamp(min=1)
         mu_irr = ((1 - rel) @ self.db_codes) / n_irr.clamp(min=1)
         self.direction = (mu_rel - mu_irr) / self.db_codes.shape[1]  # (B, K)
-        self.floor = min_average_precision(q_labels, db_labels, topk)
+        self.floor = _min_ap(is_rel, topk)  # the same relevance, computed once
 
     def subset(self, rows: torch.Tensor) -> "RetrievalScore":
         """The objective of some of the queries (``rows``: indices or a boolean mask)."""

@@ -188,8 +188,9 @@ def check_suite_file(path: Path, data: dict) -> None:
         used["defense"].update(g["defenses"])
         used["attack"].update([*g["attacks"], *g.get("text_attacks", [])])
         used["method"].update(g["methods"])
-    # a defense's parent (vanilla) takes its parameters from its own section
-    used["defense"].update({"vanilla", "cm_vanilla"})
+    # a defense's parent (the defense it fine-tunes) takes its parameters from its own section
+    used["defense"].update({defenses.get(n).starts_from for n in set(used["defense"])} -
+                           {"scratch"})
     for i, g in enumerate(data["groups"]):
         for key in ("eps", "budget"):
             values = g.get(key, [])
