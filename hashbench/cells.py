@@ -18,8 +18,8 @@ def parse_filters(items: tuple[str, ...] | list[str]) -> dict[str, set[str]]:
         key, sep, values = item.partition("=")
         if not sep or key not in FILTER_KEYS or not values:
             raise HashbenchError(
-                f"filter {item!r} must be KEY=VALUE[,VALUE] with KEY in {', '.join(FILTER_KEYS)}"
-            )
+                f"--only/--exclude filter {item!r} must be KEY=VALUE[,VALUE] with KEY in "
+                f"{', '.join(FILTER_KEYS)}")
         out.setdefault(key, set()).update(values.split(","))
     return out
 
@@ -29,6 +29,18 @@ def _matches(cell: CellSpec, filters: dict[str, set[str]]) -> bool:
 
 
 def select(cells: list[CellSpec], only: dict, exclude: dict) -> list[CellSpec]:
+    """The cells every ``only`` filter keeps and no ``exclude`` filter drops; a filter value no
+    cell has is an error with the close matches (a typo would otherwise select nothing, or,
+    in --exclude, silently drop nothing)."""
+    from hashbench.registry import close_matches
+
+    for flag, filters in (("--only", only), ("--exclude", exclude)):
+        for key, values in filters.items():
+            present = {str(getattr(c, key)) for c in cells}
+            for value in sorted(values - present):
+                raise HashbenchError(
+                    f"{flag} {key}={value}: no cell of this suite has {key} {value!r}"
+                    f"{close_matches(value, present)}; its values: {', '.join(sorted(present))}")
     keep = []
     for c in cells:
         if only and not all(str(getattr(c, k)) in v for k, v in only.items()):

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichBar, Te
 from rich.table import Table
 
 from hashbench import __version__
-from hashbench.errors import HashbenchError
+from hashbench.errors import HashbenchError, one_line
 from hashbench.executor import EXECUTORS
 from hashbench.progress import Progress
 
@@ -63,7 +63,9 @@ def _bar() -> RichBar:
 
 @click.group()
 @click.version_option(__version__, prog_name="hashbench")
-def cli():
+@click.option("--debug", is_flag=True, help="on an error, show the full traceback instead of one "
+              "line (allowed anywhere on the command line)")
+def cli(debug):
     """Adversarial robustness benchmark for deep-hashing retrieval."""
 
 
@@ -92,6 +94,9 @@ def list_cmd():
               help="folder holding the literature datasets")
 @click.option("--force", is_flag=True, help="recompute finished cells")
 @click.option("--fail-fast", is_flag=True, help="stop at the first failed cell")
+@click.option("--cell-timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="fail a cell (its model's training included) that runs longer; 0: no limit "
+              "[default: the suite's cell_timeout, 3600 when it sets none]")
 @click.option("--add-defense", "add_defenses", multiple=True, metavar="NAME",
               help="also evaluate this registered defense in every group (repeatable)")
 @click.option("--allow-dirty", is_flag=True, help="write into a suite's shipped results folder "
@@ -111,7 +116,7 @@ def list_cmd():
 @click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="ray: retries of a task whose worker died")
 def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_root, force,
-        fail_fast, add_defenses, allow_dirty, amp, executor, address, gpus_per_cell,
+        fail_fast, cell_timeout, add_defenses, allow_dirty, amp, executor, address, gpus_per_cell,
         cpus_per_cell, max_retries):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
     from hashbench.cells import parse_filters, select, suite_folder
@@ -130,7 +135,8 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     cells = select(suite.cells(), parse_filters(only), parse_filters(exclude))
     if not cells:
         raise HashbenchError(f"no cell of suite {suite.name} matches the --only/--exclude filters")
-    options = RunOptions(results_dir, cache_dir, device, force, fail_fast, data_root, amp)
+    options = RunOptions(results_dir, cache_dir, device, force, fail_fast, data_root, amp,
+                         cell_timeout)
     if amp and resolve_device(device).type == "cpu":
         console.print("[yellow]note:[/] --amp on the CPU trains in bf16, which is several times "
                       "slower than fp32 without bf16 hardware; it is meant for CUDA")
@@ -355,6 +361,9 @@ def schema(which):
 
 
 def main() -> None:
+    debug = "--debug" in sys.argv[1:]
+    if debug:  # accepted anywhere, not only before the command
+        sys.argv = [a for a in sys.argv if a != "--debug"]
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort:
@@ -364,11 +373,30 @@ def main() -> None:
         err.show()
         sys.exit(err.exit_code)
     except HashbenchError as err:
-        console.print(f"[red]error:[/] {terminal_safe(str(err))}", highlight=False, soft_wrap=True)
+        if debug:
+            console.print_exception()
+        message = one_line(err, with_type=False, limit=2000)
+        console.print(f"[red]error:[/] {terminal_safe(message)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted; finished cells are kept, run the same command again to resume")
         sys.exit(130)
+    except OSError as err:  # an unwritable folder, a full disk, a file that vanished
+        if debug:
+            console.print_exception()
+        where = f"{err.filename}: " if err.filename else ""
+        console.print(f"[red]error:[/] {terminal_safe(where + (err.strerror or str(err)))}; "
+                      "check that the folder exists, is writable and has free space "
+                      "(finished records are kept)", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback on --debug
+        if debug:
+            console.print_exception()
+            sys.exit(1)
+        console.print(f"[red]internal error:[/] {terminal_safe(one_line(err))}; "
+                      "rerun with --debug for the traceback and report it", highlight=False,
+                      soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

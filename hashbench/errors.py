@@ -15,6 +15,11 @@ class DataError(HashbenchError):
     """A dataset file is missing or malformed."""
 
 
+class DataMissing(DataError):
+    """A dataset's files are absent (not placed yet): its cells are skipped with a message,
+    while files that are present but malformed stop the run."""
+
+
 class PluginError(HashbenchError):
     """A plugin is unknown, fails to load, clashes with another or breaks its contract."""
 
@@ -25,3 +30,10 @@ class ThreatModelError(HashbenchError):
 
 class ResultError(HashbenchError):
     """A result record is malformed or does not validate against its schema."""
+
+
+def one_line(err: BaseException, with_type: bool = True, limit: int = 400) -> str:
+    """An exception as one line (a plugin's or a library's message may span several),
+    ``Type: message`` unless ``with_type`` is false, cut at ``limit`` characters."""
+    text = " ".join((f"{type(err).__name__}: {err}" if with_type else str(err)).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from hashbench.api import AttackContext, Need, QueryBatch, SourceModel
+from hashbench.guards import blame, global_rng_untouched, unchanged_model
 from hashbench.errors import PluginError
 from hashbench.intervals import bootstrap_ci
 from hashbench.metrics import average_precision, precision_recall_curve, random_ranking_map
@@ -130,28 +131,35 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
         provided[Need.SOURCE_MODEL.value] = source
     ctx = AttackContext(type(attack).needs, seed, scope, f"attack {attack.name}", topk,
                         **provided)
-    state = attack.prepare(model, ctx)
+    plugin = f"attack '{attack.name}'"
     codes, norms = [], []
     counter = Counter()
     task = f"attack:{scope}"
     progress.start(task, len(q_idx), f"{attack.name} on {scope}")
-    with counter.attach(model), clock.phase("attack"):
-        for start in range(0, len(q_idx), ATTACK_BATCH):
-            idx = q_idx[start:start + ATTACK_BATCH]
-            x = side.inputs(data.query, idx).to(device)
-            batch = QueryBatch(
-                index=idx,
-                labels=data.query.labels[idx].to(device) if Need.QUERY_LABELS in attack.needs else None,
-                target_labels=(data.target_labels[idx].to(device)
-                               if Need.TARGET_LABELS in attack.needs else None),
-            )
-            x_adv = attack.perturb(model, x, batch, state, ctx)
-            side.check(attack, x, x_adv)
-            norms.append(side.norms(x, x_adv))
-            with torch.no_grad(), eval_mode(model):
-                codes.append(model.encode(x_adv))
-            progress.advance(task, len(idx))
-    progress.finish(task)
+    # the model is shared by every later cell and the global RNG by everything: an attack that
+    # changes either fails its cell (the guards name it) instead of changing other numbers
+    try:
+        with unchanged_model(model, plugin), global_rng_untouched(plugin), blame(plugin), \
+                counter.attach(model), clock.phase("attack"):
+            state = attack.prepare(model, ctx)
+            for start in range(0, len(q_idx), ATTACK_BATCH):
+                idx = q_idx[start:start + ATTACK_BATCH]
+                x = side.inputs(data.query, idx).to(device)
+                batch = QueryBatch(
+                    index=idx,
+                    labels=data.query.labels[idx].to(device) if Need.QUERY_LABELS in attack.needs else None,
+                    target_labels=(data.target_labels[idx].to(device)
+                                   if Need.TARGET_LABELS in attack.needs else None),
+                )
+                x_adv = attack.perturb(model, x, batch, state, ctx)
+                side.check(attack, x, x_adv)
+                norms.append(side.norms(x, x_adv))
+                with torch.no_grad(), eval_mode(model):
+                    codes.append(model.encode(x_adv))
+                progress.advance(task, len(idx))
+            report = attack.report(state)
+    finally:
+        progress.finish(task)
     adv = torch.cat(codes)
     if not torch.isfinite(adv).all():
         raise PluginError(f"attack {attack.name}: the model produced non-finite codes")
@@ -159,7 +167,6 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
         metrics, arrays = score_adversarial(adv, prov, data, q_idx, topk, attack.targeted,
                                             {k: torch.cat([n[k] for n in norms])
                                              for k in norms[0]} if norms else {})
-    report = attack.report(state)
     if report is not None:
         metrics["ensemble"] = report.metrics
         arrays.update(report.arrays)

@@ -24,11 +24,40 @@ class LocalExecutor:
     """The current process, cell after cell; models are trained on first use and memoised."""
 
     def execute(self, runner: Runner, pending: list[PendingCell], summary: RunSummary) -> None:
+        # a cell another run is computing (its lock is taken) waits until the free ones are
+        # done; then this run waits for the lock and computes the cell only if the other run
+        # did not finish it. A worst case waits with its members.
+        deferred: list[PendingCell] = []
         for item in pending:
-            runner.commit(item, runner.compute(item), summary)
-            runner.progress.advance("matrix")
+            if any(d.path.parent == item.path.parent for d in deferred) and \
+                    item.cell.worst_case_of:
+                deferred.append(item)
+                continue
+            lock = runner.record_lock(item)
+            if not lock.acquire(blocking=False):
+                deferred.append(item)
+                continue
+            with lock:
+                self._one(runner, item, summary)
             if summary.failed and runner.opt.fail_fast:
-                break
+                return
+        for item in deferred:
+            lock = runner.record_lock(item)
+            if not lock.acquire(blocking=False):
+                runner.progress.log(f"waiting for another run computing {item.path}")
+            with lock:
+                self._one(runner, item, summary)
+            if summary.failed and runner.opt.fail_fast:
+                return
+
+    @staticmethod
+    def _one(runner: Runner, item: PendingCell, summary: RunSummary) -> None:
+        """Compute ``item`` (its lock held) unless another run finished it since the run began."""
+        if runner.finished(item):
+            summary.skipped.append(item.path)
+        else:
+            runner.commit(item, runner.compute(item), summary)
+        runner.progress.advance("matrix")
 
 
 def make_executor(name: str, address: str | None = None, gpus_per_cell: float | None = None,

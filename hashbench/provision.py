@@ -12,7 +12,9 @@ import torch
 from hashbench import __version__
 from hashbench.api import Need, SourceModel, TrainContext
 from hashbench.data import RetrievalData
-from hashbench.errors import ConfigError, DataError, PluginError
+from hashbench.errors import ConfigError, DataError, PluginError, one_line
+from hashbench.guards import blame, check_trained_model
+from hashbench.locks import lock_for
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.models.losses import HASH_METHODS, make_loss
@@ -66,6 +68,7 @@ class Provisioner:
         self.data_root, self.amp = data_root, amp
         self.clock = clock or PhaseClock()
         self._memo: dict[str, Provisioned] = {}
+        self._failed: dict[str, str] = {}  # cache key -> why its training failed in this run
         self._sources: dict[tuple[str, str | None], SourceModel] = {}
         self.trained = 0
 
@@ -136,20 +139,39 @@ class Provisioner:
         key, instance, ref, spec = ident.key, ident.instance, ident.ref, ident.spec
         if key in self._memo:
             return self._memo[key]
+        if key in self._failed:  # a model is trained at most once per run, even when it fails
+            raise PluginError(f"defense '{defense}' failed to train this model earlier in this "
+                              f"run: {self._failed[key]}")
         loaded = self.store.load_model(key, self.device)
         if loaded is None:
             parent = self.get(cell, data, type(instance).starts_from, base_params,
                               base_params) if ident.parent else None
-            with self.clock.phase("training"):
-                model = self._train(cell, data, instance, spec, parent, key)
-                sha = self.store.save_model(key, model, {"defense": ref, "dataset": data.name})
-            self.trained += 1
-        else:
+            # another run on the same cache may be training this model: wait for it, then
+            # load its checkpoint instead of training the same model twice
+            with lock_for(self.store.root, "model", key):
+                loaded = self.store.load_model(key, self.device)
+                if loaded is None:
+                    try:
+                        with self.clock.phase("training"):
+                            model = self._train(cell, data, instance, spec, parent, key)
+                            sha = self.store.save_model(key, model, {"defense": ref,
+                                                                     "dataset": data.name})
+                    except BaseException as err:  # a time limit included
+                        self._failed[key] = one_line(err)
+                        raise
+                    self.trained += 1
+        if loaded is not None:
             model, sha = loaded
         with self.clock.phase("codes"):
             result = Provisioned(model, key, sha, ref, self._codes(key, model, data))
         self._memo[key] = result
         return result
+
+    def forget(self, key: str | None) -> None:
+        """Drop the in-memory copy of model ``key`` (an attack changed it): the next cell loads
+        its checkpoint again."""
+        self._memo.pop(key, None)
+        self._sources = {k: v for k, v in self._sources.items() if k[0] != key}
 
     def source_model(self, cell, data: RetrievalData) -> SourceModel:
         """The undefended model of ``cell``'s configuration (its vanilla checkpoint, as the
@@ -189,8 +211,10 @@ class Provisioner:
             method, _ = self.method(cell)
             ctx.make_objective = lambda m: method.objective(m, data.train, ctx)
             ctx.make_hash_loss = _no_hash_loss
-        trained = instance.fit(model, data.train, ctx)
-        return trained.eval()
+        plugin = f"defense '{instance.name}'"
+        with blame(plugin):
+            trained = instance.fit(model, data.train, ctx)
+        return check_trained_model(trained, instance.name).eval()
 
     def _codes(self, key: str, model: HashModel, data: RetrievalData) -> dict[str, torch.Tensor]:
         codes = self.store.load_codes(key)

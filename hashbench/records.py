@@ -26,7 +26,8 @@ SCHEMA_VERSION = 1
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                               suffix=".tmp")  # the pid: locks.clean_stale_temp_files
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

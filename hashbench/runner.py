@@ -20,11 +20,14 @@ from hashbench.data import RetrievalData, load_dataset
 from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import (
     ConfigError,
-    DataError,
+    DataMissing,
     HashbenchError,
     ResultError,
     ThreatModelError,
+    one_line,
 )
+from hashbench.guards import CellTimeout, ModelChangedError, time_limit
+from hashbench.locks import FileLock, clean_stale_temp_files, lock_for
 from hashbench.cells import protocol_hash, record_path, resolved_topk
 from hashbench.evaluate import (
     QUERY_SIDES,
@@ -70,6 +73,7 @@ class RunOptions:
     fail_fast: bool = False
     data_root: Path | None = None
     amp: bool = False  # mixed-precision training; attacks and scoring stay fp32
+    cell_timeout: float | None = None  # seconds per cell; None: the suite's, 0: no limit
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,8 @@ class Runner:
         self.opt, self.progress = options, progress
         self.device = resolve_device(options.device)
         self.clock = PhaseClock()
+        self.cell_timeout = options.cell_timeout or None
+        self.started_at = time.time()
         self.provisioner = Provisioner(ModelStore(options.cache_dir), self.device, progress,
                                        options.data_root or data_root_from_env(), options.amp,
                                        self.clock)
@@ -125,6 +131,11 @@ class Runner:
         from hashbench.executor import LocalExecutor
 
         summary = RunSummary()
+        self.started_at = time.time()
+        if self.opt.cell_timeout is None:
+            self.cell_timeout = suite.cell_timeout
+        for stale in clean_stale_temp_files(self.opt.results_dir, self.opt.cache_dir):
+            self.progress.log(f"removed {stale}, a temporary file a killed run left")
         self.progress.start("matrix", len(cells), f"suite {suite.name} v{suite.version}")
         pending = []
         for cell in cells:
@@ -144,7 +155,7 @@ class Runner:
             return None
         try:
             data = load_dataset(cell.dataset, self.opt.data_root)
-        except DataError as err:
+        except DataMissing as err:  # not placed yet: skipped; malformed files stop the run
             summary.unavailable[cell.dataset] = str(err)
             self.progress.log(f"skipping dataset {cell.dataset}: {err}")
             return None
@@ -171,9 +182,16 @@ class Runner:
         trained_before, phases_before = self.provisioner.trained, self.clock.snapshot()
         record = self._base_record(item.cell, item.data, item.chash)
         try:
-            self._compute(item.cell, item.data, item.path, record)
-        except (HashbenchError, RuntimeError, ValueError) as err:
-            record.update(status="failed", error=f"{type(err).__name__}: {err}")
+            with time_limit(self.cell_timeout, f"cell {item.path}"):
+                self._compute(item.cell, item.data, item.path, record)
+        except CellTimeout as err:
+            record.update(status="failed", error=f"CellTimeout: {err} (a plugin that never "
+                          "returns, or too small a limit: raise it with --cell-timeout SECONDS)")
+            self.provisioner.forget(record["model"]["cache_key"])
+        except Exception as err:  # noqa: BLE001 - any failure of a cell is its record's
+            if isinstance(err, ModelChangedError):  # later cells get the checkpoint again
+                self.provisioner.forget(record["model"]["cache_key"])
+            record.update(status="failed", error=one_line(err))
         record["cost"]["wall_seconds"] = time.perf_counter() - t0
         record["cost"]["trained_models"] = self.provisioner.trained - trained_before
         record["cost"]["phases"] = self.clock.since(phases_before)
@@ -209,6 +227,17 @@ class Runner:
         else:
             failed_path(item.path).unlink(missing_ok=True)
             summary.written.append(item.path)
+
+    def record_lock(self, item: PendingCell) -> FileLock:
+        """The lock that one run at a time holds while computing ``item``."""
+        return lock_for(self.opt.cache_dir, "record", str(item.path.resolve()))
+
+    def finished(self, item: PendingCell) -> bool:
+        """Whether ``item``'s record is finished now (another run may have written it)."""
+        if not self._finished(item.path, item.chash):
+            return False
+        # under --force only a record written since this run began counts as finished
+        return not self.opt.force or item.path.stat().st_mtime >= self.started_at
 
     @staticmethod
     def _good_record(path: Path) -> bool:

@@ -20,6 +20,7 @@ import torch
 from hashbench.api import AttackContext, Need, QueryBatch, SourceModel, TrainContext
 from hashbench.data import load_dataset
 from hashbench.errors import HashbenchError
+from hashbench.guards import global_rng_state, restore_global_rngs, touched_global_rngs
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.models.losses import make_loss
 from hashbench.registry import attacks as attack_registry
@@ -79,6 +80,16 @@ def _attempt(rule: str, fn: Callable[[], object]) -> tuple[object, Check | None]
                            "make the method run on the smoke data; see the error above")
 
 
+def _rng_check(before: dict) -> Check:
+    """The rule the harness enforces on every cell: the global generators are left alone."""
+    touched = touched_global_rngs(before)
+    restore_global_rngs(before)
+    return Check("global RNG untouched", not touched,
+                 "untouched" if not touched else f"drew from or reseeded {', '.join(touched)}",
+                 "draw from ctx.rng(purpose) (torch.rand(..., generator=g)); never call "
+                 "torch.manual_seed, np.random.* or random.* (the run fails such a cell)")
+
+
 def _data():
     data = load_dataset("mnist")
     train = data.train.subset(torch.arange(N_TRAIN))
@@ -106,10 +117,12 @@ def check_defense(cls, params: dict | None = None) -> list[Check]:
         )
         return cls(**params).fit(model, train, ctx)
 
+    rng_before = global_rng_state()
     model, failed = _attempt("fit runs", lambda: fit(0))
     if failed:
         return checks + [failed]
     checks.append(Check("fit runs", True, f"params {params}"))
+    checks.append(_rng_check(rng_before))
     is_model = isinstance(model, HashModel) and model.bits == BITS
     checks.append(Check("returns the hashing model", is_model, f"got {type(model).__name__}",
                         "return the model passed to fit (trained), e.g. return ctx.fit(...)"))
@@ -171,10 +184,12 @@ def check_attack(cls, params: dict | None = None) -> list[Check]:
         return attack.perturb(model, x.clone(), batch, attack.prepare(model, ctx), ctx)
 
     weights = copy.deepcopy(model.state_dict())
+    rng_before = global_rng_state()
     adv, failed = _attempt("perturb runs", lambda: perturb(EPS))
     if failed:
         return checks + [failed]
     checks.append(Check("perturb runs", True, f"params {params}"))
+    checks.append(_rng_check(rng_before))
     shape_ok = isinstance(adv, torch.Tensor) and adv.shape == x.shape and adv.dtype == x.dtype
     checks.append(Check("same shape and dtype", shape_ok,
                         f"{tuple(adv.shape)} {adv.dtype}" if isinstance(adv, torch.Tensor)

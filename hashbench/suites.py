@@ -77,6 +77,11 @@ class CellSpec:
         return d
 
 
+# a suite file that does not say: an hour, some ten times the dearest CPU cell of standard v2
+# (a defense's training with its vanilla parent); GPU literature suites set their own
+DEFAULT_CELL_TIMEOUT = 3600.0
+
+
 @dataclass(frozen=True)
 class Suite:
     name: str
@@ -91,6 +96,9 @@ class Suite:
     method_params: dict = field(default_factory=dict)
     # the root seeds every model is trained and attacked with (None: ``seed`` alone)
     seeds: tuple[int, ...] | None = None
+    # seconds one cell (its model's training included) may run before it is failed, so that a
+    # plugin that never returns cannot hang the run; --cell-timeout overrides it, 0 = no limit
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT
 
     @property
     def run_seeds(self) -> tuple[int, ...]:
@@ -181,10 +189,10 @@ def check_suite_file(path: Path, data: dict) -> None:
             elif name not in HASH_METHODS:
                 raise ConfigError(f"{where}: unknown hashing method '{name}'"
                                   f"{close_matches(name, HASH_METHODS)}")
-        for name in g["defenses"]:
-            defenses.entry(name)
+        for name in g["defenses"]:  # loaded now: a plugin that fails to import stops the run
+            defenses.get(name)      # before anything trains
         for name in [*g["attacks"], *g.get("text_attacks", [])]:
-            attacks.entry(name)
+            attacks.get(name)
         used["defense"].update(g["defenses"])
         used["attack"].update([*g["attacks"], *g.get("text_attacks", [])])
         used["method"].update(g["methods"])
@@ -258,6 +266,7 @@ def load_suite(name_or_path: str) -> Suite:
         attack_params=data.get("attack", {}), source=str(path),
         method_params=data.get("method", {}),
         seeds=tuple(data["seeds"]) if "seeds" in data else None,
+        cell_timeout=float(data.get("cell_timeout", DEFAULT_CELL_TIMEOUT)),
     )
     seen: dict[tuple, int] = {}
     for cell in suite.cells():  # two groups must not compute (and write) the same cell

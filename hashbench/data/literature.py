@@ -31,7 +31,7 @@ from hashbench.data.splits import (
     sha256_text,
     stratified_split,
 )
-from hashbench.errors import DataError
+from hashbench.errors import DataError, DataMissing, one_line
 
 PROTOCOL_SEED = 0
 NATURAL_EPS = 8 / 255
@@ -80,7 +80,7 @@ SPLIT_FILES = {"train": "train.txt", "query": "test.txt", "database": "database.
 
 def _need_root(name: str, root: Path | None) -> Path:
     if root is None:
-        raise DataError(
+        raise DataMissing(
             f"{name}: no data root; pass --data-root DIR or set HASHBENCH_DATA "
             f"(expected DIR/{name}/...)"
         )
@@ -94,7 +94,7 @@ def load_cifar10(root: Path | None) -> RetrievalData:
     for n in names:
         path = base / n
         if not path.is_file():
-            raise DataError(
+            raise DataMissing(
                 f"cifar10: missing {path} (the CIFAR-10 python version, cifar-10-python.tar.gz "
                 "unpacked under DATA_ROOT/cifar10/)"
             )
@@ -136,23 +136,27 @@ def load_cifar10(root: Path | None) -> RetrievalData:
 def parse_list_file(path: Path, n_classes: int, dataset: str) -> tuple[list[str], torch.Tensor]:
     """Parse one list file; every error names the file, the line and the expected format."""
     if not path.is_file():
-        raise DataError(
+        raise DataMissing(
             f"{dataset}: missing list file {path} (one image a line: "
             f"{LIST_FORMAT.format(n=n_classes)})"
         )
     paths, rows = [], []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            parts = line.split()
-            if len(parts) != n_classes + 1 or any(p not in ("0", "1") for p in parts[1:]):
-                raise DataError(
-                    f"{dataset}: {path} line {lineno}: expected {LIST_FORMAT.format(n=n_classes)}"
-                    f", got {len(parts) - 1} fields after the path"
-                )
-            paths.append(parts[0])
-            rows.append([int(p) for p in parts[1:]])
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{dataset}: cannot read list file {path} ({one_line(err)}); expected "
+                        f"UTF-8 text, {LIST_FORMAT.format(n=n_classes)}") from err
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != n_classes + 1 or any(p not in ("0", "1") for p in parts[1:]):
+            raise DataError(
+                f"{dataset}: {path} line {lineno}: expected {LIST_FORMAT.format(n=n_classes)}"
+                f", got {len(parts) - 1} fields after the path"
+            )
+        paths.append(parts[0])
+        rows.append([int(p) for p in parts[1:]])
     if not paths:
         raise DataError(f"{dataset}: {path} is empty (expected {LIST_FORMAT.format(n=n_classes)})")
     return paths, torch.tensor(rows, dtype=torch.float32)
