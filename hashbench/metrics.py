@@ -144,12 +144,18 @@ def average_precision(
     return APResult(ap=ap, retrieved_relevant=hit)
 
 
+def _cpu_threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
+
+
 def _average_precision_cpu(q_codes, db_codes, q_labels, db_labels, topk) -> APResult:
     pack = _cpu_kernel.pack_bits
     ap, hit = _cpu_kernel.average_precision_packed(
         pack((q_codes > 0).numpy()), pack((db_codes > 0).numpy()),
         pack((q_labels > 0).cpu().numpy()), pack((db_labels > 0).cpu().numpy()),
-        q_codes.shape[1], db_codes.shape[0] if topk is None else topk)
+        q_codes.shape[1], db_codes.shape[0] if topk is None else topk, _cpu_threads())
     return APResult(ap=ap, retrieved_relevant=hit)
 
 
@@ -226,7 +232,7 @@ def _precision_recall_cpu(q_codes, db_codes, q_labels, db_labels, cut) -> PRCurv
     p, r = _cpu_kernel.precision_recall_packed(
         pack((q_codes > 0).numpy()), pack((db_codes > 0).numpy()),
         pack((q_labels > 0).cpu().numpy()), pack((db_labels > 0).cpu().numpy()),
-        q_codes.shape[1], cut[order].astype(np.int64))
+        q_codes.shape[1], cut[order].astype(np.int64), _cpu_threads())
     keep = ~np.isnan(r[:, 0]) if len(r) else np.zeros(0, dtype=bool)
     denom = max(int(keep.sum()), 1)
     precision, recall = np.empty(cut.size), np.empty(cut.size)

@@ -171,7 +171,7 @@ def test_methods_are_registered_plugins():
 
 
 def test_image_text_suite_expands_into_both_directions():
-    cells = load_suite("crossmodal").cells()
+    cells = load_suite("crossmodal-v1").cells()
     model = [c for c in cells if c.method == "dcmh" and c.defense == "cm_vanilla"]
     assert [(c.direction, c.attack) for c in model] == [
         ("i2t", "clean"), ("i2t", "hag"), ("i2t", "center_pgd"), ("i2t", "targeted_pgd"),

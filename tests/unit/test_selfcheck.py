@@ -70,7 +70,7 @@ class EditsData(Vanilla):
     (NoMetadata, "metadata: name"), (NoMetadata, "metadata: version"),
     (NoMetadata, "metadata: citation"), (NoDoc, "metadata: docstring"), (Raises, "fit runs"),
     (ReturnsNothing, "returns the hashing model"), (NaNWeights, "finite weights"),
-    (GlobalRNG, "deterministic under a seed"), (EditsData, "data left untouched"),
+    (GlobalRNG, "global RNG untouched"), (EditsData, "data left untouched"),
 ])
 def test_each_broken_defense_rule_is_caught_with_a_fix(cls, rule):
     problems = failed(check_defense(cls))
@@ -113,6 +113,7 @@ class ForgetsMode(HAG):
 @pytest.mark.parametrize("cls, rule", [
     (Overshoots, "in [0,1] and within eps"), (LeavesRange, "in [0,1] and within eps"),
     (MovesAtZero, "eps=0 moves nothing"), (Random, "deterministic under a seed"),
+    (Random, "global RNG untouched"),
     (StepsTheModel, "model weights untouched"), (ForgetsMode, "train/eval mode restored"),
 ])
 def test_each_broken_attack_rule_is_caught_with_a_fix(cls, rule):
