@@ -22,6 +22,7 @@ run: $(STAMP)
 	$(BIN)/hashbench report
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hashbench.api import Attack, Citation, Need
 from hashbench.apgd import apgd
+from hashbench.api import Attack, Citation, Need
 from hashbench.codes import center_codes, mainstay_codes
 from hashbench.metrics import binarize, hamming_distance
 from hashbench.optim import eval_mode

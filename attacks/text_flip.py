@@ -15,8 +15,8 @@ from typing import Literal
 
 import torch
 
-from hashbench.api import Citation, Need, TextAttack
 from attacks.targeted_pgd import batch_anchors
+from hashbench.api import Citation, Need, TextAttack
 from hashbench.codes import center_codes, mainstay_codes
 from hashbench.optim import eval_mode, greedy_flips
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
-
 from hashbench.api import Attack, Citation, Need
 
 

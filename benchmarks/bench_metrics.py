@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
-import resource
 import subprocess
 import sys
 import tempfile

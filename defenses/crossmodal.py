@@ -18,14 +18,14 @@ from typing import Literal
 
 import torch
 
-from hashbench.api import Citation, Defense, Need, QueryBatch
-from hashbench.codes import center_codes, mainstay_codes
-from hashbench.metrics import binarize
 from defenses.cgat import CgAT
 from defenses.cgat import Params as CgATParams
 from defenses.saat import SAAT
 from defenses.saat import Params as SAATBaseParams
 from defenses.vanilla import Params as ImageVanillaParams
+from hashbench.api import Citation, Defense, Need, QueryBatch
+from hashbench.codes import center_codes, mainstay_codes
+from hashbench.metrics import binarize
 from hashbench.training import encode_split, encode_texts
 
 

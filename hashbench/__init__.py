@@ -14,3 +14,20 @@ __version__ = "0.1.0"
 # wins, and each record's provenance holds the levels in force.
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+
+
+def load_model(name: str, seed: int = 0, device: str = "cpu"):
+    """A published model from the zoo (``hashbench zoo`` lists them), sha256-checked, in eval
+    mode; e.g. ``load_model("standard-v2/mnist/dpsh-small_cnn-32b/cgat", seed=0)``."""
+    from hashbench.zoo import load_model as _load
+
+    return _load(name, seed, device)
+
+
+def benchmark(model, dataset: str = "mnist", **options):
+    """Measure any trained hashing ``nn.Module`` (images in [0,1] -> K real outputs) as a cell
+    of a suite (RobustBench's name for it; ``hashbench.evaluate`` is the harness's module):
+    see :func:`hashbench.python_api.benchmark`."""
+    from hashbench.python_api import benchmark as _benchmark
+
+    return _benchmark(model, dataset, **options)

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichBar, TextColumn, \
-    TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichBar
 from rich.table import Table
 
 from hashbench import __version__
@@ -122,7 +122,7 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     from hashbench.cells import parse_filters, select, suite_folder
     from hashbench.executor import make_executor
     from hashbench.provenance import refuse_dirty_shipped_results
-    from hashbench.runner import RunOptions, Runner, resolve_device
+    from hashbench.runner import Runner, RunOptions, resolve_device
     from hashbench.suites import load_suite
 
     suite = load_suite(suite_name)
@@ -197,9 +197,9 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
     scratch and compare their metrics with the published values."""
     import tempfile
 
-    from hashbench.reproduce import TOLERANCE, compare, published_cells
     from hashbench.records import load_record
-    from hashbench.runner import RunOptions, Runner, RunSummary
+    from hashbench.reproduce import TOLERANCE, compare, published_cells
+    from hashbench.runner import Runner, RunOptions, RunSummary
 
     tolerance = TOLERANCE if tolerance is None else tolerance
     cells = published_cells(list(paths))
@@ -211,7 +211,7 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
     summary, rows = RunSummary(), []
     with _bar() as bar:
         runner = Runner(options, RichProgress(bar))
-        for path, published, cell in cells:
+        for path, _, cell in cells:
             item = runner.pending(cell, summary)
             if item is None:
                 rows.append((path, None))
@@ -222,6 +222,10 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
     for col in ("record", "metric", "published", "recomputed", "|diff|", "result"):
         table.add_column(col, overflow="fold")
     bad = 0
+
+    def fmt(v):
+        return "" if v is None else f"{v:.6f}"
+
     for (path, published, _), (_, recomputed) in zip(cells, rows):
         if recomputed is None or recomputed["status"] != "ok":
             why = "dataset unavailable" if recomputed is None else recomputed["error"]
@@ -232,7 +236,6 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
         for c in compare(published, recomputed, path):
             ok = c.matched(tolerance)
             bad += not ok
-            fmt = (lambda v: "" if v is None else f"{v:.6f}")
             table.add_row(terminal_safe(str(path)), c.metric, fmt(c.published), fmt(c.recomputed),
                           "" if c.difference is None else f"{c.difference:.2e}",
                           "[green]match[/]" if ok else "[red]DIFFERS[/]")
@@ -264,7 +267,7 @@ def evaluate_queries(suite_name, dataset, defense, model_id, queries_path, name,
                      results_dir, cache_dir, data_root, device):
     """Check and score adversarial queries made by any tool; write a record marked external."""
     from hashbench.external import external_cell, load_queries
-    from hashbench.runner import RunOptions, Runner
+    from hashbench.runner import Runner, RunOptions
     from hashbench.suites import load_suite
 
     cell = external_cell(load_suite(suite_name), dataset, defense, model_id)
@@ -348,6 +351,32 @@ def report(results_dir, out_dir, no_plots):
     out.print(f"wrote {len(plots.written)} plot files under {Path(out_dir) / 'plots'}")
     for note in plots.notes:
         console.print(f"[yellow]{note}[/]")
+
+
+@cli.command()
+@click.option("--build", "build_from", type=click.Path(exists=True, file_okay=False,
+              path_type=Path), default=None, metavar="RESULTS",
+              help="add the checkpoints of RESULTS' clean records (taken from --cache, checked "
+              "against each record's checkpoint_sha256) to the zoo")
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path),
+              default=Path(".hashbench-cache"), show_default=True, envvar="HASHBENCH_CACHE")
+@click.option("--zoo", "zoo_dir", type=click.Path(path_type=Path), default=None,
+              help="the zoo folder [default: $HASHBENCH_ZOO, else zoo/ of this checkout]")
+def zoo(build_from, cache_dir, zoo_dir):
+    """List the published models (hashbench.load_model loads them), or add to the zoo."""
+    from hashbench.zoo import build_zoo, default_root, entries
+
+    root = Path(zoo_dir or default_root())
+    if build_from is not None:
+        added = build_zoo(build_from, cache_dir, root)
+        out.print(f"added {len(added)} checkpoints to {root}")
+    table = Table(title=f"model zoo ({root})")
+    for col in ("name", "seed", "clean mAP", "sha256", "record"):
+        table.add_column(col, overflow="fold")
+    for e in entries(root):
+        table.add_row(terminal_safe(e.name), str(e.seed), f"{e.clean_map:.4f}", e.sha256[:12],
+                      terminal_safe(e.record))
+    (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
 
 
 @cli.command()

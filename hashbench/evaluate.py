@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from hashbench.api import AttackContext, Need, QueryBatch, SourceModel
-from hashbench.guards import blame, global_rng_untouched, unchanged_model
 from hashbench.errors import PluginError
+from hashbench.guards import blame, global_rng_untouched, unchanged_model
 from hashbench.intervals import bootstrap_ci
 from hashbench.metrics import average_precision, precision_recall_curve, random_ranking_map
 from hashbench.optim import eval_mode

@@ -222,7 +222,6 @@ def precision_recall_packed(q_codes, db_codes, q_labels, db_labels, bits, cutoff
         dist = np.empty(n_db, dtype=np.uint16)
         counts = np.empty(bits + 1, dtype=np.int64)
         sub = np.empty((4, bits + 1), dtype=np.int64)
-        seen = np.empty(bits + 1, dtype=np.int64)
         rel_counts = np.empty(bits + 1, dtype=np.int64)
         rel_start = np.empty(bits + 1, dtype=np.int64)
         fill = np.empty(bits + 1, dtype=np.int64)

@@ -82,8 +82,8 @@ def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int,
     """Compute one cell in a scratch results folder; return (record, sidecar bytes).
     ``model`` is the model's task result; ``members`` the finished (record, sidecar) pairs a
     worst-case cell reads (top-level arguments, so Ray resolves them)."""
-    from hashbench.data import load_dataset
     from hashbench.cells import record_path
+    from hashbench.data import load_dataset
     from hashbench.runner import PendingCell
 
     tracker.started.remote(label)

@@ -1,9 +1,10 @@
 """Plugin registries filled from Python entry points, first-party plugins included.
 
 ``attacks``, ``defenses`` and ``methods`` (image-text hashing methods) read the groups
-``hashbench.attacks``, ``hashbench.defenses`` and ``hashbench.methods`` lazily, on first use. Listing does not import plugin modules. A name declared by two
-distributions is an error naming both; a plugin that fails to import is reported with its cause
-and leaves the others working; an unknown name lists close matches.
+``hashbench.attacks``, ``hashbench.defenses`` and ``hashbench.methods`` lazily, on first use.
+Listing does not import plugin modules. A name declared by two distributions is an error naming
+both; a plugin that fails to import is reported with its cause and leaves the others working; an
+unknown name lists close matches.
 """
 
 from __future__ import annotations

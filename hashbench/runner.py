@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from hashbench.cells import protocol_hash, record_path, resolved_topk
 from hashbench.data import RetrievalData, load_dataset
 from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import (
@@ -26,9 +27,6 @@ from hashbench.errors import (
     ThreatModelError,
     one_line,
 )
-from hashbench.guards import CellTimeout, ModelChangedError, time_limit
-from hashbench.locks import FileLock, clean_stale_temp_files, lock_for
-from hashbench.cells import protocol_hash, record_path, resolved_topk
 from hashbench.evaluate import (
     QUERY_SIDES,
     attack_metrics,
@@ -38,6 +36,8 @@ from hashbench.evaluate import (
     score_adversarial,
     worst_case_metrics,
 )
+from hashbench.guards import CellTimeout, ModelChangedError, time_limit
+from hashbench.locks import FileLock, clean_stale_temp_files, lock_for
 from hashbench.models.losses import HASH_METHODS
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.provenance import provenance, utc_now

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from hashbench.errors import HashbenchError
+from hashbench.errors import HashbenchError, one_line
 from hashbench.models.crossmodal import build_model
 from hashbench.records import atomic_write_bytes, sha256_bytes
 
@@ -26,15 +26,9 @@ class ModelStore:
         if not path.is_file():
             return None
         data = path.read_bytes()
-        try:
-            ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-            model = build_model(ckpt["spec"], pretrained=False)
-            model.load_state_dict(ckpt["state_dict"])
-        except Exception as err:  # noqa: BLE001 - a corrupt cache entry
-            raise HashbenchError(
-                f"model cache entry {path} is unreadable ({err}); delete it to retrain"
-            ) from err
-        return model.to(device).eval(), sha256_bytes(data)
+        model = model_from_checkpoint(data, device, f"model cache entry {path}",
+                                      "delete it to retrain")
+        return model, sha256_bytes(data)
 
     def save_model(self, key: str, model: torch.nn.Module, meta: dict) -> str:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -78,3 +72,16 @@ class ModelStore:
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in codes.items()}, buf)
         atomic_write_bytes(self._path("codes", key), buf.getvalue())
+
+
+def model_from_checkpoint(data: bytes, device: torch.device, what: str,
+                          fix: str = "replace the file") -> torch.nn.Module:
+    """A model from a checkpoint's bytes (its spec and state dict; weights only, no pickled
+    code), in eval mode on ``device``; an unreadable one raises naming ``what``."""
+    try:
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        model = build_model(ckpt["spec"], pretrained=False)
+        model.load_state_dict(ckpt["state_dict"])
+    except Exception as err:  # noqa: BLE001 - any failure means a corrupt checkpoint
+        raise HashbenchError(f"{what} is unreadable ({one_line(err)}); {fix}") from err
+    return model.to(device).eval()

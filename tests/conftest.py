@@ -1,8 +1,9 @@
 import os
 
-import hashbench  # noqa: F401  first: it pins torch's CPU kernels before torch is imported
 import pytest
 import torch
+
+import hashbench  # noqa: F401  first: it pins torch's CPU kernels before torch is imported
 
 # Two cores: torch in one process, one thread pool (parallel workers make it several times slower).
 torch.set_num_threads(min(2, os.cpu_count() or 1))

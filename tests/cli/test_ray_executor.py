@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_run_cli import KILL_SUITE, hb, records
 
 from hashbench.cli import cli
 from hashbench.errors import ConfigError
 from hashbench.records import load_record
-from hashbench.runner import RunOptions, Runner
+from hashbench.runner import Runner, RunOptions
 from hashbench.suites import load_suite
-
-from test_run_cli import KILL_SUITE, hb, records
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install "
                           "'hashbench[ray]' (make setup installs it)")

@@ -55,7 +55,7 @@ def test_metric_kernels_keep_their_speed_up_over_the_numpy_anchor():
 
 
 def test_attack_engine_stays_near_a_bare_forward_backward_loop():
-    from hashbench.api import AttackContext, Need, QueryBatch
+    from hashbench.api import AttackContext, QueryBatch
     from hashbench.models.hash_model import HashModel, ModelSpec
     from hashbench.registry import attacks
 

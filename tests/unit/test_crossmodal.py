@@ -17,7 +17,7 @@ from hashbench.errors import ConfigError, DataError, ThreatModelError
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec, build_model
 from hashbench.optim import greedy_flips
 from hashbench.registry import attacks, methods
-from hashbench.runner import RunOptions, Runner, RunSummary
+from hashbench.runner import Runner, RunOptions, RunSummary
 from hashbench.suites import load_suite
 from hashbench.threat_model import check_text_adversarial
 from methods.rmsh import gilbert_varshamov_margin, jaccard

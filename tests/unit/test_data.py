@@ -14,7 +14,6 @@ from hashbench.data.splits import MAX_ANCHOR_MEMBERS
 from hashbench.errors import ConfigError, DataError
 
 
-
 def test_mnist_protocol(mnist):
     d = mnist
     assert (len(d.query), len(d.database), len(d.train)) == (500, 4500, 2000)
@@ -162,3 +161,40 @@ def test_cifar10_batch_that_runs_code_is_refused(tmp_path):
     with pytest.raises(DataError, match="asks the unpickler for posix.system.*refusing"):
         load_cifar10(tmp_path)
     assert not marker.exists()
+
+
+def test_embedded_digits_ship_inside_hashbench_with_the_published_protocol():
+    """The 5,000 digits load from hashbench's own npz (no data package) and give the protocol
+    hash every published mnist record names."""
+    import json
+    from pathlib import Path
+
+    from hashbench.data import load_dataset
+    from hashbench.data.embedded import MNIST_5K
+
+    assert MNIST_5K.is_file() and MNIST_5K.stat().st_size < 1_200_000
+    data = load_dataset("mnist")
+    record = next((Path(__file__).resolve().parents[2] / "results/standard-v2/mnist")
+                  .rglob("clean.json"))
+    assert json.loads(record.read_text())["dataset"]["protocol_hash"] == data.protocol_hash
+
+
+def test_a_tampered_digits_file_is_refused(tmp_path, monkeypatch):
+    import numpy as np
+    import pytest
+
+    from hashbench.data import embedded
+    from hashbench.errors import DataError
+
+    with np.load(embedded.MNIST_5K) as npz:
+        images, labels = npz["images"].copy(), npz["labels"]
+    images[0, 0, 0] ^= 1
+    bad = tmp_path / "mnist_5k.npz"
+    np.savez_compressed(bad, images=images, labels=labels)
+    monkeypatch.setattr(embedded, "MNIST_5K", bad)
+    embedded._mnist_5k.cache_clear()
+    try:
+        with pytest.raises(DataError, match="does not hold the 5,000 embedded digits"):
+            embedded._mnist_5k()
+    finally:
+        embedded._mnist_5k.cache_clear()

@@ -1,0 +1,141 @@
+"""The model zoo: the checkpoints of published suites, each tied to the record that measured it.
+
+``zoo/manifest.json`` (at the repository root, or the folder ``$HASHBENCH_ZOO`` names) lists one
+entry per checkpoint: its name ``<suite folder>/<dataset>/<model>/<defense>``, its seed, its
+file (relative to the manifest), the file's sha256 (the ``checkpoint_sha256`` of its records),
+the cache key, and the clean record it was measured by with that record's clean mAP.
+``load_model`` checks the sha256 and loads weights only (no pickled code).
+
+``build_zoo`` makes the zoo from a results folder and the model cache that computed it: it
+copies only checkpoints whose bytes hash to what the records name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from hashbench.errors import ConfigError, ResultError
+from hashbench.records import atomic_write_bytes, iter_record_paths, load_record, sha256_bytes
+
+MANIFEST = "manifest.json"
+ZOO_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str  # <suite folder>/<dataset>/<model id>/<defense>
+    seed: int
+    file: str  # relative to the manifest's folder
+    sha256: str
+    cache_key: str
+    record: str  # the clean record that measured it, relative to the repository root
+    clean_map: float
+    topk: int | None
+    direction: str | None = None
+
+
+def default_root() -> Path:
+    """``$HASHBENCH_ZOO``, else ``zoo/`` beside the installed package (a repository checkout)."""
+    env = os.environ.get("HASHBENCH_ZOO")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "zoo"
+
+
+def entries(root: Path | None = None) -> list[ZooEntry]:
+    root = Path(root or default_root())
+    path = root / MANIFEST
+    if not path.is_file():
+        raise ConfigError(f"no model zoo at {root} (no {MANIFEST}); use a hashbench checkout, "
+                          "or set HASHBENCH_ZOO to a folder holding the zoo's manifest.json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("zoo_version") != ZOO_VERSION:
+            raise ValueError(f"zoo_version {data.get('zoo_version')!r}, expected {ZOO_VERSION}")
+        return [ZooEntry(**e) for e in data["models"]]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        raise ResultError(f"{path}: not a hashbench zoo manifest ({err})") from err
+
+
+def find(name: str, seed: int = 0, root: Path | None = None) -> ZooEntry:
+    from hashbench.registry import close_matches
+
+    known = entries(root)
+    for e in known:
+        if e.name == name and e.seed == seed:
+            return e
+    names = sorted({e.name for e in known})
+    if name in names:
+        seeds = sorted(e.seed for e in known if e.name == name)
+        raise ConfigError(f"zoo model {name!r} has no seed {seed}; its seeds: "
+                          f"{', '.join(map(str, seeds))}")
+    raise ConfigError(f"no zoo model {name!r}{close_matches(name, names)}; `hashbench zoo` "
+                      "lists them")
+
+
+def load_model(name: str, seed: int = 0, device: str | torch.device = "cpu",
+               root: Path | None = None) -> torch.nn.Module:
+    """The published model ``name`` (e.g. ``"standard-v2/mnist/dpsh-small_cnn-32b/cgat"``) of
+    root seed ``seed``, in eval mode: its file's sha256 checked against the manifest (which is
+    its records' checkpoint_sha256), its weights loaded without unpickling code."""
+    from hashbench.store import model_from_checkpoint
+
+    entry = find(name, seed, root)
+    path = Path(root or default_root()) / entry.file
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ResultError(f"zoo model {name} seed {seed}: {path} is missing ({err})") from err
+    if sha256_bytes(data) != entry.sha256:
+        raise ResultError(f"zoo model {name} seed {seed}: {path} does not match its sha256 "
+                          f"{entry.sha256[:12]}; the file was changed or truncated")
+    return model_from_checkpoint(data, torch.device(device), str(path))
+
+
+def build_zoo(results: Path, cache: Path, out: Path,
+              repo_root: Path | None = None) -> list[ZooEntry]:
+    """Copy the checkpoint of every ok clean record under ``results`` from ``cache`` into
+    ``out`` (``<suite folder>/<dataset>/<model>/<defense>/seed<N>.pt``) and write the manifest.
+    A checkpoint whose bytes do not hash to the record's checkpoint_sha256 is refused."""
+    results, cache, out = Path(results), Path(cache), Path(out)
+    repo_root = Path(repo_root or Path.cwd())
+    found: dict[tuple[str, int], ZooEntry] = {}
+    for path in iter_record_paths([results]):
+        rec = load_record(path)
+        if rec["status"] != "ok" or rec["cell"]["attack"] != "clean":
+            continue
+        cell, model = rec["cell"], rec["model"]
+        rel = path.resolve().relative_to(results.resolve().parent)
+        suite_folder, dataset = rel.parts[0], rel.parts[1]
+        name = f"{suite_folder}/{dataset}/{rel.parts[2]}/{cell['defense']}"
+        seed = int(cell["seed"])
+        if (name, seed) in found:  # the i2t and t2i records of one image-text model
+            continue
+        src = cache / "models" / f"{model['cache_key']}.pt"
+        try:
+            data = src.read_bytes()
+        except OSError as err:
+            raise ResultError(f"{path}: its checkpoint {src} is not in the cache ({err})") from err
+        if sha256_bytes(data) != model["checkpoint_sha256"]:
+            raise ResultError(f"{path}: {src} does not hash to the record's checkpoint_sha256")
+        file = f"{name}/seed{seed}.pt"
+        atomic_write_bytes(out / file, data)
+        try:
+            record_rel = str(path.resolve().relative_to(repo_root.resolve()))
+        except ValueError:
+            record_rel = str(path)
+        found[(name, seed)] = ZooEntry(name, seed, file, model["checkpoint_sha256"],
+                                       model["cache_key"], record_rel,
+                                       float(rec["metrics"]["clean_map"]),
+                                       rec["metrics"].get("topk"), cell.get("direction"))
+    if not found:
+        raise ResultError(f"{results}: no ok clean record to take a checkpoint from")
+    old = entries(out) if (out / MANIFEST).is_file() else []
+    merged = {(e.name, e.seed): e for e in old} | found
+    models = [asdict(merged[k]) for k in sorted(merged)]
+    text = json.dumps({"zoo_version": ZOO_VERSION, "models": models}, indent=1, sort_keys=True)
+    atomic_write_bytes(out / MANIFEST, (text + "\n").encode())
+    return list(found.values())

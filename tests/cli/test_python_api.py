@@ -1,0 +1,89 @@
+"""hashbench.benchmark: a user's own nn.Module (not a plugin) measured in a few lines, its records
+valid and ranked by `hashbench report` beside the suite's rows."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+import hashbench
+from hashbench.errors import ConfigError
+
+
+class TinyHasher(nn.Module):
+    """A user's model: images in [0,1] -> 16 real outputs (no alpha argument, no encode)."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(3)
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 16))
+        with torch.no_grad():
+            for p in self.net.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def fitted() -> nn.Module:
+    from hashbench.data import load_dataset
+
+    data = load_dataset("mnist")
+    model = TinyHasher()
+    x, y = data.train.images(torch.arange(1000)), data.train.labels[:1000]
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    for _ in range(30):
+        u = torch.tanh(model(x))
+        loss = (u @ u.T / 16 - ((y @ y.T > 0).float() * 2 - 1)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def test_a_plain_module_is_evaluated_in_five_lines_and_ranked(smoke_results, tmp_path):
+    shutil.copytree(smoke_results / "results", tmp_path / "results")
+    shutil.copytree(smoke_results / "cache", tmp_path / "cache")
+    model = fitted()
+    result = hashbench.benchmark(model, "mnist", suite="smoke", name="tiny",
+                                results=tmp_path / "results", cache=tmp_path / "cache")
+    assert result.ok, str(result)
+    assert result.clean_map > result.random_map + 0.2
+    assert result.worst_case_map is not None and result.worst_case_map < result.clean_map
+    table = result.to_pandas()
+    assert list(table["attack"]) == ["clean", "hag", "center_pgd", "targeted_pgd", "worst_case"]
+    assert "worst_case" in str(result) and "tiny on mnist" in str(result)
+    rec = json.loads(result.records[1].read_text())
+    assert rec["model"]["defense"]["third_party"] is True
+    assert rec["model"]["defense"]["distribution"] == "python-api"
+    assert rec["suite"] == {"name": "smoke", "version": 1}
+
+    assert subprocess.run([sys.executable, "-m", "hashbench.cli", "validate",
+                           str(tmp_path / "results")], capture_output=True).returncode == 0
+    rep = subprocess.run([sys.executable, "-m", "hashbench.cli", "report", "--results",
+                          str(tmp_path / "results"), "--out", str(tmp_path / "board"),
+                          "--no-plots"], capture_output=True, text=True, timeout=300)
+    assert rep.returncode == 0, rep.stderr
+    board = next((tmp_path / "board").glob("smoke*.csv")).read_text()
+    assert "tiny" in board and "vanilla" in board  # one board, both rows
+
+    again = hashbench.benchmark(model, "mnist", suite="smoke", name="tiny",
+                               results=tmp_path / "results", cache=tmp_path / "cache")
+    assert again.to_pandas().equals(table)  # finished records reused, the same numbers
+
+
+def test_bad_inputs_to_benchmark_are_one_line_errors(tmp_path):
+    with pytest.raises(ConfigError, match="must match"):
+        hashbench.benchmark(TinyHasher(), "mnist", suite="smoke", name="../escape",
+                           results=tmp_path)
+    with pytest.raises(ConfigError, match="has no image cells on 'cifar10'"):
+        hashbench.benchmark(TinyHasher(), "cifar10", suite="smoke", results=tmp_path)
+    with pytest.raises(ConfigError, match="did you mean hag"):
+        hashbench.benchmark(TinyHasher(), "mnist", suite="smoke", attacks=["hagg"],
+                           results=tmp_path)
+    with pytest.raises(ConfigError, match="codes \\(N, K\\)"):
+        hashbench.benchmark(nn.Flatten(0), "mnist", suite="smoke", results=tmp_path)
