@@ -98,7 +98,15 @@ def list_cmd():
               help="fail a cell (its model's training included) that runs longer; 0: no limit "
               "[default: the suite's cell_timeout, 3600 when it sets none]")
 @click.option("--add-defense", "add_defenses", multiple=True, metavar="NAME",
-              help="also evaluate this registered defense in every group (repeatable)")
+              help="also evaluate this registered defense in every group, trained with the "
+              "suite's recipe (repeatable)")
+@click.option("--add-attack", "add_attacks", multiple=True, metavar="NAME",
+              help="also run this registered attack in every group: its own column, outside "
+              "the worst case (repeatable)")
+@click.option("--defense-param", "defense_overrides", multiple=True, metavar="NAME.KEY=VALUE",
+              help="a parameter of an added defense (VALUE in TOML: 8, 1e-3, \"adam\", true)")
+@click.option("--attack-param", "attack_overrides", multiple=True, metavar="NAME.KEY=VALUE",
+              help="a parameter of an added attack")
 @click.option("--allow-dirty", is_flag=True, help="write into a suite's shipped results folder "
               "from a checkout with uncommitted changes (its records are flagged on the board)")
 @click.option("--amp", is_flag=True, help="mixed-precision training (fp16 on CUDA, bf16 on CPU); "
@@ -116,7 +124,8 @@ def list_cmd():
 @click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="ray: retries of a task whose worker died")
 def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_root, force,
-        fail_fast, cell_timeout, add_defenses, allow_dirty, amp, executor, address, gpus_per_cell,
+        fail_fast, cell_timeout, add_defenses, add_attacks, defense_overrides, attack_overrides,
+        allow_dirty, amp, executor, address, gpus_per_cell,
         cpus_per_cell, max_retries):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
     from hashbench.cells import parse_filters, select, suite_folder
@@ -128,8 +137,12 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     suite = load_suite(suite_name)
     if not allow_dirty:
         refuse_dirty_shipped_results(results_dir, suite_folder(suite.name, suite.version))
+    d_params = parse_overrides(defense_overrides, "--defense-param", add_defenses, "--add-defense")
+    a_params = parse_overrides(attack_overrides, "--attack-param", add_attacks, "--add-attack")
     if add_defenses:
-        suite = suite.with_defenses(add_defenses)
+        suite = suite.with_defenses(add_defenses, d_params)
+    if add_attacks:
+        suite = suite.with_attacks(add_attacks, a_params)
     if seed is not None:
         suite = suite.with_seed(seed)
     cells = select(suite.cells(), parse_filters(only), parse_filters(exclude))
@@ -154,6 +167,29 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
         for path, err in summary.failed:
             console.print(f"[red]failed[/] {terminal_safe(str(path))}: {terminal_safe(err)}")
         sys.exit(1)
+
+
+def parse_overrides(items, flag: str, added, add_flag: str) -> dict[str, dict]:
+    """``NAME.KEY=VALUE`` items (VALUE a TOML literal, else a string) by plugin name; only the
+    plugins added on this command line take them (a suite's own plugins are its protocol)."""
+    import tomllib
+
+    out: dict[str, dict] = {}
+    for item in items:
+        target, sep, value = item.partition("=")
+        name, dot, key = target.partition(".")
+        if not sep or not dot or not name or not key:
+            raise HashbenchError(f"{flag} {item!r}: write NAME.KEY=VALUE, e.g. {flag} cgat.epochs=8")
+        if name not in added:
+            raise HashbenchError(f"{flag} {item!r}: '{name}' is not added with {add_flag}; the "
+                                 "suite's own plugins keep the suite's parameters (edit a copy "
+                                 "of the suite under another name to change them)")
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        out.setdefault(name, {})[key] = parsed
+    return out
 
 
 @cli.command()

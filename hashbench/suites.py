@@ -111,17 +111,68 @@ class Suite:
             return self
         return dataclasses.replace(self, seeds=(seed,))
 
-    def with_defenses(self, names: list[str] | tuple[str, ...]) -> "Suite":
-        """The same suite (name, version, attacks, budgets) with more defenses in every group:
-        how a new defense is evaluated on a published suite without editing it. An unknown name
-        raises with close matches."""
+    def training_recipe(self) -> dict:
+        """The training parameters every defense of the suite that fine-tunes another (not the
+        ones trained from scratch) sets to the same value: epochs, optimiser, learning rate... An added defense
+        trains with them, as the suite's own do."""
         from hashbench.registry import defenses
 
+        sections = [self.defense_params.get(d, {}) for g in self.groups for d in g["defenses"]
+                    if defenses.get(d).starts_from != "scratch"]
+        if not sections:
+            return {}
+        shared = dict(sections[0])
+        for sec in sections[1:]:
+            shared = {k: v for k, v in shared.items() if k in sec and sec[k] == v}
+        return shared
+
+    def with_defenses(self, names: list[str] | tuple[str, ...],
+                      params: dict[str, dict] | None = None) -> "Suite":
+        """The same suite (name, version, attacks, budgets) with more defenses in every group:
+        how a new defense is evaluated on a published suite without editing it. Each added
+        defense trains with the suite's recipe (``training_recipe``) where its parameters have
+        those names, then ``params[name]`` on top. An unknown name raises with close matches."""
+        from hashbench.registry import defenses
+
+        recipe, params = self.training_recipe(), params or {}
+        present = {d for g in self.groups for d in g["defenses"]}
+        added = {}
         for name in names:
-            defenses.entry(name)
+            if name in present:  # the suite's own: its parameters are the suite's
+                continue
+            fields = {f.name for f in dataclasses.fields(defenses.get(name).Params)}
+            added[name] = {**{k: v for k, v in recipe.items() if k in fields},
+                           **params.get(name, {})}
+            defenses.create(name, **added[name])  # bad parameters stop the run before training
         groups = tuple({**g, "defenses": list(dict.fromkeys([*g["defenses"], *names]))}
                        for g in self.groups)
-        return dataclasses.replace(self, groups=groups)
+        return dataclasses.replace(self, groups=groups,
+                                   defense_params={**self.defense_params, **added})
+
+    def with_attacks(self, names: list[str] | tuple[str, ...],
+                     params: dict[str, dict] | None = None) -> "Suite":
+        """The same suite with more attacks: an image attack in every group's ``attacks``, a text
+        attack in every image-text group's ``text_attacks``. An added attack gets its own column
+        and stays out of the worst case, so no published record changes."""
+        from hashbench.registry import attacks
+
+        params = params or {}
+        present = {a for g in self.groups for a in [*g["attacks"], *g.get("text_attacks", [])]}
+        names = [n for n in names if n not in present]
+        for name in names:  # bad parameters stop the run before anything trains
+            budget = {"eps": 0.0} if attacks.get(name).modality == "image" else {}
+            attacks.create(name, **{**params.get(name, {}), **budget})
+        groups = []
+        for g in self.groups:
+            g = dict(g)
+            for name in names:
+                key = "text_attacks" if attacks.get(name).modality == "text" else "attacks"
+                if key == "text_attacks" and g.get("modality") != IMAGE_TEXT:
+                    continue
+                g[key] = list(dict.fromkeys([*g.get(key, []), name]))
+            groups.append(g)
+        return dataclasses.replace(self, groups=tuple(groups), attack_params={
+            **self.attack_params, **{n: params.get(n, {}) for n in names}})
 
     def cells(self) -> list[CellSpec]:
         """Expand every group: clean and attack cells, then a worst-case cell per model. An
@@ -227,6 +278,23 @@ def check_suite_file(path: Path, data: dict) -> None:
                               f"runs{close_matches(name, used['attack'])}")
 
 
+def _refuse_a_published_name(path: Path, data: dict) -> None:
+    """A suite file of one's own must not reuse a package suite's name and version with other
+    content: its records would land in that suite's folder and on its board, computed with
+    other cells, under the published name."""
+    for package_path in package_suites().values():
+        if Path(package_path).resolve() == Path(path).resolve():
+            return
+    for package_path in package_suites().values():
+        published = tomllib.loads(Path(package_path).read_text(encoding="utf-8"))
+        if (published["name"], published["version"]) == (data["name"], data["version"]) \
+                and published != data:
+            raise ConfigError(
+                f"suite {path} is named {data['name']!r} version {data['version']}, a published "
+                f"suite ({Path(package_path).name}), but differs from it; give your suite "
+                "another name (or use --add-defense / --add-attack on the published one)")
+
+
 def _schema() -> dict:
     return json.loads(resources.files("hashbench").joinpath("schemas/suite.v1.json").read_text())
 
@@ -259,6 +327,7 @@ def load_suite(name_or_path: str) -> Suite:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(f"suite {path}: {errors[0].json_path}: {errors[0].message}{more}")
     check_suite_file(path, data)
+    _refuse_a_published_name(path, data)
     suite = Suite(
         name=data["name"], version=data["version"], description=data.get("description", ""),
         seed=data.get("seed", 0), worst_case=tuple(data.get("worst_case", [])),
