@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.progress import Progress as RichBar
 from rich.table import Table
 
@@ -24,23 +31,51 @@ out = Console(soft_wrap=True)
 
 
 class RichProgress(Progress):
-    """Draws one bar per running task (matrix, training, attack)."""
+    """Draws one bar per running task (matrix, training, attack), with its ETA. Where stderr is
+    not a terminal (a log file, CI) bars are not drawn; instead a plain line per task every
+    ``PLAIN_EVERY_S`` seconds ($HASHBENCH_LOG_EVERY), and one when the run ends, say where the
+    work stands."""
+
+    PLAIN_EVERY_S = 30.0
 
     def __init__(self, bar: RichBar):
+        import os
+
         self.bar, self.tasks = bar, {}
+        self.every = float(os.environ.get("HASHBENCH_LOG_EVERY", self.PLAIN_EVERY_S))
+        self.plain = not bar.console.is_terminal
+        self._plain: dict[str, list] = {}  # task -> [description, done, total, last print]
 
     def start(self, task, total=None, description=""):
         self.tasks[task] = self.bar.add_task(description or task, total=total, info="")
+        if self.plain:
+            self._plain[task] = [description or task, 0, total, time.monotonic()]
 
     def advance(self, task, steps=1, **info):
         if task in self.tasks:
             extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                              for k, v in info.items())
             self.bar.update(self.tasks[task], advance=steps, info=extra)
+        if task in self._plain:
+            state = self._plain[task]
+            state[1] += steps
+            if time.monotonic() - state[3] >= self.every:
+                state[3] = time.monotonic()
+                self._line(state, extra if task in self.tasks else "")
 
     def finish(self, task):
         if task in self.tasks:
             self.bar.remove_task(self.tasks.pop(task))
+        if task in self._plain:
+            state = self._plain.pop(task)
+            if task == "matrix":
+                self._line(state, "done")
+
+    def _line(self, state, extra: str) -> None:
+        desc, done, total, _ = state
+        of = f"/{total}" if total else ""
+        self.bar.console.print(f"{time.strftime('%H:%M:%S')} {terminal_safe(desc)}: "
+                               f"{done}{of} {terminal_safe(extra)}", highlight=False)
 
     def log(self, message):
         self.bar.console.print(f"[yellow]{terminal_safe(str(message))}[/]")
@@ -55,10 +90,11 @@ def terminal_safe(text: str) -> str:
     return escape(_CONTROL.sub("", text))
 
 
-def _bar() -> RichBar:
+def _bar(hidden: bool = False) -> RichBar:
     return RichBar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console,
-                   transient=False)
+                   TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                   TextColumn("{task.fields[info]}"), console=console, transient=False,
+                   disable=hidden or not console.is_terminal)
 
 
 @click.group()
@@ -111,6 +147,9 @@ def list_cmd():
               "from a checkout with uncommitted changes (its records are flagged on the board)")
 @click.option("--amp", is_flag=True, help="mixed-precision training (fp16 on CUDA, bf16 on CPU); "
               "attacks stay fp32; records say so and the leaderboard flags them")
+@click.option("--quiet", is_flag=True, help="no progress and no summary table; errors and the "
+              "one-line result only")
+@click.option("--json", "as_json", is_flag=True, help="print what the run did as JSON on stdout")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="local",
               show_default=True, help="where cells run: this process, or Ray tasks "
               "(pip install 'hashbench[ray]')")
@@ -125,7 +164,7 @@ def list_cmd():
               help="ray: retries of a task whose worker died")
 def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_root, force,
         fail_fast, cell_timeout, add_defenses, add_attacks, defense_overrides, attack_overrides,
-        allow_dirty, amp, executor, address, gpus_per_cell,
+        allow_dirty, amp, quiet, as_json, executor, address, gpus_per_cell,
         cpus_per_cell, max_retries):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
     from hashbench.cells import parse_filters, select, suite_folder
@@ -154,10 +193,20 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
         console.print("[yellow]note:[/] --amp on the CPU trains in bf16, which is several times "
                       "slower than fp32 without bf16 hardware; it is meant for CUDA")
     engine = make_executor(executor, address, gpus_per_cell, cpus_per_cell, max_retries)
-    with _bar() as bar:
-        summary = Runner(options, RichProgress(bar)).run(suite, cells, engine)
+    with _bar(quiet or as_json) as bar:
+        progress = Progress() if quiet or as_json else RichProgress(bar)
+        summary = Runner(options, progress).run(suite, cells, engine)
     for name, why in summary.unavailable.items():
         console.print(f"[yellow]skipped dataset {terminal_safe(name)}:[/] {terminal_safe(why)}")
+    if as_json:
+        out.print_json(data={
+            "suite": suite.name, "version": suite.version, "results": str(results_dir),
+            "computed": [str(p) for p in summary.written],
+            "finished": [str(p) for p in summary.skipped],
+            "failed": [{"record": str(p), "error": e} for p, e in summary.failed],
+            "skipped_datasets": summary.unavailable, "trained_models": summary.trained_models})
+    elif not quiet and (summary.written or summary.failed):
+        console.print(summary_table(summary, results_dir))
     console.print(
         f"suite {suite.name} v{suite.version}: {len(summary.written)} cells computed, "
         f"{len(summary.skipped)} already finished, {len(summary.failed)} failed, "
@@ -167,6 +216,29 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
         for path, err in summary.failed:
             console.print(f"[red]failed[/] {terminal_safe(str(path))}: {terminal_safe(err)}")
         sys.exit(1)
+
+
+def summary_table(summary, results_dir: Path) -> Table:
+    """Cells computed, finished already and failed, per dataset, model and defense."""
+    counts: dict[tuple, list[int]] = {}
+    for col, paths in enumerate((summary.written, summary.skipped,
+                                 [p for p, _ in summary.failed])):
+        for path in paths:
+            try:
+                parts = Path(path).relative_to(results_dir).parts
+            except ValueError:
+                parts = Path(path).parts[-5:]
+            key = tuple(parts[1:4]) if len(parts) >= 4 else (str(path), "", "")
+            counts.setdefault(key, [0, 0, 0])[col] += 1
+    table = Table(title="this run")
+    for col in ("dataset", "model", "defense", "computed", "finished", "failed"):
+        table.add_column(col, justify="right" if col in ("computed", "finished", "failed")
+                         else "left")
+    for key in sorted(counts):
+        done, kept, bad = counts[key]
+        table.add_row(*(terminal_safe(k) for k in key), str(done), str(kept),
+                      f"[red]{bad}[/]" if bad else "0")
+    return table
 
 
 def parse_overrides(items, flag: str, added, add_flag: str) -> dict[str, dict]:
