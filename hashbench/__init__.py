@@ -31,3 +31,12 @@ def benchmark(model, dataset: str = "mnist", **options):
     from hashbench.python_api import benchmark as _benchmark
 
     return _benchmark(model, dataset, **options)
+
+
+def attack(name: str, eps: float, seed: int = 0, **params):
+    """A registered attack as a callable for scripts: ``atk = hashbench.attack("center_pgd",
+    eps=0.3); x_adv = atk(model, images, labels, database=(codes, labels))``; any module
+    returning K real outputs works (see :class:`hashbench.python_api.ScriptAttack`)."""
+    from hashbench.python_api import ScriptAttack
+
+    return ScriptAttack(name, eps, seed, **params)

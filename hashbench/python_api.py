@@ -185,3 +185,52 @@ def benchmark(model: torch.nn.Module, dataset: str = "mnist", *, name: str = "my
                                 rec["error"]))
     return Evaluation(name, dataset, f"{base.name} v{base.version}", seed, net.bits, eps, topk,
                       clean, random_map, tuple(out), tuple(paths))
+
+
+class ScriptAttack:
+    """A registered attack for scripts, torchattacks-style: ``atk = hashbench.attack("hag",
+    eps=8/255); x_adv = atk(model, images)``. Every batch it returns passed the harness's check
+    (finite, [0,1], within eps, shaped like ``images``)."""
+
+    def __init__(self, name: str, eps: float, seed: int = 0, **params):
+        from hashbench.registry import attacks
+
+        self.attack = attacks.create(name, eps=eps, **params)
+        self.seed = seed
+
+    def __call__(self, model: torch.nn.Module, images: torch.Tensor,
+                 labels: torch.Tensor | None = None, *,
+                 database: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 train: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 target_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``labels``: the queries' label vectors; ``database`` / ``train``: (codes in {-1,+1},
+        label vectors) of the items the attack may use (``train`` defaults to ``database``).
+        Which of them an attack needs is its ``needs``; a missing one is a one-line error."""
+        from hashbench.api import AttackContext, Need, QueryBatch
+        from hashbench.threat_model import check_adversarial
+
+        attack = self.attack
+        net = as_hash_model(model, images[:2])
+        train = train if train is not None else database
+        provided = {}
+        if database is not None:
+            provided[Need.DATABASE_CODES.value], provided[Need.DATABASE_LABELS.value] = database
+        if train is not None:
+            provided[Need.TRAIN_CODES.value], provided[Need.TRAIN_LABELS.value] = train
+        missing = sorted(n.value for n in type(attack).needs if n.value not in provided
+                         and n not in (Need.QUERY_LABELS, Need.TARGET_LABELS))
+        if Need.QUERY_LABELS in type(attack).needs and labels is None:
+            missing.append("labels")
+        if Need.TARGET_LABELS in type(attack).needs and target_labels is None:
+            missing.append("target_labels")
+        if missing:
+            raise ConfigError(f"attack {attack.name} needs {', '.join(missing)}; pass labels=, "
+                              "database=(codes, labels), train=(codes, labels) or "
+                              "target_labels= as it says")
+        ctx = AttackContext(type(attack).needs, self.seed, "script", f"attack {attack.name}",
+                            **provided)
+        batch = QueryBatch(index=torch.arange(len(images)), labels=labels,
+                           target_labels=target_labels)
+        x_adv = attack.perturb(net, images, batch, attack.prepare(net, ctx), ctx)
+        check_adversarial(images, x_adv, attack.params.eps, f"attack {attack.name}")
+        return x_adv

@@ -87,3 +87,24 @@ def test_bad_inputs_to_benchmark_are_one_line_errors(tmp_path):
                            results=tmp_path)
     with pytest.raises(ConfigError, match="codes \\(N, K\\)"):
         hashbench.benchmark(nn.Flatten(0), "mnist", suite="smoke", results=tmp_path)
+
+
+def test_a_registered_attack_as_a_script_call_on_a_plain_module():
+    from hashbench.data import load_dataset
+    from hashbench.metrics import binarize
+
+    data = load_dataset("mnist")
+    model = fitted()
+    x = data.query.images(torch.arange(32))
+    with torch.no_grad():
+        db = binarize(model(data.database.images(torch.arange(len(data.database)))))
+    atk = hashbench.attack("center_pgd", eps=0.3, steps=20)
+    x_adv = atk(model, x, data.query.labels[:32], database=(db, data.database.labels))
+    assert (x_adv - x).abs().max() <= 0.3 + 1e-6 and 0 <= x_adv.min() and x_adv.max() <= 1
+    with torch.no_grad():
+        flipped = (binarize(model(x_adv)) != binarize(model(x))).float().mean()
+    assert flipped > 0.2  # it really attacks the plain module
+    assert torch.equal(x_adv, atk(model, x, data.query.labels[:32],
+                                  database=(db, data.database.labels)))  # seeded
+    with pytest.raises(ConfigError, match="needs train_codes, train_labels"):
+        atk(model, x, data.query.labels[:32])
