@@ -391,21 +391,41 @@ def evaluate_queries(suite_name, dataset, defense, model_id, queries_path, name,
               + f" on {rec['cell']['queries']} queries; wrote {path}")
 
 
+def plugin_checks(kind: str, cls) -> list:
+    """The contract rules of one plugin class, for its kind and modality."""
+    from hashbench.selfcheck import check_attack, check_defense
+    from hashbench.selfcheck_crossmodal import (
+        check_image_text_defense,
+        check_method,
+        check_text_attack,
+    )
+
+    if kind == "attack":
+        return check_text_attack(cls) if cls.modality == "text" else check_attack(cls)
+    if kind == "defense":
+        return check_image_text_defense(cls) if cls.modality == "image-text" else \
+            check_defense(cls)
+    return check_method(cls)
+
+
 @cli.command()
 @click.option("--defense", "defense", default=None, help="registered defense name")
 @click.option("--attack", "attack", default=None, help="registered attack name")
-def selfcheck(defense, attack):
-    """Check one plugin's contract on a slice of the embedded MNIST (seconds)."""
-    from hashbench.registry import attacks, defenses
-    from hashbench.selfcheck import check_attack, check_defense
+@click.option("--method", "method", default=None, help="registered image-text method name")
+def selfcheck(defense, attack, method):
+    """Check one plugin's contract on a slice of the embedded data (seconds): image and text
+    attacks, image and image-text defenses, image-text hashing methods."""
+    from hashbench.registry import attacks, defenses, methods
 
-    if (defense is None) == (attack is None):
-        raise click.UsageError("give exactly one of --defense NAME or --attack NAME")
-    registry, name = (defenses, defense) if defense else (attacks, attack)
+    given = [(r, n) for r, n in ((defenses, defense), (attacks, attack), (methods, method))
+             if n is not None]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --defense, --attack or --method NAME")
+    registry, name = given[0]
     entry = registry.entry(name)
     cls = registry.get(name)
     with console.status(f"checking {registry.kind} {name}"):
-        checks = check_defense(cls) if defense else check_attack(cls)
+        checks = plugin_checks(registry.kind, cls)
     table = Table(title=f"selfcheck {registry.kind} {name} ({entry.distribution} "
                         f"{entry.dist_version})")
     for col in ("rule", "result", "measured", "fix"):

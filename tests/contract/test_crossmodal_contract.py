@@ -1,14 +1,14 @@
-"""Every registered text attack and image-text defense against the harness contract."""
+"""Image-text plugins: what selfcheck's rules (tests/contract/test_selfcheck_registry.py) do not
+say: docstring sections, and that a text attack's needs are enforced."""
 
 import pytest
 import torch
 
-from hashbench.api import AttackContext, Need, QueryBatch, TrainContext
+from hashbench.api import AttackContext, Need, QueryBatch
 from hashbench.data import load_dataset
 from hashbench.metrics import binarize
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
-from hashbench.registry import attacks, defenses, methods
-from hashbench.threat_model import check_text_adversarial
+from hashbench.registry import attacks, defenses
 
 TEXT = [n for n in attacks.names() if attacks.get(n).modality == "text"]
 IMAGE_TEXT = [n for n in defenses.names() if defenses.get(n).modality == "image-text"]
@@ -42,45 +42,11 @@ def run(name, data, flips, seed=0, train_mode=False):
 
 
 @pytest.mark.parametrize("name", TEXT)
-def test_text_attack_budget_determinism_and_mode(name, data):
-    net, t, adv = run(name, data, flips=2)
-    assert check_text_adversarial(t, adv, 2, name) > 0
-    assert torch.equal(adv, run(name, data, flips=2)[2])  # same seed, same flips
-    assert torch.equal(run(name, data, flips=0)[2], t)
-    net, _, _ = run(name, data, flips=1, train_mode=True)
-    assert net.training
-
-
-@pytest.mark.parametrize("name", TEXT)
 def test_text_attack_metadata(name):
     cls = attacks.get(name)
     assert cls.citation is not None and cls.citation.url
     assert cls.__doc__ and "Example" in cls.__doc__ and "Threat model" in cls.__doc__
     assert "flips" in cls.Params.__dataclass_fields__
-
-
-def train(name, data, seed=0):
-    split, d = data
-    method = methods.create("dcmh")
-    ctx = TrainContext(seed=seed, scope=f"contract/{name}", eps=0.3, train_labels=split.labels,
-                       database_labels=split.labels, make_hash_loss=None,
-                       attack=attacks.create, text_flips=d.text_flips)
-    ctx.make_objective = lambda m: method.objective(m, split, ctx)
-    params = {"epochs": 1, "batch_size": 32}
-    if name != "cm_vanilla":
-        params["steps"] = 2
-    return defenses.create(name, **params).fit(model(seed), split, ctx)
-
-
-@pytest.mark.parametrize("name", IMAGE_TEXT)
-def test_image_text_defense_returns_binary_codes_deterministically(name, data):
-    split = data[0]
-    a, b = train(name, data, seed=5), train(name, data, seed=5)
-    assert isinstance(a, CrossModalHashModel)
-    codes = a.eval().text.encode(split.texts[:8])
-    assert codes.shape == (8, 16) and set(codes.unique().tolist()) <= {-1.0, 1.0}
-    for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
-        assert torch.equal(pa, pb)
 
 
 def test_a_need_is_still_enforced_for_text_attacks():
