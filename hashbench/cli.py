@@ -129,6 +129,8 @@ def list_cmd():
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, envvar="HASHBENCH_DATA",
               help="folder holding the literature datasets")
 @click.option("--force", is_flag=True, help="recompute finished cells")
+@click.option("--download", is_flag=True, help="first download the suite's datasets that are "
+              "absent and downloadable (cifar10, fashion_mnist) into --data-root")
 @click.option("--fail-fast", is_flag=True, help="stop at the first failed cell")
 @click.option("--cell-timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="fail a cell (its model's training included) that runs longer; 0: no limit "
@@ -163,7 +165,7 @@ def list_cmd():
 @click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
               help="ray: retries of a task whose worker died")
 def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_root, force,
-        fail_fast, cell_timeout, add_defenses, add_attacks, defense_overrides, attack_overrides,
+        download, fail_fast, cell_timeout, add_defenses, add_attacks, defense_overrides, attack_overrides,
         allow_dirty, amp, quiet, as_json, executor, address, gpus_per_cell,
         cpus_per_cell, max_retries):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
@@ -187,6 +189,8 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     cells = select(suite.cells(), parse_filters(only), parse_filters(exclude))
     if not cells:
         raise HashbenchError(f"no cell of suite {suite.name} matches the --only/--exclude filters")
+    if download:
+        fetch_absent({c.dataset for c in cells}, data_root)
     options = RunOptions(results_dir, cache_dir, device, force, fail_fast, data_root, amp,
                          cell_timeout)
     if amp and resolve_device(device).type == "cpu":
@@ -216,6 +220,20 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
         for path, err in summary.failed:
             console.print(f"[red]failed[/] {terminal_safe(str(path))}: {terminal_safe(err)}")
         sys.exit(1)
+
+
+def fetch_absent(datasets, data_root) -> None:
+    """Download the datasets among ``datasets`` that are downloadable and not in place."""
+    from hashbench.data import load_dataset
+    from hashbench.data.download import download, sources
+    from hashbench.errors import DataMissing
+
+    for name in sorted(set(datasets) & set(sources())):
+        try:
+            load_dataset(name, data_root)
+        except DataMissing:
+            with _bar() as bar:
+                download(name, data_root, RichProgress(bar))
 
 
 def summary_table(summary, results_dir: Path) -> Table:
@@ -505,6 +523,30 @@ def zoo(build_from, cache_dir, zoo_dir):
         table.add_row(terminal_safe(e.name), str(e.seed), f"{e.clean_map:.4f}", e.sha256[:12],
                       terminal_safe(e.record))
     (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
+
+
+@cli.group()
+def data():
+    """Fetch the datasets whose licence allows it."""
+
+
+@data.command("download")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, envvar="HASHBENCH_DATA",
+              help="where the loaders look [default: $HASHBENCH_DATA]")
+def data_download(names, data_root):
+    """Download NAMES (cifar10, fashion_mnist) with torchvision's downloaders and checksums, then
+    load each once to check it."""
+    from hashbench.data import load_dataset
+    from hashbench.data.download import download
+
+    with _bar() as bar:
+        progress = RichProgress(bar)
+        for name in names:
+            folder = download(name, data_root, progress)
+            ds = load_dataset(name, data_root)
+            out.print(f"{name}: in {folder}; {len(ds.train)} train, {len(ds.query)} query, "
+                      f"{len(ds.database)} database items (protocol {ds.protocol})")
 
 
 @cli.command()
