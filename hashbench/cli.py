@@ -487,16 +487,15 @@ def report(results_dir, out_dir, no_plots):
                             else terminal_safe(str(v)) for v in row))
         # a pipe or file gets the whole table; a terminal gets what fits its width
         (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
-    written = write_leaderboards(boards, out_dir)
+    if not no_plots:  # first, so that the page's detail views link the plots drawn
+        with console.status("drawing PR, P@N and t-SNE plots"):
+            plots = write_plots(records, out_dir)
+        out.print(f"wrote {len(plots.written)} plot files under {Path(out_dir) / 'plots'}")
+        for note in plots.notes:
+            console.print(f"[yellow]{note}[/]")
+    written = write_leaderboards(boards, out_dir, records)
     for path in written:
         out.print(f"wrote {path}")
-    if no_plots:
-        return
-    with console.status("drawing PR, P@N and t-SNE plots"):
-        plots = write_plots(records, out_dir)
-    out.print(f"wrote {len(plots.written)} plot files under {Path(out_dir) / 'plots'}")
-    for note in plots.notes:
-        console.print(f"[yellow]{note}[/]")
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 Skipped where no Chromium is installed; `.ci/run` installs Debian's `chromium` so CI runs it.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed 
 
 
 def record(defense, attack, clean, robust=None):
-    metrics = {"eps": 0.3, "topk": None, "clean_map": clean}
+    metrics = {"eps": 0.3, "topk": None, "clean_map": clean, "random_map": 0.1}
     if robust is not None:
         metrics["map"] = robust
     return {"suite": {"name": "standard", "version": 1}, "dataset": {"protocol": "mnist-5k-v1"},
@@ -50,8 +51,10 @@ def chromium(*args: str) -> subprocess.CompletedProcess:
 def defenses_in_dom(page: Path, fragment: str = "") -> list[str]:
     done = chromium("--dump-dom", page.as_uri() + fragment)
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", done.stdout, flags=re.S)[1:]  # skip the header
-    return [re.findall(r"<td[^>]*>(.*?)</td>", r, flags=re.S)[2] for r in rows]
+    table = re.search(r'<table class="board">(.*?)</table>', done.stdout, flags=re.S).group(1)
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, flags=re.S)[1:]  # skip the header
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", r, flags=re.S)[2] for r in rows]
+    return [re.sub(r"<[^>]+>", "", c) for c in cells]  # the defense cell links its details
 
 
 def test_table_renders_and_screenshot_is_taken(page, tmp_path):
@@ -69,3 +72,32 @@ def test_clicking_a_header_sorts_and_a_second_click_reverses(page):
     assert by_clean[0].startswith("&lt;img") and by_clean[-1] == "vanilla"
     reversed_ = defenses_in_dom(page, "#sort=clean mAP,clean mAP")
     assert reversed_ == by_clean[::-1]
+
+
+def artifacts(tmp_path: Path) -> Path:
+    """Where screenshots go: $HASHBENCH_TEST_ARTIFACTS (kept for a reader), else tmp_path."""
+    folder = Path(os.environ.get("HASHBENCH_TEST_ARTIFACTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def scrolls_sideways(page: Path, width: int) -> bool:
+    """Whether the page is wider than a ``width`` px window (measured in the page itself)."""
+    probe = page.with_name(f"probe-{width}.html")
+    probe.write_text(page.read_text().replace(
+        "</body>", "<script>document.body.setAttribute('data-wide', String("
+        "document.documentElement.scrollWidth > window.innerWidth));</script></body>"))
+    done = chromium("--dump-dom", f"--window-size={width},900", probe.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    return 'data-wide="true"' in done.stdout
+
+
+def test_the_site_fits_1280_px_and_shows_details(page, tmp_path):
+    for width, name in ((1280, "desktop"), (390, "phone")):
+        shot = artifacts(tmp_path) / f"leaderboard-{name}.png"
+        done = chromium(f"--screenshot={shot}", f"--window-size={width},1000", page.as_uri())
+        assert done.returncode == 0 and shot.stat().st_size > 5000, done.stderr[-2000:]
+    assert not scrolls_sideways(page, 1280)
+    dom = chromium("--dump-dom", page.as_uri()).stdout
+    assert dom.count("<details") == 4 and 'class="floor"' in dom
+    assert "onerror=alert" not in re.sub(r"&lt;img src=x onerror=alert\(1\)&gt;", "", dom)
