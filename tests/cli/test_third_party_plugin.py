@@ -6,8 +6,8 @@ run on a suite, and shown on the leaderboard as third-party, with no change to h
 """
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
