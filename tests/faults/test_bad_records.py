@@ -5,18 +5,12 @@ exit, one line naming the problem, and no other record changed."""
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from inprocess import hb  # tests/faults/inprocess.py
 
 HAG = "smoke/mnist/dpsh-small_cnn-16b/vanilla/hag.json"
-
-
-def hb(*args):
-    return subprocess.run([sys.executable, "-m", "hashbench.cli", *args], capture_output=True,
-                          text=True, timeout=600)
 
 
 def snapshot(folder: Path) -> dict:

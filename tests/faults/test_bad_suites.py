@@ -1,10 +1,8 @@
 """Fault injection: malformed suite files. Each is refused before anything trains: exit 2, one
 line naming the fault and the fix, nothing written."""
 
-import subprocess
-import sys
-
 import pytest
+from inprocess import hb  # tests/faults/inprocess.py
 
 BASE = """
 name = "faulty"
@@ -88,9 +86,8 @@ def test_a_bad_suite_is_refused_before_anything_runs(case, tmp_path):
     text, message = CASES[case]
     suite = tmp_path / "faulty.toml"
     suite.write_text(text)
-    res = subprocess.run([sys.executable, "-m", "hashbench.cli", "run", "--suite", str(suite),
-                          "--results", str(tmp_path / "results"), "--cache",
-                          str(tmp_path / "cache")], capture_output=True, text=True, timeout=120)
+    res = hb("run", "--suite", suite, "--results", tmp_path / "results", "--cache",
+             tmp_path / "cache")
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert res.returncode == 2, res.stderr
     assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
