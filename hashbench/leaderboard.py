@@ -115,7 +115,7 @@ def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
             "model": model, "defense": defense, "third_party": False,
             "eps": rec["metrics"]["eps"], "steps": None, "floor": None,
             "flags": {"older suite version"} if outdated else set(),
-            "values": {}, "cis": {}, "checkpoints": {},
+            "values": {}, "cis": {}, "checkpoints": {}, "parents": {},
         })
         seed = int(rec["cell"].get("seed", 0))
         values, cis = row["values"].setdefault(seed, {}), row["cis"].setdefault(seed, {})
@@ -134,6 +134,8 @@ def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
         sha = rec["model"].get("checkpoint_sha256")
         if sha:  # every cell of a row (per seed and direction) must measure one checkpoint
             row["checkpoints"].setdefault((seed, pre), set()).add(sha)
+        if rec["model"].get("parent_checkpoint_sha256"):
+            row["parents"].setdefault(seed, set()).add(rec["model"]["parent_checkpoint_sha256"])
         values[f"{pre}clean mAP"] = m["clean_map"]
         cis[f"{pre}clean mAP"] = m.get("clean_map_ci95")
         if m.get("random_map") is not None:
@@ -160,6 +162,7 @@ def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
             if (m["eps"] >= LARGE_EPS and "random_map" in m
                     and m["map"] > m["random_map"] + NOT_RANDOM_MARGIN):
                 row["flags"].add(f"{attack} not near random at eps {m['eps']:.4g}")
+    _flag_foreign_parents(rows)
     clean_cols = [f"{p}clean mAP" for p in prefixes]
     out = [_summarise(r, prefixes, clean_cols) for r in rows.values()]
     frame = pd.DataFrame(out)
@@ -178,6 +181,20 @@ def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
     cols = fixed + metric_cols + tail + ["floor", "seeds"] + budget + ["steps", "third_party",
                                                                        "flags"]
     return frame[cols]
+
+
+def _flag_foreign_parents(rows: dict) -> None:
+    """A fine-tuned row whose starting checkpoint (per seed) is not a checkpoint of a row of
+    the same model on this board (its vanilla, for the first-party defenses) was fine-tuned
+    from another model than the one the board measures: flag it."""
+    by_model: dict[tuple, set] = {}
+    for (model, _), row in rows.items():
+        for (seed, _), shas in row["checkpoints"].items():
+            by_model.setdefault((model, seed), set()).update(shas)
+    for (model, _), row in rows.items():
+        for seed, parents in row["parents"].items():
+            if parents - by_model.get((model, seed), set()):
+                row["flags"].add("fine-tuned from a checkpoint not on this board")
 
 
 def _summarise(row: dict, prefixes: list[str], clean_cols: list[str]) -> dict:

@@ -58,6 +58,8 @@ class Provisioned:
     checkpoint_sha256: str
     defense_ref: dict
     codes: dict[str, torch.Tensor] = field(default_factory=dict)
+    # a fine-tuned defense: the checkpoint sha256 of the model it started from
+    parent_sha256: str | None = None
 
 
 class Provisioner:
@@ -169,8 +171,9 @@ class Provisioner:
                     self.trained += 1
         if loaded is not None:
             model, sha = loaded
+        parent_sha = self.store.checkpoint_sha256(ident.parent.key) if ident.parent else None
         with self.clock.phase("codes"):
-            result = Provisioned(model, key, sha, ref, self._codes(key, model, data))
+            result = Provisioned(model, key, sha, ref, self._codes(key, model, data), parent_sha)
         self._memo[key] = result
         return result
 
@@ -261,4 +264,4 @@ def direction_view(prov: Provisioned, direction: str) -> Provisioned:
     other = "text" if query == "image" else "image"
     return Provisioned(prov.model.net(query), prov.key, prov.checkpoint_sha256, prov.defense_ref,
                        {"train": prov.codes[f"train_{other}"],
-                        "database": prov.codes[f"database_{other}"]})
+                        "database": prov.codes[f"database_{other}"]}, prov.parent_sha256)

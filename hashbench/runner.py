@@ -304,6 +304,8 @@ class Runner:
                                     cell.vanilla_params)
         record["model"].update(defense=prov.defense_ref, checkpoint_sha256=prov.checkpoint_sha256,
                                cache_key=prov.key)
+        if prov.parent_sha256:
+            record["model"]["parent_checkpoint_sha256"] = prov.parent_sha256
         if cell.direction:
             prov = direction_view(prov, cell.direction)
         with self.clock.phase("codes"):

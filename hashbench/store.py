@@ -38,6 +38,11 @@ class ModelStore:
         atomic_write_bytes(self._path("models", key), data)
         return sha256_bytes(data)
 
+    def checkpoint_sha256(self, key: str) -> str | None:
+        """The sha256 of model ``key``'s checkpoint file (None when it is not cached)."""
+        path = self._path("models", key)
+        return sha256_bytes(path.read_bytes()) if path.is_file() else None
+
     def export(self, key: str) -> dict[str, bytes]:
         """The cache files of ``key`` (checkpoint, and codes once computed) by relative path,
         so a model can travel to a machine that does not share this cache."""

@@ -97,3 +97,7 @@ def test_kill_at_random_points_then_resume_is_bit_identical(tmp_path):
     assert content(root / "results") == expected
     leftovers = [p for p in root.rglob("*.tmp")]
     assert leftovers == [], leftovers  # the killed writers' temp files were cleaned up
+    model = root / "results/killed/mnist/dpsh-small_cnn-16b"
+    vanilla = json.loads((model / "vanilla/clean.json").read_text())["model"]
+    atrdh = json.loads((model / "atrdh/clean.json").read_text())["model"]
+    assert atrdh["parent_checkpoint_sha256"] == vanilla["checkpoint_sha256"]  # names its parent

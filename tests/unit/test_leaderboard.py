@@ -138,3 +138,19 @@ def test_a_row_mixing_checkpoints_is_flagged():
     recs[1]["model"]["checkpoint_sha256"] = "b" * 64
     flags = build_boards(recs)[0].table["flags"][0]
     assert "cells computed on different checkpoints" in flags
+
+
+def test_a_row_fine_tuned_from_another_vanilla_is_flagged():
+    vanilla_sha, other_sha = "a" * 64, "b" * 64
+    recs = []
+    for defense, sha, parent in (("vanilla", vanilla_sha, None), ("cgat", "c" * 64, vanilla_sha),
+                                 ("mine", "d" * 64, other_sha)):
+        for attack, robust in (("clean", None), ("worst_case", 0.4)):
+            rec = record(defense, attack, 0.9, robust)
+            rec["model"]["checkpoint_sha256"] = sha
+            if parent:
+                rec["model"]["parent_checkpoint_sha256"] = parent
+            recs.append(rec)
+    table = build_boards(recs)[0].table.set_index("defense")
+    assert "fine-tuned from a checkpoint not on this board" in table.loc["mine", "flags"]
+    assert "fine-tuned" not in table.loc["cgat", "flags"]
