@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
+from hashbench.defenses.cgat import CgAT
+from hashbench.defenses.cgat import Params as CgATParams
+from hashbench.defenses.saat import SAAT
+from hashbench.defenses.saat import Params as SAATBaseParams
+from hashbench.defenses.vanilla import Params as ImageVanillaParams
 
-from defenses.cgat import CgAT
-from defenses.cgat import Params as CgATParams
-from defenses.saat import SAAT
-from defenses.saat import Params as SAATBaseParams
-from defenses.vanilla import Params as ImageVanillaParams
 from hashbench.api import Citation, Defense, Need, QueryBatch
 from hashbench.codes import center_codes, mainstay_codes
 from hashbench.metrics import binarize

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from hashbench.defenses.cgat import CgAT
+from hashbench.defenses.cgat import Params as CgATParams
 
-from defenses.cgat import CgAT
-from defenses.cgat import Params as CgATParams
 from hashbench.api import Citation
 from hashbench.codes import mainstay_codes
 from hashbench.metrics import binarize

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hashbench.methods.common import pair_nll, relaxed_outputs, share_label
+
 from hashbench.api import Citation, CrossModalMethod, CrossModalObjective
 from hashbench.metrics import binarize
-from methods.common import pair_nll, relaxed_outputs, share_label
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from hashbench.methods.common import relaxed_outputs
 from torch.nn import functional as F
 
 from hashbench.api import Citation, CrossModalMethod, CrossModalObjective
-from methods.common import relaxed_outputs
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class RMSH(CrossModalMethod):
     beta = 1e-3.
 
     Example:
-        >>> from methods.rmsh import gilbert_varshamov_margin
+        >>> from hashbench.methods.rmsh import gilbert_varshamov_margin
         >>> gilbert_varshamov_margin(32, 55)
         10
     """

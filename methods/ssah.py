@@ -27,12 +27,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from hashbench.methods.common import pair_nll, share_label
 from torch import nn
 from torch.nn import functional as F
 
 from hashbench.api import Citation, CrossModalMethod, CrossModalObjective
 from hashbench.metrics import binarize
-from methods.common import pair_nll, share_label
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hashbench.methods.rmsh import gilbert_varshamov_margin, jaccard
 from test_data import _write_lists
 
 from hashbench.api import AttackContext, QueryBatch
@@ -20,7 +21,6 @@ from hashbench.registry import attacks, methods
 from hashbench.runner import Runner, RunOptions, RunSummary
 from hashbench.suites import load_suite
 from hashbench.threat_model import check_text_adversarial
-from methods.rmsh import gilbert_varshamov_margin, jaccard
 
 REPO = Path(__file__).resolve().parents[2]
 # the image protocol of mnist_multi, as published in results/standard: adding tags must not move it

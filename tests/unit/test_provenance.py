@@ -13,8 +13,8 @@ def test_fingerprint_changes_with_any_source_file(tmp_path):
 
 
 def test_a_subclassed_plugin_carries_its_base_module():
-    from defenses.cgat import CgAT
-    from defenses.saat import SAAT
+    from hashbench.defenses.cgat import CgAT
+    from hashbench.defenses.saat import SAAT
 
     saat, cgat = code_fingerprint(SAAT).split(":"), code_fingerprint(CgAT).split(":")
     assert len(saat) == 3 and len(cgat) == 2

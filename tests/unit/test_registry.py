@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from hashbench.errors import PluginError
-from hashbench.registry import attacks, defenses
+from hashbench.registry import attacks, defenses, methods
 
 
 @pytest.fixture
@@ -119,11 +119,33 @@ def test_every_first_party_module_exports_a_registered_plugin():
     """One registration: a plugin module missing from pyproject's entry points fails here."""
     from pathlib import Path
 
-    import attacks as atk_pkg
-    import defenses as def_pkg
+    import hashbench.attacks as atk_pkg
+    import hashbench.defenses as def_pkg
+    import hashbench.methods as met_pkg
 
-    for pkg, registry in ((atk_pkg, attacks), (def_pkg, defenses)):
+    for pkg, registry in ((atk_pkg, attacks), (def_pkg, defenses), (met_pkg, methods)):
         folder = Path(pkg.__file__).parent
         registered = {e.value.split(":")[0] for e in registry.entries()}
         for module in folder.glob("[!_]*.py"):
+            if module.stem == "common":  # methods' shared pieces, not a plugin
+                continue
             assert f"{pkg.__name__}.{module.stem}" in registered, module
+
+
+def test_a_users_own_attacks_folder_does_not_shadow_the_first_party_plugins(tmp_path):
+    """The first-party plugins install as hashbench.attacks / .defenses / .methods: a project
+    with its own top-level attacks/ package (first on sys.path) leaves them working."""
+    import subprocess
+    import sys
+
+    for name in ("attacks", "defenses", "methods"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("raise ImportError('the user project')\n")
+    code = ("from hashbench.registry import attacks, defenses, methods;"
+            "print(attacks.get('hag').__module__, defenses.get('saat').__module__,"
+            " methods.get('dcmh').__module__)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["hashbench.attacks.hag", "hashbench.defenses.saat",
+                                   "hashbench.methods.dcmh"]

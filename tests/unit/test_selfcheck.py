@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from hashbench.attacks.hag import HAG
+from hashbench.defenses.vanilla import Vanilla
 
-from attacks.hag import HAG
-from defenses.vanilla import Vanilla
 from hashbench.registry import defenses
 from hashbench.selfcheck import check_attack, check_defense
 

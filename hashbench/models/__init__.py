@@ -1,0 +1,1 @@
+"""Hashing models: the image model, the image-text model, their backbones and losses."""
