@@ -55,6 +55,13 @@ class QueryBatch:
     target_labels: torch.Tensor | None = None
 
 
+def resolve_attack(name: str, **params: Any) -> "Attack":
+    """The registered attack ``name`` with ``params``: replaced by ``hashbench.registry`` when it
+    is imported, which every plugin's loading does (so the plugin API never imports the
+    registry, which imports the API)."""
+    raise PluginError(f"attack {name!r}: no plugin registry is loaded; import hashbench.registry")
+
+
 class AttackContext:
     """Harness-provided data and seeded generators for one attack cell.
 
@@ -98,11 +105,7 @@ class AttackContext:
 
     def attack(self, name: str, **params: Any) -> "Attack":
         """A registered attack by name (validated parameters), e.g. an ensemble's member."""
-        if self._make_attack is None:
-            from hashbench.registry import attacks
-
-            return attacks.create(name, **params)
-        return self._make_attack(name, **params)
+        return (self._make_attack or resolve_attack)(name, **params)
 
     def sub(self, attack: "Attack", tag: str) -> "AttackContext":
         """A context for ``attack`` (a member run by this one) over the same data; its needs must

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from hashbench.errors import ConfigError
-
 if TYPE_CHECKING:
     from hashbench.runner import PendingCell, Runner, RunSummary
 
-EXECUTORS = ("local", "ray")
 
 
 class Executor(Protocol):
@@ -58,16 +55,3 @@ class LocalExecutor:
         else:
             runner.commit(item, runner.compute(item), summary)
         runner.progress.advance("matrix")
-
-
-def make_executor(name: str, address: str | None = None, gpus_per_cell: float | None = None,
-                  cpus_per_cell: float = 1.0, max_retries: int = 2) -> Executor:
-    """The executor called ``name``; ray's options are ignored by ``local``."""
-    if name == "local":
-        return LocalExecutor()
-    if name == "ray":
-        from hashbench.ray_executor import RayExecutor
-
-        return RayExecutor(address=address, gpus_per_cell=gpus_per_cell,
-                           cpus_per_cell=cpus_per_cell, max_retries=max_retries)
-    raise ConfigError(f"unknown executor '{name}'; use one of {', '.join(EXECUTORS)}")

@@ -1,15 +1,25 @@
 """External evaluations: which model a file of adversarial queries is scored against, and reading
-that file. The checks against the protocol and the scoring are ``Runner.score_external``."""
+that file; the checks against the protocol and the scoring (``score_external``)."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from hashbench.errors import ResultError
+from hashbench.cells import record_path
+from hashbench.data import load_dataset
+from hashbench.errors import ResultError, ThreatModelError
+from hashbench.evaluate import score_adversarial
+from hashbench.provenance import provenance, utc_now
+from hashbench.records import sidecar_path, write_record, write_sidecar
+from hashbench.runner import Runner
 from hashbench.suites import CLEAN, CellSpec, Suite
+from hashbench.threat_model import check_adversarial
 
 
 def external_cell(suite: Suite, dataset: str, defense: str, model_id: str | None) -> CellSpec:
@@ -38,3 +48,49 @@ def load_queries(path: Path) -> tuple[torch.Tensor, str]:
         raise ResultError(f"{path}: expected one float tensor (N, C, H, W), got "
                           f"{type(adv).__name__}")
     return adv, hashlib.sha256(raw).hexdigest()
+
+
+def score_external(runner: Runner, cell: CellSpec, adv: torch.Tensor, name: str, source: Path,
+                   sha256: str, targeted: bool) -> Path:
+    """Score adversarial queries made outside hashbench against ``cell``'s model and write
+    a record marked external. ``adv`` must hold the first N protocol queries, perturbed
+    within the protocol's eps and [0,1]; anything else is refused before scoring."""
+    if not re.fullmatch(r"[a-z0-9_-]+", name):
+        raise ResultError(f"external attack name {name!r}: use lower-case letters, digits, "
+                          "_ and -")
+    data = load_dataset(cell.dataset, runner.opt.data_root)
+    eps = float(cell.eps if cell.eps is not None else data.eps)
+    n = adv.shape[0] if adv.ndim == 4 else 0
+    if adv.ndim != 4 or not 1 <= n <= len(data.query) or \
+            tuple(adv.shape[1:]) != tuple(data.image_shape):
+        raise ThreatModelError(
+            f"{source}: expected a float tensor (N, {', '.join(map(str, data.image_shape))}) "
+            f"of the first N <= {len(data.query)} {cell.dataset} queries, got "
+            f"{tuple(adv.shape)}")
+    q_idx = torch.arange(n)
+    clean = data.query.images(q_idx)
+    linf = check_adversarial(clean, adv.to(clean.dtype), eps, f"external queries {source}")
+    cell = replace(cell, attack=f"external-{name}", queries=n,
+                   attack_params={"file": source.name, "sha256": sha256})
+    path = record_path(runner.opt.results_dir, cell, data.eps)
+    started, t0 = utc_now(), time.perf_counter()
+    record = runner._base_record(cell, data, runner._config_hash(cell, data))
+    prov, _, _, arrays = runner._model_and_clean(cell, data, record, q_idx)
+    with torch.no_grad():
+        adv_codes = prov.model.eval().encode(adv.to(runner.device, clean.dtype))
+    delta = (adv.to(clean.dtype) - clean).flatten(1)
+    m, a = score_adversarial(adv_codes, prov, data, q_idx, record["metrics"]["topk"],
+                             targeted, {"linf": delta.abs().max(1).values,
+                                        "mse": delta.pow(2).mean(1)})
+    record["metrics"].update(m, map_drop=record["metrics"]["clean_map"] - m["map"])
+    arrays.update(a)
+    record["attack"] = {"name": f"external:{name}", "version": 0,
+                        "params": dict(cell.attack_params, targeted=targeted),
+                        "distribution": "external", "dist_version": "n/a",
+                        "third_party": True, "external": True}
+    record["cost"]["wall_seconds"] = time.perf_counter() - t0
+    record["provenance"] = provenance(runner.device, cell.seed, started, runner.opt.amp)
+    record["sidecar"] = write_sidecar(sidecar_path(path), arrays)
+    write_record(path, record)
+    runner.progress.log(f"external queries: max l-inf {linf:.4g} <= eps {eps:.4g}")
+    return path

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from hashbench.intervals import seed_ci
+from hashbench.leaderboard_html import leaderboard_html
 from hashbench.records import atomic_write_bytes, iter_record_paths, load_record
 from hashbench.suites import CLEAN, WORST_CASE
 
@@ -338,8 +339,6 @@ def write_leaderboards(boards: list[Board], out_dir: Path,
                        records: list[tuple[Path, dict]] | None = None) -> list[Path]:
     """``README.md`` and ``index.html`` (every board; with ``records``, each row's detail links
     its records and plots) and one CSV per board; returns the paths."""
-    from hashbench.leaderboard_html import leaderboard_html
-
     out_dir = Path(out_dir)
     written = []
     parts = ["# hashbench leaderboard", "",

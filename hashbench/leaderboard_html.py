@@ -8,10 +8,12 @@ flagged rows are set apart. Every string from a record goes through ``html.escap
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from hashbench.leaderboard import Board
+if TYPE_CHECKING:  # annotations only: leaderboard imports this module
+    from hashbench.leaderboard import Board
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0; color: #222; background: #fafafa; }

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, Iterable, TypeVar
 
+from hashbench import api
 from hashbench.errors import PluginError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -60,8 +61,6 @@ class Registry(Generic[T]):
         self._loaded: dict[str, type] = {}
 
     def _base(self) -> type:
-        from hashbench import api
-
         return getattr(api, self._base_path)
 
     def _discover(self) -> dict[str, PluginEntry]:
@@ -120,7 +119,7 @@ class Registry(Generic[T]):
         return cls
 
     def _check(self, entry: PluginEntry, cls) -> None:
-        from hashbench.api import API_VERSION, SUPPORTED_API_VERSIONS
+        API_VERSION, SUPPORTED_API_VERSIONS = api.API_VERSION, api.SUPPORTED_API_VERSIONS
 
         where = f"{self.kind} '{entry.name}' from {entry.distribution}"
         problem = None
@@ -157,3 +156,7 @@ def _version() -> str:
 attacks: Registry = Registry("attack", "hashbench.attacks", "Attack")
 defenses: Registry = Registry("defense", "hashbench.defenses", "Defense")
 methods: Registry = Registry("method", "hashbench.methods", "CrossModalMethod")
+
+# the registry is what resolves an attack by name inside a plugin (AttackContext.attack): the
+# plugin API does not import the registry (which imports the API), it is told here
+api.resolve_attack = attacks.create

@@ -8,11 +8,9 @@ goes on, unless ``fail_fast``.
 
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -23,8 +21,6 @@ from hashbench.errors import (
     ConfigError,
     DataMissing,
     HashbenchError,
-    ResultError,
-    ThreatModelError,
     one_line,
 )
 from hashbench.evaluate import (
@@ -33,9 +29,9 @@ from hashbench.evaluate import (
     clean_metrics,
     curve_arrays,
     database_sample,
-    score_adversarial,
     worst_case_metrics,
 )
+from hashbench.executor import Executor, LocalExecutor
 from hashbench.guards import CellTimeout, ModelChangedError, time_limit
 from hashbench.locks import FileLock, clean_stale_temp_files, lock_for
 from hashbench.models.losses import HASH_METHODS
@@ -48,20 +44,14 @@ from hashbench.records import (
     load_record,
     read_sidecar,
     sidecar_path,
-    write_record,
     write_result,
     write_sidecar,
 )
 from hashbench.registry import attacks
 from hashbench.store import ModelStore
 from hashbench.suites import CLEAN, WORST_CASE, CellSpec, Suite
-from hashbench.threat_model import check_adversarial
 from hashbench.timing import PhaseClock
 from hashbench.training import encode_queries
-
-if TYPE_CHECKING:
-    from hashbench.executor import Executor
-
 
 
 @dataclass
@@ -124,12 +114,10 @@ class Runner:
                                        options.data_root or data_root_from_env(), options.amp,
                                        self.clock)
 
-    def run(self, suite: Suite, cells: list[CellSpec], executor: "Executor | None" = None
+    def run(self, suite: Suite, cells: list[CellSpec], executor: Executor | None = None
             ) -> RunSummary:
         """Compute every unfinished cell of ``cells`` with ``executor`` (default: here, in
         order). Finished cells (same config hash, status ok) are skipped."""
-        from hashbench.executor import LocalExecutor
-
         summary = RunSummary()
         self.started_at = time.time()
         if self.opt.cell_timeout is None:
@@ -366,51 +354,6 @@ class Runner:
                               f"cell attacks {cell.query_modality} queries; list it under {where}")
         budget = {"flips": data.text_flips} if modality == "text" else {"eps": eps}
         return attacks.create(cell.attack, **{**cell.attack_params, **budget})
-
-    def score_external(self, cell: CellSpec, adv: torch.Tensor, name: str, source: Path,
-                       sha256: str, targeted: bool) -> Path:
-        """Score adversarial queries made outside hashbench against ``cell``'s model and write
-        a record marked external. ``adv`` must hold the first N protocol queries, perturbed
-        within the protocol's eps and [0,1]; anything else is refused before scoring."""
-        if not re.fullmatch(r"[a-z0-9_-]+", name):
-            raise ResultError(f"external attack name {name!r}: use lower-case letters, digits, "
-                              "_ and -")
-        data = load_dataset(cell.dataset, self.opt.data_root)
-        eps = float(cell.eps if cell.eps is not None else data.eps)
-        n = adv.shape[0] if adv.ndim == 4 else 0
-        if adv.ndim != 4 or not 1 <= n <= len(data.query) or \
-                tuple(adv.shape[1:]) != tuple(data.image_shape):
-            raise ThreatModelError(
-                f"{source}: expected a float tensor (N, {', '.join(map(str, data.image_shape))}) "
-                f"of the first N <= {len(data.query)} {cell.dataset} queries, got "
-                f"{tuple(adv.shape)}")
-        q_idx = torch.arange(n)
-        clean = data.query.images(q_idx)
-        linf = check_adversarial(clean, adv.to(clean.dtype), eps, f"external queries {source}")
-        cell = replace(cell, attack=f"external-{name}", queries=n,
-                       attack_params={"file": source.name, "sha256": sha256})
-        path = record_path(self.opt.results_dir, cell, data.eps)
-        started, t0 = utc_now(), time.perf_counter()
-        record = self._base_record(cell, data, self._config_hash(cell, data))
-        prov, _, _, arrays = self._model_and_clean(cell, data, record, q_idx)
-        with torch.no_grad():
-            adv_codes = prov.model.eval().encode(adv.to(self.device, clean.dtype))
-        delta = (adv.to(clean.dtype) - clean).flatten(1)
-        m, a = score_adversarial(adv_codes, prov, data, q_idx, record["metrics"]["topk"],
-                                 targeted, {"linf": delta.abs().max(1).values,
-                                            "mse": delta.pow(2).mean(1)})
-        record["metrics"].update(m, map_drop=record["metrics"]["clean_map"] - m["map"])
-        arrays.update(a)
-        record["attack"] = {"name": f"external:{name}", "version": 0,
-                            "params": dict(cell.attack_params, targeted=targeted),
-                            "distribution": "external", "dist_version": "n/a",
-                            "third_party": True, "external": True}
-        record["cost"]["wall_seconds"] = time.perf_counter() - t0
-        record["provenance"] = provenance(self.device, cell.seed, started, self.opt.amp)
-        record["sidecar"] = write_sidecar(sidecar_path(path), arrays)
-        write_record(path, record)
-        self.progress.log(f"external queries: max l-inf {linf:.4g} <= eps {eps:.4g}")
-        return path
 
     def _member_paths(self, cell: CellSpec, path: Path) -> dict[str, Path]:
         out = {}

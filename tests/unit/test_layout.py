@@ -1,0 +1,94 @@
+"""The shape of the code: no import cycle between hashbench's modules (lazy imports inside
+functions count too), no module over 400 lines, no plugin importing another plugin's module
+except the ones listed (a defense family sharing its base class)."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_LINES = 400
+# A plugin module importing another: the known families, each a subclass of the other's
+# plugin class (SAAT extends CgAT's training; the image-text defenses extend the image ones;
+# the targeted text flip reuses the targeted PGD's anchor choice). Keep this list short.
+PLUGIN_FAMILIES = {
+    ("hashbench.defenses.saat", "hashbench.defenses.cgat"),
+    ("hashbench.defenses.crossmodal", "hashbench.defenses.cgat"),
+    ("hashbench.defenses.crossmodal", "hashbench.defenses.saat"),
+    ("hashbench.defenses.crossmodal", "hashbench.defenses.vanilla"),
+    ("hashbench.attacks.text_flip", "hashbench.attacks.targeted_pgd"),
+}
+FOLDERS = {"hashbench": "hashbench", "attacks": "hashbench.attacks",
+           "defenses": "hashbench.defenses", "methods": "hashbench.methods"}
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for folder, package in FOLDERS.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            rel = path.relative_to(ROOT / folder).with_suffix("")
+            parts = [p for p in rel.parts if p != "__init__"]
+            name = ".".join([package, *parts])
+            if folder == "hashbench" and parts and parts[0] in ("attacks", "defenses", "methods"):
+                continue
+            out[name] = path
+    return out
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """Runtime imports of hashbench modules (lazy ones included; ``if TYPE_CHECKING:`` blocks,
+    annotations only, are not imports at run time)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and getattr(block.test, "id", None) == "TYPE_CHECKING"
+                   for n in ast.walk(block)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found |= {n for n in names if n in known}
+    return found
+
+
+def test_no_import_cycle_lazy_imports_included():
+    mods = modules()
+    # the package itself ("from hashbench import __version__") is every module's parent, imported
+    # before any of them: not an edge
+    graph = {m: imports(p, set(mods)) - {m, "hashbench"} for m, p in mods.items()}
+    cycles, state = [], {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert not cycles, cycles
+
+
+def test_no_module_over_400_lines():
+    long = {m: n for m, p in modules().items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
+
+
+def test_plugins_import_no_other_plugin_outside_the_known_families():
+    mods = modules()
+    def is_plugin(name: str) -> bool:
+        parts = name.split(".")
+        return len(parts) == 3 and parts[1] in ("attacks", "defenses", "methods") \
+            and parts[2] != "common"
+
+    crossing = {(m, t) for m in mods if is_plugin(m) for t in imports(mods[m], set(mods))
+                if is_plugin(t) and t != m}
+    assert crossing <= PLUGIN_FAMILIES, crossing - PLUGIN_FAMILIES
