@@ -32,7 +32,8 @@ th[aria-sort="descending"]::after { content: " \\25BC"; }
 tr.third-party td { background: #fff8e0; }
 tr.flagged td:first-child { box-shadow: inset 4px 0 #d9822b; }
 tr.collapsed td { color: #999; font-style: italic; }
-td.flags { white-space: normal; max-width: 16rem; font-size: 0.8rem; color: #8a4b0f; }
+table.board td.flags { white-space: normal; min-width: 10rem; max-width: 16rem;
+  font-size: 0.8rem; color: #8a4b0f; }
 .track { position: relative; width: 9rem; height: 0.7rem; background: #e6e6e6;
   border-radius: 2px; display: inline-block; vertical-align: middle; }
 .fill { position: absolute; left: 0; top: 0; bottom: 0; background: #3b7dd8; border-radius: 2px; }

@@ -82,11 +82,14 @@ def artifacts(tmp_path: Path) -> Path:
 
 
 def scrolls_sideways(page: Path, width: int) -> bool:
-    """Whether the page is wider than a ``width`` px window (measured in the page itself)."""
+    """Whether the page, or a board's summary table in its box, is wider than a ``width`` px
+    window (measured in the page itself)."""
     probe = page.with_name(f"probe-{width}.html")
     probe.write_text(page.read_text().replace(
-        "</body>", "<script>document.body.setAttribute('data-wide', String("
-        "document.documentElement.scrollWidth > window.innerWidth));</script></body>"))
+        "</body>", "<script>var wide = document.documentElement.scrollWidth > window.innerWidth;"
+        "document.querySelectorAll('div.scroll').forEach(function (d) {"
+        " if (d.scrollWidth > d.clientWidth) { wide = true; } });"
+        "document.body.setAttribute('data-wide', String(wide));</script></body>"))
     done = chromium("--dump-dom", f"--window-size={width},900", probe.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     return 'data-wide="true"' in done.stdout
@@ -98,6 +101,16 @@ def test_the_site_fits_1280_px_and_shows_details(page, tmp_path):
         done = chromium(f"--screenshot={shot}", f"--window-size={width},1000", page.as_uri())
         assert done.returncode == 0 and shot.stat().st_size > 5000, done.stderr[-2000:]
     assert not scrolls_sideways(page, 1280)
+    # long flags (a row with several failed attacks, from an older suite version) wrap
+    recs = [record("vanilla", "clean", 0.96), record("vanilla", "worst_case", 0.96, 0.05)]
+    for attack in ("hag", "center_pgd", "targeted_pgd", "hash_aa", "square_hash"):
+        failed = record("a_defense_with_a_long_name", attack, 0.9, 0.3)
+        failed["status"] = "failed"
+        recs.append(failed)
+    recs += [record("a_defense_with_a_long_name", "clean", 0.9),
+             dict(record("vanilla", "clean", 0.96), suite={"name": "standard", "version": 2})]
+    write_leaderboards(build_boards(recs), tmp_path / "long")
+    assert not scrolls_sideways(tmp_path / "long" / "index.html", 1280)
     dom = chromium("--dump-dom", page.as_uri()).stdout
     assert dom.count("<details") == 4 and 'class="floor"' in dom
     assert "onerror=alert" not in re.sub(r"&lt;img src=x onerror=alert\(1\)&gt;", "", dom)
