@@ -23,7 +23,7 @@ nav ul { padding-left: 1.2rem; } nav li { margin: 0.2rem 0; }
 p.legend { color: #555; font-size: 0.9rem; max-width: 60rem; }
 div.scroll { overflow-x: auto; }
 table.board { border-collapse: collapse; width: 100%; background: #fff; font-size: 0.9rem; }
-table.board th, table.board td { border-bottom: 1px solid #ddd; padding: 0.35rem 0.5rem;
+table.board th, table.board td { border-bottom: 1px solid #ddd; padding: 0.35rem 0.45rem;
   text-align: right; white-space: nowrap; }
 table.board td.text, table.board th.text { text-align: left; }
 table.board th { background: #eef1f5; cursor: pointer; user-select: none; }
@@ -34,7 +34,7 @@ tr.flagged td:first-child { box-shadow: inset 4px 0 #d9822b; }
 tr.collapsed td { color: #999; font-style: italic; }
 table.board td.flags { white-space: normal; min-width: 10rem; max-width: 16rem;
   font-size: 0.8rem; color: #8a4b0f; }
-.track { position: relative; width: 9rem; height: 0.7rem; background: #e6e6e6;
+.track { position: relative; width: 7rem; height: 0.7rem; background: #e6e6e6;
   border-radius: 2px; display: inline-block; vertical-align: middle; }
 .fill { position: absolute; left: 0; top: 0; bottom: 0; background: #3b7dd8; border-radius: 2px; }
 .floor { position: absolute; top: -3px; bottom: -3px; width: 2px; background: #c0392b; }
