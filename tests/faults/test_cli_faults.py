@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from inprocess import hb as inprocess_hb  # tests/faults/inprocess.py
 
 FOLDER = "smoke/mnist/dpsh-small_cnn-16b/vanilla"
 
@@ -29,9 +30,12 @@ epochs = 1
 
 
 def hb(*args, env=None):
+    """The CLI in process (its entry point, exit codes and messages); in a subprocess only where
+    a case needs its own environment."""
+    if env is None:
+        return inprocess_hb(*args)
     return subprocess.run([sys.executable, "-m", "hashbench.cli", *args], capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "COLUMNS": "250",
-                                                       **(env or {})})
+                          text=True, timeout=600, env={**os.environ, "COLUMNS": "250", **env})
 
 
 def snapshot(results: Path) -> dict:
