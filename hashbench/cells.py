@@ -37,10 +37,12 @@ def select(cells: list[CellSpec], only: dict, exclude: dict) -> list[CellSpec]:
     for flag, filters in (("--only", only), ("--exclude", exclude)):
         for key, values in filters.items():
             present = {str(getattr(c, key)) for c in cells}
-            for value in sorted(values - present):
+            missing = sorted(values - present)
+            if missing:
                 raise HashbenchError(
-                    f"{flag} {key}={value}: no cell of this suite has {key} {value!r}"
-                    f"{close_matches(value, present)}; its values: {', '.join(sorted(present))}")
+                    f"{flag} {key}={missing[0]}: no cell of this suite has {key} {missing[0]!r}"
+                    f"{close_matches(missing[0], present)}; its values: "
+                    f"{', '.join(sorted(present))}")
     keep = []
     for c in cells:
         if only and not all(str(getattr(c, k)) in v for k, v in only.items()):

@@ -93,7 +93,7 @@ def report(results_dir, out_dir, no_plots):
     """Render leaderboards (Markdown, CSV, HTML) and plots from the result records."""
     from hashbench.errors import ResultError
     from hashbench.leaderboard import build_boards, load_records, write_leaderboards
-    from hashbench.plots import write_plots
+    from hashbench.plots import detail_links, write_plots
 
     if not Path(results_dir).is_dir():
         raise ResultError(f"{results_dir}: no results folder; run `hashbench run --suite NAME` "
@@ -118,7 +118,7 @@ def report(results_dir, out_dir, no_plots):
         out.print(f"wrote {len(plots.written)} plot files under {Path(out_dir) / 'plots'}")
         for note in plots.notes:
             console.print(f"[yellow]{note}[/]")
-    written = write_leaderboards(boards, out_dir, records)
+    written = write_leaderboards(boards, out_dir, detail_links(records, boards, out_dir))
     for path in written:
         out.print(f"wrote {path}")
 

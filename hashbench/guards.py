@@ -32,15 +32,24 @@ class CellTimeout(BaseException):
     cannot swallow it; the runner turns it into a failed record."""
 
 
-def model_fingerprint(model: torch.nn.Module) -> str:
-    """A hash of every parameter and buffer (names, dtypes, shapes, bytes) and of every
-    submodule's train/eval flag: equal before and after an attack unless it changed the model."""
-    h = hashlib.blake2b(digest_size=16)
-    for name, tensor in model.state_dict(keep_vars=False).items():
-        t = tensor.detach()
+def _hash_state(h, model: torch.nn.Module):
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().contiguous().cpu()
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.contiguous().cpu().reshape(-1).view(torch.uint8).numpy().tobytes()
-                 if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """sha256 of a model's state (names, dtypes, shapes, bytes): what identifies its weights."""
+    return _hash_state(hashlib.sha256(), model).hexdigest()
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """A hash of the model's state (as ``weights_sha256``) and of every submodule's train/eval
+    flag: equal before and after an attack unless it changed the model. blake2b: it is taken
+    twice per cell."""
+    h = _hash_state(hashlib.blake2b(digest_size=16), model)
     h.update(bytes(m.training for m in model.modules()))
     return h.hexdigest()
 

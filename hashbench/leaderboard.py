@@ -308,37 +308,11 @@ def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-PLOT_KINDS = ("pr", "pn", "tsne", "i2t_pr", "i2t_pn", "i2t_tsne", "t2i_pr", "t2i_pn",
-              "t2i_tsne", "tsne_modalities")
-
-
-def row_links(records: list[tuple[Path, dict]], boards: list[Board], out_dir: Path
-              ) -> tuple[dict, dict]:
-    """Per (board slug, model, defense): the row's record paths and plot images, relative to
-    ``out_dir`` (where the page is), for the site's detail views."""
-    import os
-
-    out_dir = Path(out_dir)
-    slugs = {(b.suite, b.suite_version, b.protocol, b.bits, b.eps): b.slug for b in boards}
-    links: dict[tuple, list[str]] = {}
-    for path, rec in records:
-        key = (slugs.get(board_key(rec)), *row_key(rec))
-        links.setdefault(key, []).append(Path(os.path.relpath(path, out_dir)).as_posix())
-    plots: dict[tuple, list[str]] = {}
-    for b in boards:
-        folder = out_dir / "plots" / slug(f"{b.suite}-v{b.suite_version}_{b.protocol}_{b.bits}b")
-        for model, defense in zip(b.table["model"], b.table["defense"]):
-            base = slug(f"{model}_{defense}")
-            found = [folder / f"{base}_{kind}.png" for kind in PLOT_KINDS]
-            plots[(b.slug, model, defense)] = [
-                Path(os.path.relpath(p, out_dir)).as_posix() for p in found if p.is_file()]
-    return {k: sorted(v) for k, v in links.items()}, plots
-
-
 def write_leaderboards(boards: list[Board], out_dir: Path,
-                       records: list[tuple[Path, dict]] | None = None) -> list[Path]:
-    """``README.md`` and ``index.html`` (every board; with ``records``, each row's detail links
-    its records and plots) and one CSV per board; returns the paths."""
+                       links: tuple[dict, dict] | None = None) -> list[Path]:
+    """``README.md`` and ``index.html`` (every board; with ``links``, ``plots.detail_links``'
+    record and figure paths per row, each row's detail links them) and one CSV per board;
+    returns the paths."""
     out_dir = Path(out_dir)
     written = []
     parts = ["# hashbench leaderboard", "",
@@ -356,6 +330,6 @@ def write_leaderboards(boards: list[Board], out_dir: Path,
         written.append(csv_path)
     readme, page = out_dir / "README.md", out_dir / "index.html"
     atomic_write_bytes(readme, "\n".join(parts).encode("utf-8"))
-    links, plots = row_links(records or [], boards, out_dir)
-    atomic_write_bytes(page, leaderboard_html(boards, links, plots).encode("utf-8"))
+    records, figures = links or ({}, {})
+    atomic_write_bytes(page, leaderboard_html(boards, records, figures).encode("utf-8"))
     return [readme, page, *written]

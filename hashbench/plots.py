@@ -8,6 +8,7 @@ PNG and SVG with the date and software stamps removed, so the same results give 
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from hashbench.leaderboard import group_key, row_key, slug
+from hashbench.leaderboard import board_key, group_key, row_key, slug
 from hashbench.records import atomic_write_bytes, read_sidecar
 from hashbench.suites import CLEAN, WORST_CASE
 
@@ -184,16 +185,52 @@ def plot_eps_sweeps(rows: list[Row], title: str, base: Path, result: PlotResult)
     _save(fig, base.with_name(base.name + "_eps"), result)
 
 
+def plot_folder(out_dir: Path, suite: str, version: int, protocol: str, bits: int) -> Path:
+    """Where a group's figures go (one folder per suite version, protocol and bits)."""
+    return Path(out_dir) / "plots" / slug(f"{suite}-v{version}_{protocol}_{bits}b")
+
+
+def row_base(folder: Path, model: str, defense: str, direction: str | None = None) -> Path:
+    """A row's figures are ``<base>_pr``, ``<base>_pn``, ``<base>_tsne`` (.png, .svg)."""
+    return folder / slug("_".join(filter(None, (model, defense, direction))))
+
+
+ROW_FIGURES = ("pr", "pn", "tsne")
+
+
+def detail_links(records: list[tuple[Path, dict]], boards: list, out_dir: Path
+                 ) -> tuple[dict, dict]:
+    """Per (board slug, model, defense): the row's record paths and the PNG figures drawn for
+    it, relative to ``out_dir`` (where the page is), for the site's detail views."""
+    out_dir = Path(out_dir)
+    slugs = {(b.suite, b.suite_version, b.protocol, b.bits, b.eps): b.slug for b in boards}
+    links: dict[tuple, list[str]] = {}
+    for path, rec in records:
+        key = (slugs.get(board_key(rec)), *row_key(rec))
+        links.setdefault(key, []).append(Path(os.path.relpath(path, out_dir)).as_posix())
+    figures: dict[tuple, list[str]] = {}
+    for b in boards:
+        folder = plot_folder(out_dir, b.suite, b.suite_version, b.protocol, b.bits)
+        for model, defense in zip(b.table["model"], b.table["defense"]):
+            names = [f"{row_base(folder, model, defense, d).name}_{kind}"
+                     for d in (None, "i2t", "t2i") for kind in ROW_FIGURES]
+            names.append(f"{row_base(folder, model, defense).name}_tsne_modalities")
+            found = [folder / f"{name}.png" for name in names]
+            figures[(b.slug, model, defense)] = [
+                Path(os.path.relpath(p, out_dir)).as_posix() for p in found if p.is_file()]
+    return {k: sorted(v) for k, v in links.items()}, figures
+
+
 def write_plots(records: list[tuple[Path, dict]], out_dir: Path) -> PlotResult:
     """Every figure for every group and row under ``out_dir/plots/<group>/``."""
     result = PlotResult()
     for key, rows in collect_rows(records).items():
         suite, version, protocol, bits = key
-        folder = Path(out_dir) / "plots" / slug(f"{suite}-v{version}_{protocol}_{bits}b")
+        folder = plot_folder(out_dir, suite, version, protocol, bits)
         group_title = f"{protocol} {bits}b"
         for row in rows:
             title = f"{row.label} · {group_title}"
-            base = folder / slug("_".join(filter(None, (row.model, row.defense, row.direction))))
+            base = row_base(folder, row.model, row.defense, row.direction)
             plot_curves(row, title, base, result)
             plot_tsne(row, title, base, result)
         plot_eps_sweeps(rows, group_title, folder / "all", result)
@@ -205,7 +242,7 @@ def write_plots(records: list[tuple[Path, dict]], out_dir: Path) -> PlotResult:
             if set(by_dir) == {"i2t", "t2i"}:
                 plot_tsne_modalities(by_dir["i2t"], by_dir["t2i"],
                                      f"{model} {defense} · {group_title}",
-                                     folder / slug(f"{model}_{defense}"), result)
+                                     row_base(folder, model, defense), result)
     return result
 
 

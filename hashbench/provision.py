@@ -171,7 +171,11 @@ class Provisioner:
                     self.trained += 1
         if loaded is not None:
             model, sha = loaded
-        parent_sha = self.store.checkpoint_sha256(ident.parent.key) if ident.parent else None
+        parent_sha = None
+        if ident.parent:  # in memory when it was just trained; else its cached file's hash
+            known = self._memo.get(ident.parent.key)
+            parent_sha = known.checkpoint_sha256 if known else \
+                self.store.checkpoint_sha256(ident.parent.key)
         with self.clock.phase("codes"):
             result = Provisioned(model, key, sha, ref, self._codes(key, model, data), parent_sha)
         self._memo[key] = result

@@ -11,7 +11,6 @@ suite's board.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from hashbench import __version__
 from hashbench.cells import record_path
 from hashbench.data import load_dataset
 from hashbench.errors import ConfigError
+from hashbench.guards import weights_sha256
 from hashbench.models.adapter import as_hash_model
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.provision import Provisioned
@@ -93,16 +93,6 @@ class Evaluation:
             t = f"{a.t_map:7.4f}" if a.t_map is not None else ""
             lines.append(f"  {a.attack:<14} {a.map:7.4f}  {ci:<17} {t}")
         return "\n".join(lines)
-
-
-def weights_sha256(model: torch.nn.Module) -> str:
-    """sha256 of a model's state (names, dtypes, shapes, bytes): what identifies its weights."""
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        t = t.detach().contiguous().cpu()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 def benchmark(model: torch.nn.Module, dataset: str = "mnist", *, name: str = "my_model",

@@ -112,9 +112,9 @@ class Suite:
         return dataclasses.replace(self, seeds=(seed,))
 
     def training_recipe(self) -> dict:
-        """The training parameters every defense of the suite that fine-tunes another (not the
-        ones trained from scratch) sets to the same value: epochs, optimiser, learning rate... An added defense
-        trains with them, as the suite's own do."""
+        """The training parameters that every defense of the suite fine-tuning another (not the
+        ones trained from scratch) sets to the same value: epochs, optimiser, learning rate...
+        An added defense trains with them, as the suite's own do."""
         from hashbench.registry import defenses
 
         sections = [self.defense_params.get(d, {}) for g in self.groups for d in g["defenses"]
@@ -143,7 +143,7 @@ class Suite:
             fields = {f.name for f in dataclasses.fields(defenses.get(name).Params)}
             added[name] = {**{k: v for k, v in recipe.items() if k in fields},
                            **params.get(name, {})}
-            defenses.create(name, **added[name])  # bad parameters stop the run before training
+            check_params(defenses, name, added[name])  # before anything trains
         groups = tuple({**g, "defenses": list(dict.fromkeys([*g["defenses"], *names]))}
                        for g in self.groups)
         return dataclasses.replace(self, groups=groups,
@@ -159,9 +159,8 @@ class Suite:
         params = params or {}
         present = {a for g in self.groups for a in [*g["attacks"], *g.get("text_attacks", [])]}
         names = [n for n in names if n not in present]
-        for name in names:  # bad parameters stop the run before anything trains
-            budget = {"eps": 0.0} if attacks.get(name).modality == "image" else {}
-            attacks.create(name, **{**params.get(name, {}), **budget})
+        for name in names:  # before anything trains
+            check_params(attacks, name, params.get(name, {}))
         groups = []
         for g in self.groups:
             g = dict(g)
@@ -214,6 +213,14 @@ class Suite:
         return out
 
 
+def check_params(registry, name: str, params: dict) -> None:
+    """Build plugin ``name`` with ``params`` once, so a bad parameter is refused when the suite
+    is read, not when a cell first runs (an image attack's eps is the harness's to set)."""
+    budget = {"eps": 0.0} if registry.kind == "attack" and \
+        registry.get(name).modality == "image" else {}
+    registry.create(name, **{**params, **budget})
+
+
 def check_suite_file(path: Path, data: dict) -> None:
     """What the schema cannot say: every name is known (with close matches), every parameter
     section configures something a group uses, and no group or cell is listed twice."""
@@ -261,11 +268,9 @@ def check_suite_file(path: Path, data: dict) -> None:
     for kind in ("defense", "attack", "method"):
         for name, params in data.get(kind, {}).items():
             if name in used[kind]:  # parameters are checked now, not when a cell first runs
-                extra = {"eps": 0.0} if kind == "attack" and \
-                    attacks.get(name).modality == "image" else {}
                 if kind != "method" or any(g.get("modality") == IMAGE_TEXT
                                            for g in data["groups"]):
-                    registries[kind].create(name, **{**params, **extra})
+                    check_params(registries[kind], name, params)
     for kind in ("defense", "attack", "method"):
         for name in data.get(kind, {}):
             if name not in used[kind]:
@@ -281,10 +286,7 @@ def check_suite_file(path: Path, data: dict) -> None:
 def _refuse_a_published_name(path: Path, data: dict) -> None:
     """A suite file of one's own must not reuse a package suite's name and version with other
     content: its records would land in that suite's folder and on its board, computed with
-    other cells, under the published name."""
-    for package_path in package_suites().values():
-        if Path(package_path).resolve() == Path(path).resolve():
-            return
+    other cells, under the published name. (A package suite equals itself.)"""
     for package_path in package_suites().values():
         published = tomllib.loads(Path(package_path).read_text(encoding="utf-8"))
         if (published["name"], published["version"]) == (data["name"], data["version"]) \
