@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,8 +194,10 @@ class Provisioner:
         memoised adversarial queries serve every defense."""
         baseline = "vanilla" if cell.direction is None else "cm_vanilla"
         # a handed-in model's source is the vanilla model of the suite configuration it is
-        # measured beside
-        cell = self.given_sources.get((cell.dataset, cell.model_id, cell.seed), cell)
+        # measured beside, seen from the cell's own direction
+        template = self.given_sources.get((cell.dataset, cell.model_id, cell.seed))
+        if template is not None:
+            cell = dataclasses.replace(template, direction=cell.direction)
         prov = self.get(cell, data, baseline, cell.vanilla_params, cell.vanilla_params)
         if cell.direction:
             prov = direction_view(prov, cell.direction)

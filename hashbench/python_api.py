@@ -28,9 +28,11 @@ from hashbench.records import load_record
 from hashbench.registry import NAME_RE, close_matches
 from hashbench.runner import Runner, RunOptions
 from hashbench.suites import CLEAN, WORST_CASE, load_suite
-from hashbench.training import encode_split
+from hashbench.training import encode_split, encode_texts
 
 BASELINE = "vanilla"
+BASELINE_IMAGE_TEXT = "cm_vanilla"
+DIRECTION_NAMES = {"i2t": "I->T", "t2i": "T->I"}
 
 
 @dataclass(frozen=True)
@@ -83,46 +85,105 @@ class Evaluation:
     def __str__(self) -> str:
         head = (f"{self.name} on {self.dataset} ({self.suite}, seed {self.seed}, {self.bits} bits, "
                 f"eps {self.eps:g}, mAP@{self.topk or 'all'}; random ranking {self.random_map:.4f})")
-        lines = [head, f"  {'attack':<14} {'mAP':>7}  {'95% interval':<17} {'t-mAP':>7}",
-                 f"  {'clean':<14} {self.clean_map:7.4f}"]
+        w = max([14, *(len(a.attack) for a in self.attacks)])
+        lines = [head, f"  {'attack':<{w}} {'mAP':>7}  {'95% interval':<17} {'t-mAP':>7}",
+                 f"  {'clean':<{w}} {self.clean_map:7.4f}"]
         for a in self.attacks:
             if a.status != "ok":
-                lines.append(f"  {a.attack:<14} failed: {a.error}")
+                lines.append(f"  {a.attack:<{w}} failed: {a.error}")
                 continue
             ci = f"[{a.map_ci95[0]:.4f}, {a.map_ci95[1]:.4f}]" if a.map_ci95 else ""
             t = f"{a.t_map:7.4f}" if a.t_map is not None else ""
-            lines.append(f"  {a.attack:<14} {a.map:7.4f}  {ci:<17} {t}")
+            lines.append(f"  {a.attack:<{w}} {a.map:7.4f}  {ci:<17} {t}".rstrip())
         return "\n".join(lines)
 
 
-def benchmark(model: torch.nn.Module, dataset: str = "mnist", *, name: str = "my_model",
-             suite: str = "standard", attacks: list[str] | tuple[str, ...] | None = None,
-             seed: int | None = None, device: str = "auto",
-             results: str | Path = "hashbench-results",
-             cache: str | Path = ".hashbench-cache", data_root: str | Path | None = None,
-             force: bool = False, progress: Progress = NULL_PROGRESS) -> Evaluation:
+class ImageTextEvaluation(dict):
+    """What ``benchmark`` measured on an image-text model: an :class:`Evaluation` per
+    direction (``"i2t"``: image queries retrieving texts, ``"t2i"``: the reverse)."""
+
+    @property
+    def ok(self) -> bool:
+        return all(e.ok for e in self.values())
+
+    @property
+    def records(self) -> tuple[Path, ...]:
+        return tuple(p for e in self.values() for p in e.records)
+
+    def to_pandas(self):
+        import pandas as pd
+
+        return pd.concat([e.to_pandas().assign(direction=d) for d, e in self.items()],
+                         ignore_index=True)
+
+    def __str__(self) -> str:
+        return "\n".join(f"[{DIRECTION_NAMES[d]}] {e}" for d, e in self.items())
+
+
+class ImageTextPair(torch.nn.Module):
+    """A user's image network and text network, seen as hashbench's image-text models are:
+    ``net("image")`` / ``net("text")``, each a harness model on its own inputs."""
+
+    def __init__(self, image: torch.nn.Module, text: torch.nn.Module):
+        super().__init__()
+        if image.bits != text.bits:
+            raise ConfigError(f"the image network gives {image.bits} bits and the text network "
+                              f"{text.bits}; both sides must share one Hamming space")
+        self.image, self.text = image, text
+
+    @property
+    def bits(self) -> int:
+        return self.image.bits
+
+    def net(self, modality: str) -> torch.nn.Module:
+        return self.image if modality == "image" else self.text
+
+    def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        return self.image(x, alpha)
+
+
+def _image_text_parts(model) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+    """``(image, text)`` when ``model`` is an image-text model: a pair of modules, or a module
+    with ``image`` and ``text`` sub-modules (hashbench's own image-text models); else None."""
+    if isinstance(model, (tuple, list)):
+        if len(model) != 2:
+            raise ConfigError(f"an image-text model is a pair (image_net, text_net); got "
+                              f"{len(model)} items")
+        return model[0], model[1]
+    image, text = getattr(model, "image", None), getattr(model, "text", None)
+    if isinstance(image, torch.nn.Module) and isinstance(text, torch.nn.Module):
+        return image, text
+    return None
+
+
+def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
+              suite: str | None = None, attacks: list[str] | tuple[str, ...] | None = None,
+              seed: int | None = None, device: str = "auto",
+              results: str | Path = "hashbench-results",
+              cache: str | Path = ".hashbench-cache", data_root: str | Path | None = None,
+              force: bool = False, progress: Progress = NULL_PROGRESS
+              ) -> Evaluation | ImageTextEvaluation:
     """Measure ``model`` on ``dataset`` as a cell of ``suite`` would be measured.
 
-    ``attacks`` (default: the suite's, the worst case over its members included) picks some of
-    the suite's attacks; ``seed`` (default: the suite's first) picks whose protocol draws and
-    whose vanilla model serves as the transfer source. Records go to ``results`` under the
-    suite's layout; an unchanged model's finished records are reused unless ``force``.
+    ``model`` is an image hashing module, or an image-text one: a pair ``(image_net,
+    text_net)`` (images in [0,1] and tag vectors to K real outputs each) or a module with
+    ``image`` and ``text`` sub-modules; ``suite`` defaults to ``standard`` for the first and
+    ``crossmodal`` for the second. ``attacks`` (default: the suite's, the worst case over its
+    members included) picks some of the suite's attacks, image and text ones alike; ``seed``
+    (default: the suite's first) picks whose protocol draws and whose vanilla model serves as
+    the transfer source. Records go to ``results`` under the suite's layout; an unchanged
+    model's finished records are reused unless ``force``.
     """
     if not NAME_RE.match(name):
         raise ConfigError(f"name {name!r} must match {NAME_RE.pattern} (it becomes a folder)")
+    parts = _image_text_parts(model)
+    suite = suite or ("standard" if parts is None else "crossmodal")
     base = load_suite(suite)
     seed = base.run_seeds[0] if seed is None else int(seed)
     base = base.with_seed(seed)
-    templates = [c for c in base.cells() if c.dataset == dataset and c.defense == BASELINE
-                 and c.direction is None]
-    if not templates:
-        datasets = sorted({c.dataset for c in base.cells() if c.direction is None})
-        raise ConfigError(f"suite {suite} has no image cells on {dataset!r}; its datasets: "
-                          f"{', '.join(datasets)}")
-    first = templates[0]
-    templates = [c for c in templates if (c.method, c.backbone, c.bits) ==
-                 (first.method, first.backbone, first.bits)]
-    suite_attacks = [c.attack for c in templates if c.attack not in (CLEAN, WORST_CASE)]
+    templates = _templates(base, dataset, image_text=parts is not None)
+    suite_attacks = list(dict.fromkeys(c.attack for c in templates
+                                       if c.attack not in (CLEAN, WORST_CASE)))
     chosen = list(suite_attacks if attacks is None else attacks)
     unknown = [a for a in chosen if a not in suite_attacks]
     if unknown:
@@ -133,8 +194,22 @@ def benchmark(model: torch.nn.Module, dataset: str = "mnist", *, name: str = "my
     runner = Runner(RunOptions(Path(results), Path(cache), device, force, False,
                                Path(data_root) if data_root else None), progress)
     data = load_dataset(dataset, runner.opt.data_root)
-    net = as_hash_model(model.to(runner.device),
-                        data.query.images(torch.arange(2)).to(runner.device))
+    images = data.query.images(torch.arange(2)).to(runner.device)
+    if parts is None:
+        net = as_hash_model(model.to(runner.device), images)
+        codes = {"train": encode_split(net, data.train),
+                 "database": encode_split(net, data.database)}
+    else:
+        if not data.has_texts:
+            raise ConfigError(f"dataset {dataset} has no tag vectors; an image-text model "
+                              "is measured on an image-text dataset (mnist_multi)")
+        net = ImageTextPair(as_hash_model(parts[0].to(runner.device), images),
+                            as_hash_model(parts[1].to(runner.device),
+                                          data.query.texts[:2].to(runner.device), "tag vectors"))
+        codes = {f"{split}_{side}": (encode_split(net.image, getattr(data, split))
+                                     if side == "image" else
+                                     encode_texts(net.text, getattr(data, split).texts))
+                 for split in ("train", "database") for side in ("image", "text")}
     sha = weights_sha256(net)
     cells = []
     for c in templates:
@@ -149,14 +224,43 @@ def benchmark(model: torch.nn.Module, dataset: str = "mnist", *, name: str = "my
                              defense=name, defense_params={"weights_sha256": sha}))
     ref = {"name": name, "version": 0, "params": {"weights_sha256": sha},
            "distribution": "python-api", "dist_version": __version__, "third_party": True}
-    codes = {"train": encode_split(net, data.train), "database": encode_split(net, data.database)}
-    given = (dataset, cells[0].model_id, name, seed)
-    runner.provisioner.given[given] = Provisioned(net, sha, sha, ref, codes)
-    runner.provisioner.given_sources[(dataset, cells[0].model_id, seed)] = first
+    runner.provisioner.given[(dataset, cells[0].model_id, name, seed)] = \
+        Provisioned(net, sha, sha, ref, codes)
+    runner.provisioner.given_sources[(dataset, cells[0].model_id, seed)] = templates[0]
     runner.run(base, cells)
 
-    out, clean, eps, topk, random_map = [], None, data.eps, None, 0.0
-    paths = []
+    by_direction = {}
+    for direction in dict.fromkeys(c.direction for c in cells):
+        mine = [c for c in cells if c.direction == direction]
+        by_direction[direction] = _evaluation(runner, mine, data, name, base, seed, net.bits)
+    if parts is None:
+        return by_direction[None]
+    return ImageTextEvaluation(by_direction)
+
+
+def _templates(suite, dataset: str, image_text: bool) -> list:
+    """The suite's cells of its undefended model on ``dataset``, for one model configuration
+    (its first): what a handed-in model is measured as."""
+    baseline = BASELINE_IMAGE_TEXT if image_text else BASELINE
+    cells = [c for c in suite.cells() if c.dataset == dataset and c.defense == baseline
+             and (c.direction is not None) == image_text]
+    if not cells:
+        kind = "image-text" if image_text else "image"
+        datasets = sorted({c.dataset for c in suite.cells()
+                           if (c.direction is not None) == image_text})
+        raise ConfigError(f"suite {suite.name} has no {kind} cells on {dataset!r}; its "
+                          f"datasets: {', '.join(datasets) or 'none'}"
+                          + ("" if datasets else f" (try suite="
+                             f"{'crossmodal' if image_text else 'standard'})"))
+    first = cells[0]
+    return [c for c in cells if (c.method, c.backbone, c.bits) ==
+            (first.method, first.backbone, first.bits)]
+
+
+def _evaluation(runner: Runner, cells: list, data, name: str, suite, seed: int,
+                bits: int) -> Evaluation:
+    """The records of ``cells`` (one direction) read back as an :class:`Evaluation`."""
+    out, clean, eps, topk, random_map, paths = [], None, data.eps, None, 0.0, []
     for cell in cells:
         path = record_path(runner.opt.results_dir, cell, data.eps)
         paths.append(path)
@@ -165,7 +269,7 @@ def benchmark(model: torch.nn.Module, dataset: str = "mnist", *, name: str = "my
         eps, topk = m["eps"], m["topk"]
         if cell.attack == CLEAN:
             if rec["status"] != "ok":
-                raise ConfigError(f"the model could not be measured on {dataset}: "
+                raise ConfigError(f"the model could not be measured on {data.name}: "
                                   f"{rec['error']}")
             clean, random_map = m["clean_map"], m.get("random_map", 0.0)
             continue
@@ -173,7 +277,7 @@ def benchmark(model: torch.nn.Module, dataset: str = "mnist", *, name: str = "my
         out.append(AttackResult(cell.attack, m.get("map", float("nan")),
                                 tuple(ci) if ci else None, m.get("t_map"), rec["status"],
                                 rec["error"]))
-    return Evaluation(name, dataset, f"{base.name} v{base.version}", seed, net.bits, eps, topk,
+    return Evaluation(name, data.name, f"{suite.name} v{suite.version}", seed, bits, eps, topk,
                       clean, random_map, tuple(out), tuple(paths))
 
 

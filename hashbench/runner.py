@@ -266,7 +266,8 @@ class Runner:
                 pass  # an unknown method fails the cell when its model is provisioned
         record = {
             "schema_version": SCHEMA_VERSION,
-            "suite": {"name": cell.suite, "version": cell.suite_version},
+            "suite": {"name": cell.suite, "version": cell.suite_version,
+                      **({"file_sha256": cell.suite_sha256} if cell.suite_sha256 else {})},
             "cell": cell.to_dict(), "config_hash": chash,
             "dataset": {"name": data.name, "protocol": data.protocol,
                         "protocol_hash": protocol_hash(cell, data), "hashes": hashes,

@@ -8,6 +8,7 @@ path works the same. Files are validated by ``schemas/suite.v1.json``: unknown k
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import math
@@ -56,6 +57,10 @@ class CellSpec:
     # records of a suite that declares ``seeds`` (or of a --seed other than the file's) live in
     # a seed<N>/ folder, so no seed's records overwrite another's; where, not what: not hashed
     seed_in_path: bool = False
+    # the sha256 of the suite file's bytes the cell came from, written into its record so a
+    # reader can tell which file measured it; provenance, not configuration: not hashed (a
+    # comment edited in a suite file recomputes nothing)
+    suite_sha256: str | None = None
 
     @property
     def model_id(self) -> str:
@@ -66,7 +71,8 @@ class CellSpec:
         return QUERY_MODALITY[self.direction] if self.direction else "image"
 
     def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "seed_in_path"}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__
+             if k not in ("seed_in_path", "suite_sha256")}
         d["worst_case_of"] = list(self.worst_case_of)
         # image-hashing cells keep the dict (and so the config hash) they had before the
         # image-text track existed
@@ -99,6 +105,7 @@ class Suite:
     # seconds one cell (its model's training included) may run before it is failed, so that a
     # plugin that never returns cannot hang the run; --cell-timeout overrides it, 0 = no limit
     cell_timeout: float = DEFAULT_CELL_TIMEOUT
+    file_sha256: str | None = None  # of the suite file's bytes, carried into every record
 
     @property
     def run_seeds(self) -> tuple[int, ...]:
@@ -196,6 +203,7 @@ class Suite:
                             defense_params=self.defense_params.get(dfn, {}), eps=eps,
                             queries=g.get("queries"), topk=g.get("topk"), seed=seed,
                             seed_in_path=self.seeds is not None,
+                            suite_sha256=self.file_sha256,
                             vanilla_params=self.defense_params.get(baseline, {}),
                             train_eps=None if budget is None else float(budget))
                 if image_text:
@@ -320,7 +328,8 @@ def load_suite(name_or_path: str) -> Suite:
             )
         path = known[name_or_path]
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"suite {path}: not valid TOML ({err})") from err
     errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(data),
@@ -338,6 +347,7 @@ def load_suite(name_or_path: str) -> Suite:
         method_params=data.get("method", {}),
         seeds=tuple(data["seeds"]) if "seeds" in data else None,
         cell_timeout=float(data.get("cell_timeout", DEFAULT_CELL_TIMEOUT)),
+        file_sha256=hashlib.sha256(raw).hexdigest(),
     )
     seen: dict[tuple, int] = {}
     for cell in suite.cells():  # two groups must not compute (and write) the same cell

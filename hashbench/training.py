@@ -10,6 +10,7 @@ import torch
 
 from hashbench.data.splits import Split
 from hashbench.errors import HashbenchError
+from hashbench.optim import eval_mode
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.seeding import derive_seed, generator
 
@@ -145,13 +146,9 @@ def fit(
 def encode_split(model: torch.nn.Module, split: Split, batch_size: int = 256) -> torch.Tensor:
     """Binary codes of a whole split, in eval mode (the model's mode is restored)."""
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        order = torch.arange(len(split))
-        codes = [model.encode(x) for x, _, _ in iter_batches(split, order, batch_size, device)]
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        codes = [model.encode(x) for x, _, _ in
+                 iter_batches(split, torch.arange(len(split)), batch_size, device)]
     return torch.cat(codes) if codes else torch.zeros(0, model.bits, device=device)
 
 
@@ -159,15 +156,11 @@ def encode_split(model: torch.nn.Module, split: Split, batch_size: int = 256) ->
 def encode_texts(net: torch.nn.Module, texts: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """Binary codes of tag vectors through a text network, in eval mode (mode restored)."""
     device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    try:
+    with eval_mode(net):
         codes = [net.encode(texts[i:i + batch_size].to(device))
                  for i in range(0, texts.shape[0], batch_size)]
-    finally:
-        net.train(was_training)
-    return torch.cat(codes) if codes else torch.zeros(0, net.hash_layer.out_features,
-                                                      device=device)
+    bits = net.bits if hasattr(net, "bits") else net.hash_layer.out_features
+    return torch.cat(codes) if codes else torch.zeros(0, bits, device=device)
 
 
 def encode_queries(model: torch.nn.Module, split: Split, modality: str) -> torch.Tensor:

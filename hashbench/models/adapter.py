@@ -31,9 +31,10 @@ class PlainHashModel(nn.Module):
         return binarize(self.module(x))
 
 
-def as_hash_model(module: nn.Module, example: torch.Tensor) -> nn.Module:
+def as_hash_model(module: nn.Module, example: torch.Tensor, inputs: str = "images") -> nn.Module:
     """``module`` as a harness model: itself when it is one already (``encode`` and an ``alpha``
-    argument), else wrapped; K is read from its output on ``example`` (a batch of images)."""
+    argument), else wrapped; K is read from its output on ``example`` (a batch of ``inputs``:
+    images, or the tag vectors of an image-text model's text side)."""
     from hashbench.errors import ConfigError
 
     if hasattr(module, "encode") and hasattr(module, "bits"):
@@ -45,12 +46,12 @@ def as_hash_model(module: nn.Module, example: torch.Tensor) -> nn.Module:
         try:
             out = module(example)
         except Exception as err:  # noqa: BLE001 - the user's module, any failure
-            raise ConfigError(f"the model failed on a batch of images {tuple(example.shape)} "
-                              f"in [0,1]: {type(err).__name__}: {err}") from err
+            raise ConfigError(f"the model failed on a batch of {inputs} {tuple(example.shape)}"
+                              f": {type(err).__name__}: {err}") from err
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != example.shape[0]:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ConfigError(f"the model must map images (N, C, H, W) to codes (N, K); on "
+        raise ConfigError(f"the model must map {inputs} (N, ...) to codes (N, K); on "
                           f"{tuple(example.shape)} it returned {shape}")
     if not torch.isfinite(out).all():
-        raise ConfigError("the model returned non-finite outputs on clean images")
+        raise ConfigError(f"the model returned non-finite outputs on clean {inputs}")
     return PlainHashModel(module, out.shape[1]).eval()

@@ -80,3 +80,59 @@ def test_report_has_both_directions_and_a_two_modality_map(run, tmp_path):
     plots = {p.name for p in (tmp_path / "plots").rglob("*.png")}
     assert "dcmh-small_cnn_cm_vanilla_tsne_modalities.png" in plots
     assert "dcmh-small_cnn_cm_vanilla_t2i_pr.png" in plots
+
+
+def test_a_users_image_text_pair_is_benchmarked_beside_the_suite(run, tmp_path):
+    """hashbench.benchmark on (image_net, text_net), plain modules: records in both directions,
+    valid, and ranked by `report` on the crossmodal boards beside the suite's rows."""
+    import shutil
+
+    import torch
+    from torch import nn
+
+    import hashbench
+    from hashbench.data import load_dataset
+
+    root, result = run
+    assert result.returncode == 0, result.stderr
+    shutil.copytree(root / "results", tmp_path / "results")
+    shutil.copytree(root / "cache", tmp_path / "cache")
+    data = load_dataset("mnist_multi")
+    g = torch.Generator().manual_seed(5)
+    image_net = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(data.image_shape)), 16))
+    text_net = nn.Linear(data.text_dim, 16)
+    for p in [*image_net.parameters(), *text_net.parameters()]:
+        p.data.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    idx = torch.arange(800)
+    x, t, y = data.train.images(idx), data.train.texts[idx], data.train.labels[idx]
+    sim = (y @ y.T > 0).float() * 2 - 1
+    opt = torch.optim.Adam([*image_net.parameters(), *text_net.parameters()], 3e-3)
+    for _ in range(40):  # a cross-modal pairwise fit: image codes agree with text codes
+        u, v = torch.tanh(image_net(x)), torch.tanh(text_net(t))
+        loss = (u @ v.T / 16 - sim).pow(2).mean() + (u - v).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    out = hashbench.benchmark((image_net, text_net), "mnist_multi", suite="crossmodal_smoke",
+                              name="my_pair", results=tmp_path / "results",
+                              cache=tmp_path / "cache")
+    assert out.ok, str(out)
+    assert set(out) == {"i2t", "t2i"}
+    for ev in out.values():
+        assert ev.clean_map > ev.random_map + 0.1, str(out)
+        assert ev.worst_case_map < ev.clean_map, str(out)
+    assert {a.attack for a in out["t2i"].attacks} == {"text_flip", "text_flip_targeted",
+                                                      "worst_case"}
+    table = out.to_pandas()
+    assert set(table["direction"]) == {"i2t", "t2i"} and "T->I" in str(out)
+    flip = json.loads((tmp_path / "results/crossmodal_smoke/mnist_multi/external-module-16b/"
+                       "my_pair/t2i/text_flip.json").read_text())
+    assert flip["metrics"]["flips_max"] <= 2
+    assert flip["model"]["defense"]["distribution"] == "python-api"
+    assert hb("validate", str(tmp_path / "results")).returncode == 0
+    rep = hb("report", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "board"),
+             "--no-plots")
+    assert rep.returncode == 0, rep.stderr
+    boards = "".join(p.read_text() for p in (tmp_path / "board").glob("crossmodal_smoke*.csv"))
+    assert "my_pair" in boards and "cm_vanilla" in boards

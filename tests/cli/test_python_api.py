@@ -1,10 +1,12 @@
 """hashbench.benchmark: a user's own nn.Module (not a plugin) measured in a few lines, its records
 valid and ranked by `hashbench report` beside the suite's rows."""
 
+import hashlib
 import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -60,7 +62,10 @@ def test_a_plain_module_is_evaluated_in_five_lines_and_ranked(smoke_results, tmp
     rec = json.loads(result.records[1].read_text())
     assert rec["model"]["defense"]["third_party"] is True
     assert rec["model"]["defense"]["distribution"] == "python-api"
-    assert rec["suite"] == {"name": "smoke", "version": 1}
+    # the record names the suite file that measured it by its bytes' hash
+    smoke_file = Path(hashbench.__file__).parent / "suites" / "smoke.toml"
+    assert rec["suite"] == {"name": "smoke", "version": 1,
+                            "file_sha256": hashlib.sha256(smoke_file.read_bytes()).hexdigest()}
 
     assert subprocess.run([sys.executable, "-m", "hashbench.cli", "validate",
                            str(tmp_path / "results")], capture_output=True).returncode == 0
