@@ -58,8 +58,8 @@ def download(name: str, root: Path | None, progress: Progress = NULL_PROGRESS) -
     if name not in known:
         if name in BY_HAND:
             raise ConfigError(f"{name} cannot be downloaded (its distribution needs an account "
-                              "or a licence agreement): place its list files by hand, see the "
-                              "README's Datasets section")
+                              "or a licence agreement): get it from its distributor, then build its "
+                              f"list files with `hashbench data prepare {name} --from DIR`")
         raise ConfigError(f"no download for dataset {name!r}{close_matches(name, known)}; "
                           f"downloadable: {', '.join(sorted(known))}")
     if root is None:

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from inprocess import hb  # tests/faults/inprocess.py
+from inprocess import hb  # tests/inprocess.py
 
 HAG = "smoke/mnist/dpsh-small_cnn-16b/vanilla/hag.json"
 

@@ -2,7 +2,7 @@
 line naming the fault and the fix, nothing written."""
 
 import pytest
-from inprocess import hb  # tests/faults/inprocess.py
+from inprocess import hb  # tests/inprocess.py
 
 BASE = """
 name = "faulty"

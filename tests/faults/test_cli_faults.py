@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from inprocess import hb as inprocess_hb  # tests/faults/inprocess.py
+from inprocess import hb as inprocess_hb  # tests/inprocess.py
 
 FOLDER = "smoke/mnist/dpsh-small_cnn-16b/vanilla"
 
