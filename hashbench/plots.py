@@ -2,7 +2,8 @@
 P@N curves (clean vs each attack), t-SNE maps of codes, robustness against eps.
 
 Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot global state) and saved as
-PNG and SVG with the date and software stamps removed, so the same results give the same bytes.
+PNG and SVG with the date and software stamps removed, so the same results give the same bytes;
+the t-SNE maps come from ``hashbench.tsne``, whose maps are the same bytes on every machine.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from matplotlib.figure import Figure
 from hashbench.leaderboard import board_key, group_key, row_key, slug
 from hashbench.records import atomic_write_bytes, read_sidecar
 from hashbench.suites import CLEAN, WORST_CASE
+from hashbench.tsne import embed
 
 TSNE_QUERIES = 200  # clean and adversarial query codes drawn on a t-SNE map
 TSNE_ATTACK_PREFERENCE = ("center_pgd", "hag", "text_flip")  # the untargeted attack shown
@@ -126,12 +128,6 @@ def _first_label(labels: np.ndarray) -> np.ndarray:
 
 def plot_tsne(row: Row, title: str, base: Path, result: PlotResult) -> None:
     """t-SNE of database codes, with clean and adversarial query codes on top, by label."""
-    try:
-        from sklearn.manifold import TSNE
-    except ImportError:
-        result.notes.append("t-SNE maps skipped: scikit-learn is not installed "
-                            "(pip install 'hashbench[tsne]')")
-        return
     clean = row.at_protocol_eps(CLEAN)
     attack = next((a for a in TSNE_ATTACK_PREFERENCE if row.at_protocol_eps(a)), None)
     if clean is None or attack is None or "db_sample_codes" not in clean[1]:
@@ -145,8 +141,7 @@ def plot_tsne(row: Row, title: str, base: Path, result: PlotResult) -> None:
                   .round().astype(np.int64))
     n_q = len(q)
     points = np.concatenate([c["db_sample_codes"], c["codes"][q], adv["codes"][q]])
-    emb = TSNE(n_components=2, perplexity=30, init="pca", random_state=0,
-               max_iter=500).fit_transform(points.astype(np.float32))
+    emb = embed(points)
     n_db = len(c["db_sample_codes"])
     db_xy, q_xy, adv_xy = emb[:n_db], emb[n_db:n_db + n_q], emb[n_db + n_q:]
     db_col, q_col = _first_label(c["db_sample_labels"]), _first_label(c["labels"][q])
@@ -251,10 +246,6 @@ def plot_tsne_modalities(i2t: Row, t2i: Row, title: str, base: Path,
     """One t-SNE map of an image-text model's code space: image and text codes of the same
     queries (and database samples of both modalities), by label; paired codes that land apart
     show the modality gap, and the attacked codes show where each attack moves a query."""
-    try:
-        from sklearn.manifold import TSNE
-    except ImportError:
-        return  # write_plots' single-direction maps already noted it
     ci, ct = i2t.at_protocol_eps(CLEAN), t2i.at_protocol_eps(CLEAN)
     if ci is None or ct is None or "db_sample_codes" not in ci[1] or "codes" not in ct[1]:
         return
@@ -270,9 +261,7 @@ def plot_tsne_modalities(i2t: Row, t2i: Row, title: str, base: Path,
         if attack is not None and "codes" in row.at_protocol_eps(attack)[1]:
             parts[f"{name} query, {attack}"] = (row.at_protocol_eps(attack)[1]["codes"][q],
                                                 parts[f"{name} query"][1])
-    points = np.concatenate([c for c, _ in parts.values()]).astype(np.float32)
-    emb = TSNE(n_components=2, perplexity=30, init="pca", random_state=0,
-               max_iter=500).fit_transform(points)
+    emb = embed(np.concatenate([c for c, _ in parts.values()]))
     cmap = matplotlib.colormaps["tab10"]
     style = {"text database": ("^", 6, 0.25), "image database": ("o", 6, 0.25),
              "image query": ("o", 30, 0.9), "text query": ("^", 30, 0.9)}

@@ -1,6 +1,4 @@
-"""Plots from sidecar arrays: an eps sweep draws a robustness curve; t-SNE degrades gracefully."""
-
-import sys
+"""Plots from sidecar arrays: an eps sweep draws a robustness curve; a t-SNE map from codes."""
 
 import numpy as np
 
@@ -29,10 +27,17 @@ def test_no_sweep_no_figure(tmp_path):
     assert result.written == []
 
 
-def test_tsne_without_scikit_learn_is_a_note_not_a_crash(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "sklearn.manifold", None)
-    codes = np.ones((4, 8), dtype=np.int8)
-    row = Row("m", "vanilla", {"clean": [({"cell": {"eps": None}}, {"codes": codes})]})
+def test_tsne_map_is_drawn_from_codes_alone(tmp_path):
+    rng = np.random.default_rng(0)
+    codes = np.where(rng.random((60, 16)) < 0.5, 1, -1).astype(np.int8)
+    labels = np.eye(3, dtype=np.uint8)[np.arange(60) % 3]
+    clean = {"codes": codes, "labels": labels, "db_sample_codes": codes,
+             "db_sample_labels": labels}
+    row = Row("m", "vanilla", {"clean": [({"cell": {"eps": None}}, clean)],
+                               "hag": [({"cell": {"eps": None}}, {"codes": -codes})]})
     result = PlotResult()
     plot_tsne(row, "t", tmp_path / "x", result)
-    assert result.written == [] and "scikit-learn" in result.notes[0]
+    assert sorted(p.name for p in result.written) == ["x_tsne.png", "x_tsne.svg"]
+    first = (tmp_path / "x_tsne.png").read_bytes()
+    plot_tsne(row, "t", tmp_path / "x", PlotResult())
+    assert (tmp_path / "x_tsne.png").read_bytes() == first  # the same bytes again
