@@ -35,26 +35,30 @@ P_GRID = 2.0 ** -36
 
 @nb.njit(cache=True)
 def _conditional_p(sqd: np.ndarray, perplexity: float) -> np.ndarray:
-    """Row i: p(j|i) = exp(-beta_i d_ij) / sum, beta_i bisected to the perplexity."""
+    """Row i: p(j|i) = exp(-beta_i d_ij) / sum, beta_i bisected to the perplexity. Distances
+    are taken from the row's nearest (so the sum is at least 1: no underflow), and beta stops
+    growing at 1e12: a code shared by more items than the perplexity (a collapsed model) can
+    never reach it, and its row is then spread evenly over its duplicates."""
     n = sqd.shape[0]
     target = math.log(perplexity)
     out = np.zeros((n, n))
     row = np.zeros(n)
     for i in range(n):
+        nearest = np.inf
+        for j in range(n):
+            if j != i and sqd[i, j] < nearest:
+                nearest = sqd[i, j]
         beta, lo, hi = 1.0, 0.0, np.inf
+        total = 0.0
         for _ in range(200):
             total, weighted = 0.0, 0.0
             for j in range(n):
                 if j != i:
-                    row[j] = math.exp(-beta * sqd[i, j])
+                    row[j] = math.exp(-beta * (sqd[i, j] - nearest))
                     total += row[j]
-                    weighted += sqd[i, j] * row[j]
-            if total == 0.0:  # beta too large for every neighbour: halve it
-                hi = beta
-                beta = beta / 2.0 if lo == 0.0 else (beta + lo) / 2.0
-                continue
+                    weighted += (sqd[i, j] - nearest) * row[j]
             entropy = math.log(total) + beta * weighted / total
-            if abs(entropy - target) < 1e-10:
+            if abs(entropy - target) < 1e-10 or beta > 1e12:
                 break
             if entropy > target:
                 lo = beta

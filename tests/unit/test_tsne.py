@@ -56,3 +56,10 @@ def test_the_map_is_the_same_bytes_for_any_thread_count_and_cpu_target(tmp_path)
         assert res.stdout == want, env
     codes, _ = clustered()
     assert hashlib.sha256(embed(codes, n_iter=300).tobytes()).hexdigest() == want.strip()
+
+
+def test_a_collapsed_model_all_one_code_still_maps():
+    codes = np.ones((200, 16))
+    codes[150:] = -1  # two codes, each shared by far more items than the perplexity
+    y = embed(codes, n_iter=100)
+    assert np.isfinite(y).all() and y.shape == (200, 2)
