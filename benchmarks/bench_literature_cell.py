@@ -22,8 +22,7 @@ import torch
 
 from hashbench.api import AttackContext, Need, QueryBatch
 from hashbench.models.hash_model import HashModel, ModelSpec
-from hashbench.models.losses import make_loss
-from hashbench.registry import attacks
+from hashbench.registry import attacks, make_loss
 from hashbench.runner import resolve_device
 from hashbench.training import amp_dtype
 

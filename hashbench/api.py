@@ -17,6 +17,7 @@ from typing import Any, Callable, ClassVar
 import torch
 
 from hashbench.errors import PluginError
+from hashbench.models.losses import HashLoss
 from hashbench.params import parse_params
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.seeding import generator
@@ -247,15 +248,44 @@ class CrossModalObjective:
         raise NotImplementedError
 
 
-class CrossModalMethod(Plugin):
+class HashingMethod(Plugin):
+    """A hashing method: what trains a model's codes. Registered in the entry-point group
+    ``hashbench.methods``; ``modality`` says which groups of a suite may name it in ``methods``:
+    ``"image"`` (an :class:`ImageMethod`) or ``"image-text"`` (a :class:`CrossModalMethod`)."""
+
+    kind = "method"
+    modality: ClassVar[str] = "image"
+
+
+class ImageMethod(HashingMethod):
+    """An image hashing method (DPSH, DPH, HashNet, CSQ...): ``loss`` builds the
+    :class:`HashLoss` (a memory bank of the latest training outputs) that the defenses train
+    an image model with, through ``TrainContext.make_hash_loss``.
+
+    Its parameters are pinned per method (methods.md P11): a suite trains with the defaults, and
+    ``hash_params()`` (the parameters under the names records use) goes into every record and
+    into the model's cache key.
+    """
+
+    modality = "image"
+
+    def loss(self, train_labels: torch.Tensor, bits: int, generator: torch.Generator
+             ) -> HashLoss:
+        raise NotImplementedError
+
+    def hash_params(self) -> dict:
+        return dataclasses.asdict(self.params)
+
+
+class CrossModalMethod(HashingMethod):
     """An image-text hashing method (DCMH, SSAH, RMSH...): the loss that trains a model whose
     image network (``model.image``) and text network (``model.text``) share one Hamming space.
 
-    Registered in the entry-point group ``hashbench.methods``; a suite names it in ``methods`` of
-    an ``modality = "image-text"`` group, and the cross-modal defenses train with it.
+    A suite names it in ``methods`` of a ``modality = "image-text"`` group, and the cross-modal
+    defenses train with it.
     """
 
-    kind = "method"
+    modality = "image-text"
 
     def objective(self, model: torch.nn.Module, train, ctx: "TrainContext") -> CrossModalObjective:
         raise NotImplementedError

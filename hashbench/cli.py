@@ -36,7 +36,7 @@ def list_cmd():
 
 def plugin_checks(kind: str, cls) -> list:
     """The contract rules of one plugin class, for its kind and modality."""
-    from hashbench.selfcheck import check_attack, check_defense
+    from hashbench.selfcheck import check_attack, check_defense, check_image_method
     from hashbench.selfcheck_crossmodal import (
         check_image_text_defense,
         check_method,
@@ -48,16 +48,16 @@ def plugin_checks(kind: str, cls) -> list:
     if kind == "defense":
         return check_image_text_defense(cls) if cls.modality == "image-text" else \
             check_defense(cls)
-    return check_method(cls)
+    return check_method(cls) if cls.modality == "image-text" else check_image_method(cls)
 
 
 @cli.command()
 @click.option("--defense", "defense", default=None, help="registered defense name")
 @click.option("--attack", "attack", default=None, help="registered attack name")
-@click.option("--method", "method", default=None, help="registered image-text method name")
+@click.option("--method", "method", default=None, help="registered hashing method name (image or image-text)")
 def selfcheck(defense, attack, method):
     """Check one plugin's contract on a slice of the embedded data (seconds): image and text
-    attacks, image and image-text defenses, image-text hashing methods."""
+    attacks, image and image-text defenses, image and image-text hashing methods."""
     from hashbench.registry import attacks, defenses, methods
 
     given = [(r, n) for r, n in ((defenses, defense), (attacks, attack), (methods, method))

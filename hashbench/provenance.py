@@ -56,11 +56,17 @@ def source_fingerprint(path: str) -> str:
     return digest.hexdigest()
 
 
-def code_fingerprint(cls: type) -> str:
-    """Fingerprint of the hashbench package plus every module defining ``cls`` or a base of it
-    (a plugin that subclasses another, as SAAT does CgAT, changes when its base does)."""
-    core_dir = Path(__file__).resolve().parent
-    parts = [source_fingerprint(str(core_dir))]
+# The core code a trained model depends on: the training loop, the plugin contract, the models
+# (backbones, losses' memory bank), the optimisation helpers and codes that defenses and their
+# inner attacks use, and the batching of a split. Not the CLI, the report, the runner or the
+# metric kernels: editing those must not retrain a model.
+MODEL_CORE = ("training.py", "api.py", "params.py", "seeding.py", "optim.py", "codes.py",
+              "retrieval_objective.py", "apgd.py", "metrics.py", "models", "data/splits.py")
+
+
+def _plugin_modules(cls: type, core_dir: Path) -> set[str]:
+    """The source files of ``cls`` and of every base of it outside the core (a plugin that
+    subclasses another, as SAAT does CgAT, changes when its base does)."""
     modules = set()
     for klass in cls.__mro__:
         try:
@@ -69,8 +75,20 @@ def code_fingerprint(cls: type) -> str:
             continue
         if src and not Path(src).resolve().is_relative_to(core_dir):
             modules.add(str(Path(src).resolve()))
-    parts += [source_fingerprint(m) for m in sorted(modules)]
-    return ":".join(parts)
+    return modules
+
+
+def code_fingerprint(*classes: type) -> str:
+    """Fingerprint of the code a model trained by ``classes`` (its defense, its hashing method,
+    the inner attacks it trains against) depends on: ``MODEL_CORE`` and each class's modules."""
+    core_dir = Path(__file__).resolve().parent
+    parts = [source_fingerprint(str(core_dir / m)) for m in MODEL_CORE]
+    modules = set()
+    for cls in classes:
+        modules |= _plugin_modules(cls, core_dir)
+    parts.append(hashlib.sha256("".join(source_fingerprint(m) for m in sorted(modules))
+                                .encode()).hexdigest())
+    return hashlib.sha256(":".join(parts).encode()).hexdigest()
 
 
 def device_name(device: torch.device) -> str:

@@ -18,13 +18,12 @@ from hashbench.guards import blame, check_trained_model
 from hashbench.locks import lock_for
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
 from hashbench.models.hash_model import HashModel, ModelSpec
-from hashbench.models.losses import HASH_METHODS, make_loss
 from hashbench.models.pretrained import file_sha256, weights_path
 from hashbench.params import params_to_dict
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.provenance import code_fingerprint
 from hashbench.records import config_hash
-from hashbench.registry import attacks, defenses, methods
+from hashbench.registry import attacks, defenses, image_method, make_loss, methods
 from hashbench.seeding import generator
 from hashbench.store import ModelStore
 from hashbench.timing import PhaseClock
@@ -116,14 +115,14 @@ class Provisioner:
             parent = self.identity(cell, data, start, base_params, base_params)
         spec = self.spec(cell, data)
         if cell.direction is None:
-            method_part = {"hash_params": HASH_METHODS[cell.method].params}
+            method = image_method(cell.method)
+            method_part = {"hash_params": method.hash_params()}
             protocol = data.protocol_hash
-            code = code_fingerprint(type(instance))
         else:
             method, method_ref = self.method(cell)
             method_part = {"method": method_ref}
             protocol = data.paired_protocol_hash
-            code = code_fingerprint(type(instance)) + "+" + code_fingerprint(type(method))
+        code = code_fingerprint(type(instance), type(method), *_inner_attacks(instance))
         key = config_hash({
             # the weights' content, not their path, determines the model
             "spec": {**spec.to_dict(), "weights": file_sha256(spec.weights) if spec.weights
@@ -250,6 +249,17 @@ class Provisioner:
             self.store.save_codes(key, codes)
         return {k: v.to(self.device) for k, v in codes.items()}
 
+
+
+def _inner_attacks(defense) -> list[type]:
+    """The attack classes a defense names in its parameters (``inner_attack``...): a changed
+    inner attack trains another model."""
+    found = []
+    for f in dataclasses.fields(defense.params):
+        value = getattr(defense.params, f.name)
+        if f.name.endswith("attack") and isinstance(value, str) and value in attacks.names():
+            found.append(attacks.get(value))
+    return found
 
 
 def _no_hash_loss():

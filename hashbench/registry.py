@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Generic, Iterable, TypeVar
 
+import torch
+
 from hashbench import api
-from hashbench.errors import PluginError
+from hashbench.errors import ConfigError, PluginError
+from hashbench.models.losses import HashLoss
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 FIRST_PARTY = "hashbench"
@@ -155,8 +158,27 @@ def _version() -> str:
 
 attacks: Registry = Registry("attack", "hashbench.attacks", "Attack")
 defenses: Registry = Registry("defense", "hashbench.defenses", "Defense")
-methods: Registry = Registry("method", "hashbench.methods", "CrossModalMethod")
+methods: Registry = Registry("method", "hashbench.methods", "HashingMethod")
 
 # the registry is what resolves an attack by name inside a plugin (AttackContext.attack): the
 # plugin API does not import the registry (which imports the API), it is told here
 api.resolve_attack = attacks.create
+
+
+def image_methods() -> list[str]:
+    return [n for n in methods.names() if methods.get(n).modality == "image"]
+
+
+def image_method(name: str):
+    """The registered image hashing method ``name`` (its parameters pinned: methods.md P11)."""
+    image = image_methods()
+    if name not in image:
+        raise ConfigError(f"unknown image hashing method '{name}'{close_matches(name, image)}; "
+                          f"one of {', '.join(image)}")
+    return methods.create(name)
+
+
+def make_loss(method: str, train_labels: torch.Tensor, bits: int,
+              generator: torch.Generator) -> HashLoss:
+    """The loss of image hashing method ``method``, built by its plugin."""
+    return image_method(method).loss(train_labels, bits, generator)

@@ -34,7 +34,6 @@ from hashbench.evaluate import (
 from hashbench.executor import Executor, LocalExecutor
 from hashbench.guards import CellTimeout, ModelChangedError, time_limit
 from hashbench.locks import FileLock, clean_stale_temp_files, lock_for
-from hashbench.models.losses import HASH_METHODS
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.provenance import provenance, utc_now
 from hashbench.provision import Provisioner, direction_view, plugin_ref
@@ -47,7 +46,7 @@ from hashbench.records import (
     write_result,
     write_sidecar,
 )
-from hashbench.registry import attacks
+from hashbench.registry import attacks, image_method, image_methods
 from hashbench.store import ModelStore
 from hashbench.suites import CLEAN, WORST_CASE, CellSpec, Suite
 from hashbench.timing import PhaseClock
@@ -254,7 +253,8 @@ class Runner:
         topk = resolved_topk(cell, data)
         hashes = dict(data.hashes)
         metrics = {"eps": eps, "topk": topk, "clean_map": 0.0}
-        hash_params = HASH_METHODS[cell.method].params if cell.method in HASH_METHODS else {}
+        hash_params = image_method(cell.method).hash_params() \
+            if cell.direction is None and cell.method in image_methods() else {}
         method_plugin = {}
         if cell.direction:
             hashes.update({f"text_{k}": v for k, v in data.text_hashes.items()})

@@ -22,8 +22,8 @@ from hashbench.data import load_dataset
 from hashbench.errors import HashbenchError
 from hashbench.guards import global_rng_state, restore_global_rngs, touched_global_rngs
 from hashbench.models.hash_model import HashModel, ModelSpec
-from hashbench.models.losses import make_loss
 from hashbench.registry import attacks as attack_registry
+from hashbench.registry import make_loss
 from hashbench.seeding import generator
 from hashbench.threat_model import check_adversarial
 
@@ -223,4 +223,49 @@ def check_attack(cls, params: dict | None = None) -> list[Check]:
     restored = restored and not model.training
     checks.append(Check("train/eval mode restored", restored, "restored" if restored else
                         "the model's mode changed", "wrap the loop in hashbench.optim.eval_mode"))
+    return checks
+
+
+def check_image_method(cls, params: dict | None = None) -> list[Check]:
+    """Every contract rule for an image hashing method: its loss on minibatches of 32 of the 96
+    MNIST train images through a 16-bit model."""
+    checks = _metadata(cls, "method")
+    _, train = _data()
+
+    def steps(seed: int, n: int):
+        model = _model(train.labels.shape[1]).train()
+        loss = cls(**(params or {})).loss(train.labels, BITS, generator(seed, "selfcheck"))
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+        values, idx = [], torch.arange(32)
+        for step in range(n):
+            u = model(train.images(idx), alpha=loss.train_alpha(step))
+            value = loss(u, train.labels[idx], idx)
+            values.append(value.detach())
+            opt.zero_grad()
+            value.backward()
+            if step == 0:
+                grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+            opt.step()
+        return values, grads
+
+    before = global_rng_state()
+    out, failed = _attempt("loss runs", lambda: steps(0, 20))
+    if failed:
+        return checks + [failed]
+    checks += [Check("loss runs", True, "20 steps on one minibatch of 32"), _rng_check(before)]
+    values, grads = out
+    finite = all(v.ndim == 0 and bool(torch.isfinite(v)) for v in values)
+    checks.append(Check("a finite scalar loss", finite, f"{float(values[0]):.4g} at step 0",
+                        "return the minibatch's loss as a 0-dim tensor"))
+    flowing = any(bool(g.abs().sum() > 0) for g in grads)
+    checks.append(Check("gradient reaches the model", flowing, "non-zero gradient" if flowing
+                        else "no parameter gets a gradient", "compute the loss from u"))
+    learns = finite and float(values[-1]) < float(values[0])
+    checks.append(Check("the loss falls when trained", learns,
+                        f"{float(values[0]):.4g} -> {float(values[-1]):.4g} in 20 Adam steps",
+                        "check the loss's sign and that it is minimised by matching codes"))
+    again, _ = steps(0, 2)
+    same = torch.equal(values[1], again[1])
+    checks.append(Check("deterministic under a seed", same, "identical" if same else
+                        "two runs with seed 0 differ", "draw from the generator loss() gets"))
     return checks

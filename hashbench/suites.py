@@ -232,8 +232,7 @@ def check_params(registry, name: str, params: dict) -> None:
 def check_suite_file(path: Path, data: dict) -> None:
     """What the schema cannot say: every name is known (with close matches), every parameter
     section configures something a group uses, and no group or cell is listed twice."""
-    from hashbench.models.losses import HASH_METHODS
-    from hashbench.registry import attacks, close_matches, defenses, methods
+    from hashbench.registry import attacks, close_matches, defenses, image_methods, methods
 
     used = {"defense": set(), "attack": set(), "method": set()}
     seen_groups = []
@@ -250,11 +249,13 @@ def check_suite_file(path: Path, data: dict) -> None:
             if dupes:
                 raise ConfigError(f"{where}: {key} lists {', '.join(dupes)} twice; list each once")
         for name in g["methods"]:
-            if image_text:
-                methods.entry(name)
-            elif name not in HASH_METHODS:
-                raise ConfigError(f"{where}: unknown hashing method '{name}'"
-                                  f"{close_matches(name, HASH_METHODS)}")
+            modality = methods.get(name).modality  # an unknown name: close matches
+            if modality != g.get("modality", "image"):
+                same = [m for m in methods.names() if methods.get(m).modality ==
+                        g.get("modality", "image")] if image_text else image_methods()
+                raise ConfigError(f"{where}: method '{name}' is an {modality} hashing method, "
+                                  f"but this group is {g.get('modality', 'image')}; use one of "
+                                  f"{', '.join(same)}{close_matches(name, same)}")
         for name in g["defenses"]:  # loaded now: a plugin that fails to import stops the run
             defenses.get(name)      # before anything trains
         for name in [*g["attacks"], *g.get("text_attacks", [])]:

@@ -20,7 +20,7 @@ def mnist():
 def trained_mnist(mnist):
     """Vanilla DPSH 32 bits on embedded MNIST: the standard suite's optimiser, half its epochs (~10 s)."""
     from hashbench.models.hash_model import HashModel, ModelSpec
-    from hashbench.models.losses import make_loss
+    from hashbench.registry import make_loss
     from hashbench.seeding import generator
     from hashbench.training import TrainConfig, encode_split, fit
 

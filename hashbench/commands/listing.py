@@ -6,7 +6,6 @@ from rich.table import Table
 
 from hashbench.data import DATASETS
 from hashbench.models.backbones import BACKBONES
-from hashbench.models.losses import HASH_METHOD_INFO
 from hashbench.registry import attacks, defenses, methods
 from hashbench.suites import load_suite, package_suites
 
@@ -45,7 +44,7 @@ def listing_tables() -> list[Table]:
         suites[name] = f"v{s.version}: {s.description}"
     return [
         _plugin_table(attacks), _plugin_table(defenses), _plugin_table(methods),
-        _simple("hashing methods (image)", HASH_METHOD_INFO), _simple("backbones", BACKBONES),
+        _simple("backbones", BACKBONES),
         _simple("datasets", {k: v.description for k, v in DATASETS.items()}),
         _simple("suites", suites),
     ]

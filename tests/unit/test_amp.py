@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from hashbench.cli import cli
 from hashbench.data import load_dataset
 from hashbench.models.hash_model import HashModel, ModelSpec
-from hashbench.models.losses import make_loss
 from hashbench.optim import projected_descent
+from hashbench.registry import make_loss
 from hashbench.training import TrainConfig, fit
 
 

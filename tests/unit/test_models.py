@@ -2,9 +2,10 @@
 
 import pytest
 import torch
+from hashbench.methods.csq import hash_centers
 
 from hashbench.models.hash_model import HashModel, ModelSpec
-from hashbench.models.losses import HASH_METHODS, hash_centers, make_loss
+from hashbench.registry import image_methods, make_loss
 from hashbench.seeding import generator
 from hashbench.store import ModelStore
 
@@ -28,7 +29,7 @@ def test_same_seed_same_weights_and_global_rng_untouched():
         assert torch.equal(pa, pb)
 
 
-@pytest.mark.parametrize("method", sorted(HASH_METHODS))
+@pytest.mark.parametrize("method", sorted(image_methods()))
 def test_every_loss_is_finite_and_trains(method):
     g = torch.Generator().manual_seed(0)
     labels = torch.eye(4)[torch.arange(32) % 4]

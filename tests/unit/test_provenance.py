@@ -12,10 +12,36 @@ def test_fingerprint_changes_with_any_source_file(tmp_path):
     assert source_fingerprint.__wrapped__(str(tmp_path / "pkg")) != before
 
 
-def test_a_subclassed_plugin_carries_its_base_module():
+def test_a_subclassed_plugin_carries_its_base_module(monkeypatch):
     from hashbench.defenses.cgat import CgAT
     from hashbench.defenses.saat import SAAT
 
-    saat, cgat = code_fingerprint(SAAT).split(":"), code_fingerprint(CgAT).split(":")
-    assert len(saat) == 3 and len(cgat) == 2
-    assert saat[0] == cgat[0] and cgat[1] in saat[1:]
+    from hashbench import provenance
+
+    saat, cgat = code_fingerprint(SAAT), code_fingerprint(CgAT)
+    assert saat != cgat
+    # SAAT subclasses CgAT: a change in cgat.py is a change of SAAT's models too
+    real = provenance.source_fingerprint
+    monkeypatch.setattr(provenance, "source_fingerprint",
+                        lambda p: real(p) + ("x" if p.endswith("cgat.py") else ""))
+    assert code_fingerprint(SAAT) != saat and code_fingerprint(CgAT) != cgat
+
+
+def test_a_model_key_follows_its_training_code_not_the_cli_or_the_report(monkeypatch):
+    from hashbench.defenses.vanilla import Vanilla
+    from hashbench.methods.dpsh import DPSH
+
+    from hashbench import provenance
+
+    before = code_fingerprint(Vanilla, DPSH)
+    real = provenance.source_fingerprint
+
+    def edited(name):
+        return lambda p: real(p) + ("x" if p.endswith(name) else "")
+
+    for name in ("cli.py", "leaderboard.py", "runner.py", "plots.py", "metrics_cpu.py"):
+        monkeypatch.setattr(provenance, "source_fingerprint", edited(name))
+        assert code_fingerprint(Vanilla, DPSH) == before, name
+    for name in ("training.py", "dpsh.py", "vanilla.py", "models"):  # models: the backbones
+        monkeypatch.setattr(provenance, "source_fingerprint", edited(name))
+        assert code_fingerprint(Vanilla, DPSH) != before, name
