@@ -35,6 +35,8 @@ class Params:
     adv_weight: float = field(default=1.0, metadata={"min": 0.0, "help": "weight of the "
                                                      "adversarial alignment term"})
     inner_attack: str = field(default="center_pgd", metadata={"help": "registry name"})
+    inner_params: dict = field(default_factory=dict, metadata={
+        "help": "the inner attack's own parameters, applied last (any registered attack)"})
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
@@ -77,9 +79,9 @@ class CgAT(Defense):
     def fit(self, model, split, ctx):
         p = self.params
         loss = ctx.make_hash_loss()
-        inner = ctx.attack(p.inner_attack, eps=ctx.eps, steps=p.steps, step=p.step_frac * ctx.eps,
-                           random_start=True, loss="mean", schedule="constant",
-                           code=self.code_kind)
+        inner = ctx.inner_attack(p.inner_attack, p.inner_params, eps=ctx.eps, steps=p.steps,
+                                 step=p.step_frac * ctx.eps, random_start=True, loss="mean",
+                                 schedule="constant", code=self.code_kind)
         device = next(model.parameters()).device
         bank = encode_split(model, split).to(device)
         labels = split.labels.to(device)

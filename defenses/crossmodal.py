@@ -77,6 +77,8 @@ class AdvParams(CgATParams):
                                "adversarial image codes' likelihood against the text codes"})
     quant_weight: float = field(default=0.0, metadata={"min": 0.0, "help": "SAAT's mu"})
     inner_text_attack: str = field(default="text_flip", metadata={"help": "text attack"})
+    inner_text_params: dict = field(default_factory=dict, metadata={
+        "help": "the inner text attack's own parameters, applied last"})
 
 
 class CrossModalCgAT(Defense):
@@ -109,10 +111,12 @@ class CrossModalCgAT(Defense):
     def fit(self, model, split, ctx):
         p = self.params
         objective = ctx.make_objective(model)
-        image_attack = ctx.attack(p.inner_attack, eps=ctx.eps, steps=p.steps,
-                                  step=p.step_frac * ctx.eps, random_start=True, loss="mean",
-                                  schedule="constant", code=self.code_kind)
-        text_attack = ctx.attack(p.inner_text_attack, flips=ctx.text_flips, code=self.code_kind)
+        image_attack = ctx.inner_attack(p.inner_attack, p.inner_params, eps=ctx.eps,
+                                        steps=p.steps, step=p.step_frac * ctx.eps,
+                                        random_start=True, loss="mean", schedule="constant",
+                                        code=self.code_kind)
+        text_attack = ctx.inner_attack(p.inner_text_attack, p.inner_text_params,
+                                       flips=ctx.text_flips, code=self.code_kind)
         device = next(model.parameters()).device
         n = len(split)
         # one bank of both modalities' codes: the common Hamming space the centers live in

@@ -317,6 +317,16 @@ class TrainContext:
     def rng(self, purpose: str) -> torch.Generator:
         return generator(self.seed, self.scope, purpose)
 
+    def inner_attack(self, name: str, overrides: dict | None = None, **defaults: Any) -> Attack:
+        """The registered attack ``name`` as a defense's inner attack. ``defaults`` are the
+        defense's own settings (``eps=ctx.eps, steps=7, step=...``), each passed only where the
+        attack has a parameter of that name, so any registered attack can be the inner one;
+        ``overrides`` (a defense's ``inner_params`` mapping, from the suite) go on top, checked
+        strictly: an unknown name is a one-line error."""
+        fields = {f.name for f in dataclasses.fields(type(self.attack(name)).Params)}
+        return self.attack(name, **{**{k: v for k, v in defaults.items() if k in fields},
+                                    **(overrides or {})})
+
     def attack_context(self, attack: Attack, tag: str, **data: torch.Tensor) -> AttackContext:
         """Context for an inner attack, holding the given data (keys: ``Need`` values)."""
         return AttackContext(type(attack).needs, self.seed, f"{self.scope}/{tag}",

@@ -97,10 +97,10 @@ class Provisioner:
         instance = methods.create(cell.method, **cell.method_params)
         return instance, plugin_ref(methods, cell.method, instance)
 
-    def identity(self, cell, data: RetrievalData, defense: str, params: dict,
-                 base_params: dict) -> ModelIdentity:
-        """The cache key of ``cell``'s model defended by ``defense``, without training it."""
-        instance = defenses.create(defense, **params)
+    def identity(self, cell, data: RetrievalData, defense: str) -> ModelIdentity:
+        """The cache key of ``cell``'s model defended by ``defense`` (with the suite's
+        parameters of it), without training it."""
+        instance = defenses.create(defense, **cell.params_of(defense))
         ref = plugin_ref(defenses, defense, instance)
         modality = "image" if cell.direction is None else "image-text"
         if type(instance).modality != modality:
@@ -112,7 +112,7 @@ class Provisioner:
         parent = None
         start = type(instance).starts_from
         if start != "scratch" and start != defense:
-            parent = self.identity(cell, data, start, base_params, base_params)
+            parent = self.identity(cell, data, start)
         spec = self.spec(cell, data)
         if cell.direction is None:
             method = image_method(cell.method)
@@ -138,13 +138,12 @@ class Provisioner:
         })
         return ModelIdentity(key, instance, ref, spec, parent)
 
-    def get(self, cell, data: RetrievalData, defense: str, params: dict,
-            base_params: dict) -> Provisioned:
+    def get(self, cell, data: RetrievalData, defense: str) -> Provisioned:
         """The model of ``cell`` defended by ``defense`` (trained or loaded), with its codes."""
         given = self.given.get((cell.dataset, cell.model_id, defense, cell.seed))
         if given is not None:
             return given
-        ident = self.identity(cell, data, defense, params, base_params)
+        ident = self.identity(cell, data, defense)
         key, instance, ref, spec = ident.key, ident.instance, ident.ref, ident.spec
         if key in self._memo:
             return self._memo[key]
@@ -153,8 +152,7 @@ class Provisioner:
                               f"run: {self._failed[key]}")
         loaded = self.store.load_model(key, self.device)
         if loaded is None:
-            parent = self.get(cell, data, type(instance).starts_from, base_params,
-                              base_params) if ident.parent else None
+            parent = self.get(cell, data, type(instance).starts_from) if ident.parent else None
             # another run on the same cache may be training this model: wait for it, then
             # load its checkpoint instead of training the same model twice
             with lock_for(self.store.root, "model", key):
@@ -191,13 +189,12 @@ class Provisioner:
         """The undefended model of ``cell``'s configuration (its vanilla checkpoint, as the
         query side of an image-text cell sees it), for transfer attacks; one per run, so its
         memoised adversarial queries serve every defense."""
-        baseline = "vanilla" if cell.direction is None else "cm_vanilla"
         # a handed-in model's source is the vanilla model of the suite configuration it is
         # measured beside, seen from the cell's own direction
         template = self.given_sources.get((cell.dataset, cell.model_id, cell.seed))
         if template is not None:
             cell = dataclasses.replace(template, direction=cell.direction)
-        prov = self.get(cell, data, baseline, cell.vanilla_params, cell.vanilla_params)
+        prov = self.get(cell, data, cell.baseline)
         if cell.direction:
             prov = direction_view(prov, cell.direction)
         if (prov.key, cell.direction) not in self._sources:

@@ -27,11 +27,9 @@ from hashbench.provision import Provisioned
 from hashbench.records import load_record
 from hashbench.registry import NAME_RE, close_matches
 from hashbench.runner import Runner, RunOptions
-from hashbench.suites import CLEAN, WORST_CASE, load_suite
+from hashbench.suites import BASELINE, CLEAN, IMAGE_TEXT, WORST_CASE, load_suite
 from hashbench.training import encode_split, encode_texts
 
-BASELINE = "vanilla"
-BASELINE_IMAGE_TEXT = "cm_vanilla"
 DIRECTION_NAMES = {"i2t": "I->T", "t2i": "T->I"}
 
 
@@ -241,7 +239,7 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
 def _templates(suite, dataset: str, image_text: bool) -> list:
     """The suite's cells of its undefended model on ``dataset``, for one model configuration
     (its first): what a handed-in model is measured as."""
-    baseline = BASELINE_IMAGE_TEXT if image_text else BASELINE
+    baseline = BASELINE[IMAGE_TEXT if image_text else "image"]
     cells = [c for c in suite.cells() if c.dataset == dataset and c.defense == baseline
              and (c.direction is not None) == image_text]
     if not cells:

@@ -70,8 +70,7 @@ def train_task(options: RunOptions, cell, parent: tuple | None, threads: int, tr
     if parent is not None:
         runner.provisioner.store.import_files(parent[1])
     data = load_dataset(cell.dataset, options.data_root)
-    prov = runner.provisioner.get(cell, data, cell.defense, cell.defense_params,
-                                  cell.vanilla_params)
+    prov = runner.provisioner.get(cell, data, cell.defense)
     return (prov.key, runner.provisioner.store.export(prov.key), runner.provisioner.trained,
             runner.clock.snapshot())
 
@@ -93,8 +92,7 @@ def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int,
         runner.provisioner.store.import_files(model[1])
         data = load_dataset(cell.dataset, options.data_root)
         # without this check a worker with other code would silently train its own model
-        _same_key(runner.provisioner.identity(cell, data, cell.defense, cell.defense_params,
-                                              cell.vanilla_params).key, model[0])
+        _same_key(runner.provisioner.identity(cell, data, cell.defense).key, model[0])
         path = record_path(scratch, cell, data.eps)
         for name, (record, sidecar) in zip(member_names, members):
             write_result(path.with_name(f"{name}.json"), record, sidecar)
@@ -205,7 +203,7 @@ class _Driver:
         by_path: dict[Path, object] = {}
         for item in pending:  # suite order: a worst case comes after its members
             c = item.cell
-            ident = prov.identity(c, item.data, c.defense, c.defense_params, c.vanilla_params)
+            ident = prov.identity(c, item.data, c.defense)
             model = self.model_ref(item, ident)
             members = {}  # a member that is neither pending nor on disk: the worker's runner
             for name in c.worst_case_of if c.attack == WORST_CASE else ():  # reports it

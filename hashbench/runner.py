@@ -246,7 +246,12 @@ class Runner:
         except HashbenchError as err:
             self.progress.log(f"{err}: recomputing the cell")
             return False  # a malformed old record is recomputed, not trusted
-        return rec["status"] == "ok" and rec["config_hash"] == chash
+        if rec["status"] != "ok" or rec["config_hash"] != chash:
+            return False
+        changed = _changed_plugin(rec)
+        if changed:
+            self.progress.log(f"{path}: {changed}; recomputing the cell")
+        return changed is None
 
     def _base_record(self, cell: CellSpec, data, chash: str) -> dict:
         eps = float(cell.eps if cell.eps is not None else data.eps)
@@ -289,8 +294,7 @@ class Runner:
     def _model_and_clean(self, cell: CellSpec, data, record: dict, q_idx: torch.Tensor):
         """The cell's model (trained or cached) and the clean metrics of the queries ``q_idx``,
         written into ``record``; every kind of cell starts here."""
-        prov = self.provisioner.get(cell, data, cell.defense, cell.defense_params,
-                                    cell.vanilla_params)
+        prov = self.provisioner.get(cell, data, cell.defense)
         record["model"].update(defense=prov.defense_ref, checkpoint_sha256=prov.checkpoint_sha256,
                                cache_key=prov.key)
         if prov.parent_sha256:
@@ -367,3 +371,22 @@ class Runner:
                 raise HashbenchError(f"worst case needs {p}, which failed: {rec['error']}")
             out[name] = p
         return out
+
+
+def _changed_plugin(rec: dict) -> str | None:
+    """Which plugin that computed ``rec`` has another version now (its results changed), if
+    any: the config hash holds the suite's settings; the versions are checked here, so that
+    records of unchanged plugins keep the hashes they were published with."""
+    from hashbench.registry import defenses, methods
+
+    used = [(attacks, rec.get("attack")), (defenses, rec["model"]["defense"]),
+            (methods, rec["model"].get("method_plugin"))]
+    for registry, ref in used:
+        if not ref or ref["name"] not in registry.names():
+            continue  # none, or handed in (hashbench.benchmark), or no longer installed
+        now = int(registry.get(ref["name"]).version)
+        if now != int(ref["version"]):
+            return (f"{registry.kind} {ref['name']} is version {now} now, the record's is "
+                    f"version {ref['version']}")
+    return None
+

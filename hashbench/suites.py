@@ -27,6 +27,9 @@ IMAGE_TEXT = "image-text"
 # query modality -> the direction of its cells: image queries retrieve texts and vice versa
 DIRECTIONS = {"image": "i2t", "text": "t2i"}
 QUERY_MODALITY = {v: k for k, v in DIRECTIONS.items()}
+# the undefended model of each modality: what the transfer attacks start from, and what a
+# defense fine-tunes unless its starts_from names another
+BASELINE = {"image": "vanilla", IMAGE_TEXT: "cm_vanilla"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class CellSpec:
     # records of a suite that declares ``seeds`` (or of a --seed other than the file's) live in
     # a seed<N>/ folder, so no seed's records overwrite another's; where, not what: not hashed
     seed_in_path: bool = False
+    # the suite's parameters of the defenses this cell's defense fine-tunes, its parent's
+    # parent..., other than the baseline (whose are vanilla_params): a parent is trained with
+    # its own section of the suite, as the suite's own cells of it are
+    parent_params: dict = field(default_factory=dict)
     # the sha256 of the suite file's bytes the cell came from, written into its record so a
     # reader can tell which file measured it; provenance, not configuration: not hashed (a
     # comment edited in a suite file recomputes nothing)
@@ -70,6 +77,19 @@ class CellSpec:
     def query_modality(self) -> str:
         return QUERY_MODALITY[self.direction] if self.direction else "image"
 
+    @property
+    def baseline(self) -> str:
+        return BASELINE[IMAGE_TEXT if self.direction else "image"]
+
+    def params_of(self, defense: str) -> dict:
+        """The suite's parameters of ``defense``: this cell's own, its baseline's, or those of
+        an ancestor it fine-tunes."""
+        if defense == self.defense:
+            return self.defense_params
+        if defense == self.baseline:
+            return self.vanilla_params
+        return self.parent_params.get(defense, {})
+
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__
              if k not in ("seed_in_path", "suite_sha256")}
@@ -80,6 +100,8 @@ class CellSpec:
             del d["direction"], d["method_params"]
         if self.train_eps is None:  # cells without a group budget keep their config hash
             del d["train_eps"]
+        if not self.parent_params:  # cells whose parent is the baseline keep theirs too
+            del d["parent_params"]
         return d
 
 
@@ -180,6 +202,16 @@ class Suite:
         return dataclasses.replace(self, groups=tuple(groups), attack_params={
             **self.attack_params, **{n: params.get(n, {}) for n in names}})
 
+    def _ancestors(self, defense: str, baseline: str) -> dict:
+        """{name: suite parameters} of the defenses ``defense`` fine-tunes, up to the baseline."""
+        from hashbench.registry import defenses
+
+        out, start = {}, defenses.get(defense).starts_from
+        while start not in ("scratch", baseline, defense) and start not in out:
+            out[start] = self.defense_params.get(start, {})
+            start = defenses.get(start).starts_from
+        return out
+
     def cells(self) -> list[CellSpec]:
         """Expand every group: clean and attack cells, then a worst-case cell per model. An
         image-text group does so once per direction: image attacks in i2t, text attacks in
@@ -193,7 +225,7 @@ class Suite:
                 directions = {"i2t": g["attacks"], "t2i": g.get("text_attacks", [])}
             else:
                 directions = {None: g["attacks"]}
-            baseline = "cm_vanilla" if image_text else "vanilla"
+            baseline = BASELINE[IMAGE_TEXT if image_text else "image"]
             for seed, ds, method, bb, bits, dfn, eps in itertools.product(
                 self.run_seeds, g["datasets"], g["methods"], g["backbones"], g["bits"],
                 g["defenses"], eps_list
@@ -205,6 +237,7 @@ class Suite:
                             seed_in_path=self.seeds is not None,
                             suite_sha256=self.file_sha256,
                             vanilla_params=self.defense_params.get(baseline, {}),
+                            parent_params=self._ancestors(dfn, baseline),
                             train_eps=None if budget is None else float(budget))
                 if image_text:
                     base["method_params"] = self.method_params.get(method, {})

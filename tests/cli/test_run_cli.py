@@ -232,3 +232,26 @@ def test_reproduce_recomputes_bit_for_bit_and_catches_a_changed_number(smoke_run
     bad = hb("reproduce", str(tampered), "--scratch", str(tmp_path / "b"),
              "--cache", str(root / "cache"))
     assert bad.returncode == 1 and "DIFFERS" in bad.stdout and "1 metrics outside" in bad.stdout
+
+
+def test_a_record_of_another_plugin_version_is_recomputed(smoke_results, tmp_path):
+    """The config hash holds the suite's settings; a record computed by another version of its
+    attack (a version bump means its results changed) is recomputed, the others are reused."""
+    import shutil
+
+    from inprocess import hb  # tests/inprocess.py
+
+    shutil.copytree(smoke_results / "results", tmp_path / "results")
+    shutil.copytree(smoke_results / "cache", tmp_path / "cache")
+    folder = tmp_path / "results/smoke/mnist/dpsh-small_cnn-16b/vanilla"
+    rec = json.loads((folder / "hag.json").read_text())
+    rec["attack"]["version"] = 0
+    (folder / "hag.json").write_text(json.dumps(rec))
+    before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.json")}
+    done = hb("run", "--suite", "smoke", "--results", tmp_path / "results", "--cache",
+              tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    assert "attack hag is version 1 now, the record's is version 0" in done.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.json")}
+    assert [n for n in before if after[n] != before[n]] == ["hag.json"]
+    assert json.loads((folder / "hag.json").read_text())["attack"]["version"] == 1

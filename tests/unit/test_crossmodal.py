@@ -210,7 +210,7 @@ def test_modality_mismatches_are_one_line_errors(tmp_path):
         runner._attack(type(image_cell)(**{**image_cell.__dict__, "attack": "text_flip"}),
                        load_dataset("mnist"), 0.3)
     with pytest.raises(ConfigError, match="defense 'cgat' trains image hashing models.*cm_cgat"):
-        runner.provisioner.identity(cell, data, "cgat", {}, {})
+        runner.provisioner.identity(cell, data, "cgat")
     mnist_cell = type(cell)(**{**cell.__dict__, "dataset": "mnist"})
     summary = RunSummary()
     assert runner.pending(mnist_cell, summary) is None

@@ -54,3 +54,44 @@ def test_v1_cells_keep_their_config_hash():
     d = cell.to_dict()
     assert "train_eps" not in d and "seed_in_path" not in d
     assert replace(cell, seed_in_path=True).to_dict() == d
+
+
+def test_a_parent_other_than_vanilla_is_trained_with_its_own_suite_section(tmp_path, monkeypatch):
+    """A defense fine-tuning CgAT (not vanilla): its cells carry CgAT's section of the suite,
+    the parent's identity is built from it, and the parent is the suite's own CgAT model."""
+    from hashbench.api import Defense
+    from hashbench.data import load_dataset
+    from hashbench.provision import Provisioner
+    from hashbench.registry import defenses
+    from hashbench.store import ModelStore
+
+    real_get, real_entry = defenses.get, defenses.entry
+    cgat = real_get("cgat")
+
+    class AfterCgAT(cgat):
+        name, starts_from = "after_cgat", "cgat"
+
+    assert issubclass(AfterCgAT, Defense)
+    monkeypatch.setattr(defenses, "get", lambda n: AfterCgAT if n == "after_cgat" else real_get(n))
+    monkeypatch.setattr(defenses, "entry", lambda n: real_entry("cgat" if n == "after_cgat" else n))
+    path = tmp_path / "s.toml"
+    path.write_text(SUITE.replace('"vanilla", "cgat"', '"vanilla", "cgat", "after_cgat"')
+                    + "[defense.cgat]\nepochs = 3\nadv_weight = 2.0\n"
+                    + "[defense.after_cgat]\nepochs = 1\n")
+    cells = load_suite(str(path)).cells()
+    after = next(c for c in cells if c.defense == "after_cgat" and c.seed == 0)
+    own = next(c for c in cells if c.defense == "cgat" and c.seed == 0)
+    assert after.parent_params == {"cgat": {"epochs": 3, "adv_weight": 2.0}}
+    assert after.params_of("cgat") == own.defense_params and own.parent_params == {}
+    assert "parent_params" not in own.to_dict()  # cells with a vanilla parent keep their hash
+    prov = Provisioner(ModelStore(tmp_path / "cache"), torch_cpu())
+    data = load_dataset("mnist")
+    ident = prov.identity(after, data, "after_cgat")
+    assert ident.parent.key == prov.identity(own, data, "cgat").key
+    assert ident.parent.ref["params"]["adv_weight"] == 2.0
+
+
+def torch_cpu():
+    import torch
+
+    return torch.device("cpu")
