@@ -61,12 +61,14 @@ class QuerySide:
     def inputs(self, split, idx: torch.Tensor) -> torch.Tensor:
         return split.texts[idx] if self.modality == "text" else split.images(idx)
 
-    def check(self, attack, x: torch.Tensor, x_adv: torch.Tensor) -> None:
+    def check(self, attack, x: torch.Tensor, x_adv: torch.Tensor, budget: dict) -> None:
+        """The harness's check of one adversarial batch against the cell's budget (the plan's
+        ``{"eps": e}`` or ``{"flips": n}``; never the plugin's own idea of it)."""
         source = f"attack {attack.name}"
         if self.modality == "text":
-            check_text_adversarial(x, x_adv, attack.params.flips, source)
+            check_text_adversarial(x, x_adv, budget["flips"], source)
         else:
-            check_adversarial(x, x_adv, attack.params.eps, source)
+            check_adversarial(x, x_adv, budget["eps"], source)
 
     def norms(self, x: torch.Tensor, x_adv: torch.Tensor) -> dict[str, torch.Tensor]:
         delta = (x_adv - x).flatten(1)
@@ -114,11 +116,17 @@ def clean_metrics(q_codes, prov, data, q_labels, targets, topk) -> tuple[dict, d
 
 def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
                    clock: PhaseClock | None = None, side: QuerySide = IMAGE_SIDE,
+                   budget: dict | None = None,
                    source: Callable[[], SourceModel | None] | None = None
                    ) -> tuple[dict, dict, dict]:
     """Run ``attack`` on the queries ``q_idx`` (images, or texts for ``TEXT_SIDE``); check every
-    batch; score the adversarial codes. ``source`` gives, when called, the undefended model of
-    the same configuration (for transfer attacks; loaded only if an attack reads it)."""
+    batch against ``budget`` (the cell plan's; default: the attack's own eps or flips, for
+    callers without a plan); score the adversarial codes. ``source`` gives, when called, the
+    undefended model of the same configuration (for transfer attacks; loaded only if an attack
+    reads it)."""
+    if budget is None:
+        budget = {"flips": attack.params.flips} if side.modality == "text" else \
+            {"eps": attack.params.eps}
     clock = clock or PhaseClock()
     model, device = prov.model, next(prov.model.parameters()).device
     provided = {
@@ -152,7 +160,7 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
                                    if Need.TARGET_LABELS in attack.needs else None),
                 )
                 x_adv = attack.perturb(model, x, batch, state, ctx)
-                side.check(attack, x, x_adv)
+                side.check(attack, x, x_adv, budget)
                 norms.append(side.norms(x, x_adv))
                 with torch.no_grad(), eval_mode(model):
                     codes.append(model.encode(x_adv))

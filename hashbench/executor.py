@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from hashbench.runner import PendingCell, Runner, RunSummary
+    from hashbench.cell_record import CellPlan
+    from hashbench.runner import Runner, RunSummary
 
 
 
 class Executor(Protocol):
-    def execute(self, runner: Runner, pending: list[PendingCell], summary: RunSummary) -> None:
+    def execute(self, runner: Runner, pending: list[CellPlan], summary: RunSummary) -> None:
         """Compute ``pending`` (in suite order: a model's clean cell first, a worst-case cell
         after its members) and ``runner.commit`` each record as it is ready."""
 
@@ -20,11 +21,11 @@ class Executor(Protocol):
 class LocalExecutor:
     """The current process, cell after cell; models are trained on first use and memoised."""
 
-    def execute(self, runner: Runner, pending: list[PendingCell], summary: RunSummary) -> None:
+    def execute(self, runner: Runner, pending: list[CellPlan], summary: RunSummary) -> None:
         # a cell another run is computing (its lock is taken) waits until the free ones are
         # done; then this run waits for the lock and computes the cell only if the other run
         # did not finish it. A worst case waits with its members.
-        deferred: list[PendingCell] = []
+        deferred: list[CellPlan] = []
         for item in pending:
             if any(d.path.parent == item.path.parent for d in deferred) and \
                     item.cell.worst_case_of:
@@ -48,7 +49,7 @@ class LocalExecutor:
                 return
 
     @staticmethod
-    def _one(runner: Runner, item: PendingCell, summary: RunSummary) -> None:
+    def _one(runner: Runner, item: CellPlan, summary: RunSummary) -> None:
         """Compute ``item`` (its lock held) unless another run finished it since the run began."""
         if runner.finished(item):
             summary.skipped.append(item.path)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import torch
 
-from hashbench.cells import record_path
+from hashbench import cell_record
 from hashbench.data import load_dataset
 from hashbench.errors import ResultError, ThreatModelError
 from hashbench.evaluate import score_adversarial
 from hashbench.provenance import provenance, utc_now
+from hashbench.record_types import PluginRef, SidecarRef
 from hashbench.records import sidecar_path, write_record, write_sidecar
 from hashbench.runner import Runner
 from hashbench.suites import CLEAN, CellSpec, Suite
@@ -59,7 +60,7 @@ def score_external(runner: Runner, cell: CellSpec, adv: torch.Tensor, name: str,
         raise ResultError(f"external attack name {name!r}: use lower-case letters, digits, "
                           "_ and -")
     data = load_dataset(cell.dataset, runner.opt.data_root)
-    eps = float(cell.eps if cell.eps is not None else data.eps)
+    eps = runner.plan(cell, data).eps
     n = adv.shape[0] if adv.ndim == 4 else 0
     if adv.ndim != 4 or not 1 <= n <= len(data.query) or \
             tuple(adv.shape[1:]) != tuple(data.image_shape):
@@ -72,25 +73,25 @@ def score_external(runner: Runner, cell: CellSpec, adv: torch.Tensor, name: str,
     linf = check_adversarial(clean, adv.to(clean.dtype), eps, f"external queries {source}")
     cell = replace(cell, attack=f"external-{name}", queries=n,
                    attack_params={"file": source.name, "sha256": sha256})
-    path = record_path(runner.opt.results_dir, cell, data.eps)
+    plan = runner.plan(cell, data)
     started, t0 = utc_now(), time.perf_counter()
-    record = runner._base_record(cell, data, runner._config_hash(cell, data))
-    prov, _, _, arrays = runner._model_and_clean(cell, data, record, q_idx)
+    out = runner._start(plan)
+    prov, _, _, arrays = runner._model_and_clean(plan, out, q_idx)
     with torch.no_grad():
         adv_codes = prov.model.eval().encode(adv.to(runner.device, clean.dtype))
     delta = (adv.to(clean.dtype) - clean).flatten(1)
-    m, a = score_adversarial(adv_codes, prov, data, q_idx, record["metrics"]["topk"],
+    m, a = score_adversarial(adv_codes, prov, data, q_idx, plan.topk,
                              targeted, {"linf": delta.abs().max(1).values,
                                         "mse": delta.pow(2).mean(1)})
-    record["metrics"].update(m, map_drop=record["metrics"]["clean_map"] - m["map"])
+    out.metrics.update(m, map_drop=out.metrics["clean_map"] - m["map"])
     arrays.update(a)
-    record["attack"] = {"name": f"external:{name}", "version": 0,
-                        "params": dict(cell.attack_params, targeted=targeted),
-                        "distribution": "external", "dist_version": "n/a",
-                        "third_party": True, "external": True}
-    record["cost"]["wall_seconds"] = time.perf_counter() - t0
-    record["provenance"] = provenance(runner.device, cell.seed, started, runner.opt.amp)
-    record["sidecar"] = write_sidecar(sidecar_path(path), arrays)
-    write_record(path, record)
+    out.attack = PluginRef(name=f"external:{name}", version=0,
+                           params=dict(cell.attack_params, targeted=targeted),
+                           distribution="external", dist_version="n/a", third_party=True,
+                           external=True)
+    out.sidecar = SidecarRef.from_dict(write_sidecar(sidecar_path(plan.path), arrays))
+    write_record(plan.path, cell_record.record(
+        plan, out, provenance(runner.device, cell.seed, started, runner.opt.amp),
+        time.perf_counter() - t0))
     runner.progress.log(f"external queries: max l-inf {linf:.4g} <= eps {eps:.4g}")
-    return path
+    return plan.path

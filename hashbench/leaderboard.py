@@ -16,6 +16,7 @@ import pandas as pd
 
 from hashbench.intervals import seed_ci
 from hashbench.leaderboard_html import leaderboard_html
+from hashbench.record_types import ABSENT, Record
 from hashbench.records import atomic_write_bytes, iter_record_paths, load_record
 from hashbench.suites import CLEAN, WORST_CASE
 
@@ -66,34 +67,37 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip(".") or "-"
 
 
-def load_records(results_dir: Path) -> list[tuple[Path, dict]]:
-    """Every record under ``results_dir`` with its path; a malformed one raises the validator's
-    message (nothing is rendered from a half-valid tree)."""
-    return [(p, load_record(p)) for p in iter_record_paths([Path(results_dir)])]
+def load_records(results_dir: Path) -> list[tuple[Path, Record]]:
+    """Every record under ``results_dir`` with its path, typed; a malformed one raises the
+    validator's message (nothing is rendered from a half-valid tree)."""
+    return [(p, Record.from_dict(load_record(p), str(p)))
+            for p in iter_record_paths([Path(results_dir)])]
 
 
-def row_key(rec: dict) -> tuple[str, str]:
-    m = rec["model"]
-    return (f"{m['method']}-{m['backbone']}", m["defense"]["name"])
+def row_key(rec: Record) -> tuple[str, str]:
+    m = rec.model
+    return (f"{m.method}-{m.backbone}", m.defense.name)
 
 
-def group_key(rec: dict) -> tuple[str, int, str, int]:
+def group_key(rec: Record) -> tuple[str, int, str, int]:
     """Records are only compared with records sharing this key (one board per eps within it)."""
-    return (rec["suite"]["name"], rec["suite"]["version"], rec["dataset"]["protocol"],
-            rec["model"]["bits"])
+    return (rec.suite.name, rec.suite.version, rec.dataset.protocol, rec.model.bits)
 
 
-def board_key(rec: dict) -> tuple[str, int, str, int, float]:
-    return (*group_key(rec), float(rec["metrics"]["eps"]))
+def board_key(rec: Record) -> tuple[str, int, str, int, float]:
+    return (*group_key(rec), float(rec.metrics.eps))
 
 
-def build_boards(records: list[dict]) -> list[Board]:
-    groups: dict[tuple, list[dict]] = {}
+def build_boards(records: list[Record | dict]) -> list[Board]:
+    """The boards of ``records`` (typed, or the JSON objects of records)."""
+    groups: dict[tuple, list[Record]] = {}
     newest: dict[str, int] = {}
     for rec in records:
+        if isinstance(rec, dict):
+            rec = Record.from_dict(rec)
         groups.setdefault(board_key(rec), []).append(rec)
-        name = rec["suite"]["name"]
-        newest[name] = max(newest.get(name, 0), rec["suite"]["version"])
+        name = rec.suite.name
+        newest[name] = max(newest.get(name, 0), rec.suite.version)
     return [Board(*key, _table(recs, outdated=key[1] < newest[key[0]]))
             for key, recs in sorted(groups.items())]
 
@@ -102,67 +106,66 @@ def build_boards(records: list[dict]) -> list[Board]:
 DIRECTION_PREFIX = {None: "", "i2t": "I→T ", "t2i": "T→I "}
 
 
-def _table(records: list[dict], outdated: bool = False) -> pd.DataFrame:
+def _table(records: list[Record], outdated: bool = False) -> pd.DataFrame:
     """One row per model + defense: each metric the mean over the row's seeds, the headline with
     a 95% interval (t over seeds, or the record's bootstrap over queries for one seed), ranks
     shared by rows whose intervals overlap, collapsed models listed after the ranked ones."""
     rows: dict[tuple, dict] = {}
-    directions = sorted({r["metrics"].get("direction") or "" for r in records})
+    directions = sorted({r.metrics.direction or "" for r in records})
     prefixes = [DIRECTION_PREFIX[d or None] for d in directions]
-    for rec in sorted(records, key=lambda r: (row_key(r), r["cell"]["attack"])):
+    for rec in sorted(records, key=lambda r: (row_key(r), r.attack_name)):
         model, defense = row_key(rec)
-        pre = DIRECTION_PREFIX[rec["metrics"].get("direction")]
+        m = rec.metrics
+        pre = DIRECTION_PREFIX[m.direction or None]
         row = rows.setdefault((model, defense), {
             "model": model, "defense": defense, "third_party": False,
-            "eps": rec["metrics"]["eps"], "steps": None, "floor": None,
+            "eps": m.eps, "steps": None, "floor": None,
             "flags": {"older suite version"} if outdated else set(),
             "values": {}, "cis": {}, "checkpoints": {}, "parents": {},
         })
-        seed = int(rec["cell"].get("seed", 0))
+        seed = rec.seed
         values, cis = row["values"].setdefault(seed, {}), row["cis"].setdefault(seed, {})
-        if "text_flips" in rec["metrics"]:
-            row["text flips"] = rec["metrics"]["text_flips"]
-        row["third_party"] |= bool(rec["model"]["defense"].get("third_party"))
-        precision = rec.get("provenance", {}).get("precision", "fp32")
-        if precision != "fp32":
-            row["flags"].add(f"trained with {precision}")
-        if rec.get("provenance", {}).get("git_dirty"):
+        if m.text_flips is not ABSENT:
+            row["text flips"] = m.text_flips
+        row["third_party"] |= bool(rec.model.defense.third_party)
+        if rec.precision != "fp32":
+            row["flags"].add(f"trained with {rec.precision}")
+        if rec.provenance.git_dirty:
             row["flags"].add("computed from a dirty tree")
-        attack, m = rec["cell"]["attack"], rec["metrics"]
-        if rec["status"] != "ok":
+        attack = rec.attack_name
+        if not rec.ok:
             row["flags"].add(f"{pre}{attack} failed")
             continue
-        sha = rec["model"].get("checkpoint_sha256")
+        sha = rec.model.checkpoint_sha256
         if sha:  # every cell of a row (per seed and direction) must measure one checkpoint
             row["checkpoints"].setdefault((seed, pre), set()).add(sha)
-        if rec["model"].get("parent_checkpoint_sha256"):
-            row["parents"].setdefault(seed, set()).add(rec["model"]["parent_checkpoint_sha256"])
-        values[f"{pre}clean mAP"] = m["clean_map"]
-        cis[f"{pre}clean mAP"] = m.get("clean_map_ci95")
-        if m.get("random_map") is not None:
-            row["floor"] = m["random_map"]
+        if rec.model.parent_checkpoint_sha256:
+            row["parents"].setdefault(seed, set()).add(rec.model.parent_checkpoint_sha256)
+        values[f"{pre}clean mAP"] = m.clean_map
+        cis[f"{pre}clean mAP"] = m.clean_map_ci95 or None
+        if m.random_map is not ABSENT and m.random_map is not None:
+            row["floor"] = m.random_map
         if attack == WORST_CASE:
-            values[f"{pre}worst-case mAP"] = m["map"]
-            cis[f"{pre}worst-case mAP"] = m.get("map_ci95")
+            values[f"{pre}worst-case mAP"] = m.map
+            cis[f"{pre}worst-case mAP"] = m.map_ci95 or None
         elif attack != CLEAN:
-            if "t_map" in m:
-                values[f"{pre}{attack} t-mAP"] = m["t_map"]
-            values[f"{pre}{attack} mAP"] = m["map"]
-            steps = (rec.get("attack") or {}).get("params", {}).get("steps")
+            if m.t_map is not ABSENT:
+                values[f"{pre}{attack} t-mAP"] = m.t_map
+            values[f"{pre}{attack} mAP"] = m.map
+            steps = rec.attack.params.get("steps") if rec.attack else None
             if steps is not None:
                 row["steps"] = steps if row["steps"] in (None, steps) else "mixed"
-            if (rec.get("attack") or {}).get("external"):
+            if rec.attack and rec.attack.external:
                 row["flags"].add(f"{attack}: queries made outside hashbench")
-            ensemble = m.get("ensemble") or {}
-            if ensemble.get("masking_suspected"):
+            if m.ensemble and m.ensemble.masking_suspected:
                 # black-box stages beat the white-box ones: the model's gradients mislead
                 row["flags"].add(f"{pre}gradient masking suspected ({attack}: black-box "
-                                 f"stages {ensemble['blackbox_gain']:.3f} below white-box)")
-            if m["map"] > m["clean_map"] + ABOVE_CLEAN_TOLERANCE:
+                                 f"stages {m.ensemble.blackbox_gain:.3f} below white-box)")
+            if m.map > m.clean_map + ABOVE_CLEAN_TOLERANCE:
                 row["flags"].add(f"{attack} mAP above clean")
-            if (m["eps"] >= LARGE_EPS and "random_map" in m
-                    and m["map"] > m["random_map"] + NOT_RANDOM_MARGIN):
-                row["flags"].add(f"{attack} not near random at eps {m['eps']:.4g}")
+            if (m.eps >= LARGE_EPS and m.random_map is not ABSENT
+                    and m.map > m.random_map + NOT_RANDOM_MARGIN):
+                row["flags"].add(f"{attack} not near random at eps {m.eps:.4g}")
     _flag_foreign_parents(rows)
     clean_cols = [f"{p}clean mAP" for p in prefixes]
     out = [_summarise(r, prefixes, clean_cols) for r in rows.values()]

@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from hashbench.leaderboard import board_key, group_key, row_key, slug
+from hashbench.record_types import ABSENT, Record
 from hashbench.records import atomic_write_bytes, read_sidecar
 from hashbench.suites import CLEAN, WORST_CASE
 from hashbench.tsne import embed
@@ -33,7 +34,7 @@ class Row:
 
     model: str
     defense: str
-    by_attack: dict[str, list[tuple[dict, dict]]] = field(default_factory=dict)
+    by_attack: dict[str, list[tuple[Record, dict]]] = field(default_factory=dict)
     direction: str | None = None  # image-text rows: one per direction ("i2t", "t2i")
 
     @property
@@ -41,11 +42,11 @@ class Row:
         return f"{self.model} {self.defense}" + (f" {DIRECTION_NAMES[self.direction]}"
                                                   if self.direction else "")
 
-    def at_protocol_eps(self, attack: str) -> tuple[dict, dict] | None:
+    def at_protocol_eps(self, attack: str) -> tuple[Record, dict] | None:
         """The (record, arrays) of ``attack`` at the protocol's eps (the cell without an eps
         override), else the first one found."""
         found = self.by_attack.get(attack, [])
-        plain = [r for r in found if r[0]["cell"]["eps"] is None]
+        plain = [r for r in found if r[0].cell["eps"] is None]
         return (plain or found or [None])[0]
 
 
@@ -55,18 +56,19 @@ class PlotResult:
     notes: list[str] = field(default_factory=list)
 
 
-def collect_rows(records: list[tuple[Path, dict]]) -> dict[tuple, list[Row]]:
+def collect_rows(records: list[tuple[Path, Record]]) -> dict[tuple, list[Row]]:
     """Group ok records (with readable sidecars) by leaderboard group, then model + defense."""
     groups: dict[tuple, dict[tuple, Row]] = {}
     for path, rec in records:
-        if rec["status"] != "ok" or not rec.get("sidecar"):
+        if not rec.ok or not rec.sidecar:
             continue
         model, defense = row_key(rec)
-        direction = rec["metrics"].get("direction")
+        direction = rec.metrics.direction or None
         rows = groups.setdefault(group_key(rec), {})
         row = rows.setdefault((model, defense, direction or ""),
                               Row(model, defense, direction=direction))
-        row.by_attack.setdefault(rec["cell"]["attack"], []).append((rec, read_sidecar(path, rec)))
+        row.by_attack.setdefault(rec.attack_name, []).append(
+            (rec, read_sidecar(path, rec.to_dict())))
     return {k: [v[key] for key in sorted(v)] for k, v in sorted(groups.items())}
 
 
@@ -164,8 +166,8 @@ def plot_eps_sweeps(rows: list[Row], title: str, base: Path, result: PlotResult)
     lines = []
     for row in rows:
         for attack, found in sorted(row.by_attack.items()):
-            pts = sorted({(r["metrics"]["eps"], r["metrics"]["map"]) for r, _ in found
-                          if "map" in r["metrics"]})
+            pts = sorted({(r.metrics.eps, r.metrics.map) for r, _ in found
+                          if r.metrics.map is not ABSENT})
             if len(pts) > 1 and attack != CLEAN:
                 lines.append((f"{row.defense} / {attack}", pts))
     if not lines:
@@ -193,7 +195,7 @@ def row_base(folder: Path, model: str, defense: str, direction: str | None = Non
 ROW_FIGURES = ("pr", "pn", "tsne")
 
 
-def detail_links(records: list[tuple[Path, dict]], boards: list, out_dir: Path
+def detail_links(records: list[tuple[Path, Record]], boards: list, out_dir: Path
                  ) -> tuple[dict, dict]:
     """Per (board slug, model, defense): the row's record paths and the PNG figures drawn for
     it, relative to ``out_dir`` (where the page is), for the site's detail views."""
@@ -216,7 +218,7 @@ def detail_links(records: list[tuple[Path, dict]], boards: list, out_dir: Path
     return {k: sorted(v) for k, v in links.items()}, figures
 
 
-def write_plots(records: list[tuple[Path, dict]], out_dir: Path) -> PlotResult:
+def write_plots(records: list[tuple[Path, Record]], out_dir: Path) -> PlotResult:
     """Every figure for every group and row under ``out_dir/plots/<group>/``."""
     result = PlotResult()
     for key, rows in collect_rows(records).items():

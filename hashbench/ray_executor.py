@@ -35,7 +35,9 @@ from hashbench.records import read_result, sidecar_path, write_result
 from hashbench.suites import CLEAN, WORST_CASE
 
 if TYPE_CHECKING:
-    from hashbench.runner import PendingCell, Runner, RunOptions, RunSummary
+    from hashbench.cell_record import CellPlan
+    from hashbench.record_types import Record
+    from hashbench.runner import Runner, RunOptions, RunSummary
 
 POLL_SECONDS = 0.5
 
@@ -77,13 +79,11 @@ def train_task(options: RunOptions, cell, parent: tuple | None, threads: int, tr
 
 def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int, tracker,
               label: str, member_names: tuple[str, ...], *members: tuple[dict, bytes | None]
-              ) -> tuple[dict, bytes | None]:
+              ) -> tuple[Record, bytes | None]:
     """Compute one cell in a scratch results folder; return (record, sidecar bytes).
     ``model`` is the model's task result; ``members`` the finished (record, sidecar) pairs a
     worst-case cell reads (top-level arguments, so Ray resolves them)."""
-    from hashbench.cells import record_path
     from hashbench.data import load_dataset
-    from hashbench.runner import PendingCell
 
     tracker.started.remote(label)
     scratch = Path(tempfile.mkdtemp(prefix="hashbench-cell-"))
@@ -93,19 +93,20 @@ def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int,
         data = load_dataset(cell.dataset, options.data_root)
         # without this check a worker with other code would silently train its own model
         _same_key(runner.provisioner.identity(cell, data, cell.defense).key, model[0])
-        path = record_path(scratch, cell, data.eps)
+        plan = runner.plan(cell, data)
+        _same_key(plan.config_hash, chash, "config hash")
         for name, (record, sidecar) in zip(member_names, members):
-            write_result(path.with_name(f"{name}.json"), record, sidecar)
-        record = runner.compute(PendingCell(cell, data, path, chash))
-        return record, sidecar_path(path).read_bytes() if record["sidecar"] else None
+            write_result(plan.path.with_name(f"{name}.json"), record, sidecar)
+        record = runner.compute(plan)
+        return record, sidecar_path(plan.path).read_bytes() if record.sidecar else None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _same_key(worker_key: str, driver_key: str) -> None:
+def _same_key(worker_key: str, driver_key: str, what: str = "model key") -> None:
     if worker_key != driver_key:  # the code hashes differently on the two machines
         raise HashbenchError(
-            f"a Ray worker computed model key {worker_key[:12]} where the driver expects "
+            f"a Ray worker computed {what} {worker_key[:12]} where the driver expects "
             f"{driver_key[:12]}; install the same hashbench and plugins on every node")
 
 
@@ -131,7 +132,7 @@ class RayExecutor:
     cpus_per_cell: float = 1.0
     max_retries: int = 2
 
-    def execute(self, runner: Runner, pending: list[PendingCell], summary: RunSummary) -> None:
+    def execute(self, runner: Runner, pending: list[CellPlan], summary: RunSummary) -> None:
         if not pending:
             return
         ray = require_ray()
@@ -179,7 +180,7 @@ class _Driver:
         self.train_cost: dict[str, tuple[int, dict[str, float]]] = {}
         self.command = shlex.join(sys.argv)
 
-    def model_ref(self, item: PendingCell, ident) -> object:
+    def model_ref(self, item: CellPlan, ident) -> object:
         """The ref of the model ``ident`` (``item``'s model or its vanilla parent): a task that
         trains it, or the driver's cached files."""
         if ident.key in self.models:
@@ -197,9 +198,9 @@ class _Driver:
         self.models[ident.key] = ref
         return ref
 
-    def run(self, pending: list[PendingCell], summary: RunSummary) -> None:
+    def run(self, pending: list[CellPlan], summary: RunSummary) -> None:
         prov = self.runner.provisioner
-        cells: dict[object, tuple[PendingCell, str]] = {}  # ref -> (cell, model key)
+        cells: dict[object, tuple[CellPlan, str]] = {}  # ref -> (cell, model key)
         by_path: dict[Path, object] = {}
         for item in pending:  # suite order: a worst case comes after its members
             c = item.cell
@@ -218,7 +219,7 @@ class _Driver:
             by_path[item.path] = ref
         self._collect(cells, summary)
 
-    def _collect(self, cells: dict[object, tuple[PendingCell, str]], summary: RunSummary) -> None:
+    def _collect(self, cells: dict[object, tuple[CellPlan, str]], summary: RunSummary) -> None:
         ray, progress = self.ray, self.runner.progress
         first_clean = {}
         for item, key in cells.values():
@@ -242,17 +243,21 @@ class _Driver:
                 except Exception as err:  # noqa: BLE001 - a task error or a dead worker
                     record, sidecar = self.runner.failed_record(item, _describe(err), started), None
                 else:
-                    record["provenance"]["command"] = self.command
+                    record = replace(record, provenance=replace(record.provenance,
+                                                                command=self.command))
                     if first_clean.get(key) is item and key in self.train_cost:
                         # as in a local run, the model's clean cell carries its training cost
                         trained, phases = self.train_cost.pop(key)
-                        record["cost"]["trained_models"] += trained
-                        record["cost"]["wall_seconds"] += sum(phases.values())
-                        for name, seconds in phases.items():
-                            record["cost"]["phases"][name] += seconds
+                        cost = record.cost
+                        record = replace(record, cost=replace(
+                            cost, trained_models=cost.trained_models + trained,
+                            wall_seconds=cost.wall_seconds + sum(phases.values()),
+                            phases=replace(cost.phases, **{
+                                name: getattr(cost.phases, name) + seconds
+                                for name, seconds in phases.items()})))
                 self.runner.commit(item, record, summary, sidecar)
                 finished.add(str(item.path))
-                failed += record["status"] == "failed"
+                failed += record.status == "failed"
                 progress.advance("matrix")
             running = {n for n in ray.get(self.tracker.snapshot.remote())
                        if not n.startswith("train:")} - finished

@@ -117,7 +117,10 @@ def validation_errors(record) -> list[str]:
             sorted(validator.iter_errors(record), key=lambda e: e.json_path)]
 
 
-def write_record(path: Path, record: dict) -> None:
+def write_record(path: Path, record) -> None:
+    """Write a record (a typed ``Record`` or its dict), schema-checked, atomically."""
+    if hasattr(record, "to_dict"):
+        record = record.to_dict()
     errors = validation_errors(record)
     if errors:  # a bug in hashbench itself: never write a record the schema refuses
         raise ResultError(f"refusing to write {path}: {errors[0]}")
@@ -147,7 +150,7 @@ def load_record(path: Path) -> dict:
     return record
 
 
-def write_result(path: Path, record: dict, sidecar: bytes | None = None) -> None:
+def write_result(path: Path, record, sidecar: bytes | None = None) -> None:
     """A record (and the bytes of its sidecar, when they were made elsewhere): sidecar first,
     record last, so a record on disk always has its sidecar."""
     if sidecar is not None:

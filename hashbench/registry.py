@@ -173,8 +173,8 @@ def image_method(name: str):
     """The registered image hashing method ``name`` (its parameters pinned: methods.md P11)."""
     image = image_methods()
     if name not in image:
-        raise ConfigError(f"unknown image hashing method '{name}'{close_matches(name, image)}; "
-                          f"one of {', '.join(image)}")
+        raise ConfigError(f"unknown hashing method '{name}'{close_matches(name, image)}; image "
+                          f"hashing methods: {', '.join(image)}")
     return methods.create(name)
 
 

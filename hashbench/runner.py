@@ -8,12 +8,15 @@ goes on, unless ``fail_fast``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from hashbench import cell_record
+from hashbench.cell_record import CellPlan
 from hashbench.cells import protocol_hash, record_path, resolved_topk
 from hashbench.data import RetrievalData, load_dataset
 from hashbench.data.embedded import data_root_from_env
@@ -37,8 +40,8 @@ from hashbench.locks import FileLock, clean_stale_temp_files, lock_for
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.provenance import provenance, utc_now
 from hashbench.provision import Provisioner, direction_view, plugin_ref
+from hashbench.record_types import PluginRef, Record, SidecarRef
 from hashbench.records import (
-    SCHEMA_VERSION,
     config_hash,
     load_record,
     read_sidecar,
@@ -63,16 +66,6 @@ class RunOptions:
     data_root: Path | None = None
     amp: bool = False  # mixed-precision training; attacks and scoring stay fp32
     cell_timeout: float | None = None  # seconds per cell; None: the suite's, 0: no limit
-
-
-@dataclass(frozen=True)
-class PendingCell:
-    """A cell that must be computed: its dataset, where its record goes, what it must match."""
-
-    cell: CellSpec
-    data: RetrievalData
-    path: Path
-    chash: str
 
 
 @dataclass
@@ -136,7 +129,7 @@ class Runner:
         summary.trained_models = self.provisioner.trained
         return summary
 
-    def pending(self, cell: CellSpec, summary: RunSummary) -> PendingCell | None:
+    def pending(self, cell: CellSpec, summary: RunSummary) -> CellPlan | None:
         """The cell as work to do, or None when it is finished or its dataset is unavailable."""
         if cell.dataset in summary.unavailable:
             return None
@@ -155,71 +148,80 @@ class Runner:
                 self.progress.log(f"skipping image-text cells of {cell.dataset}: "
                                   f"{summary.unavailable[key]}")
             return None
-        path = record_path(self.opt.results_dir, cell, data.eps)
-        chash = self._config_hash(cell, data)
-        if not self.opt.force and self._finished(path, chash):
-            summary.skipped.append(path)
+        plan = self.plan(cell, data)
+        if not self.opt.force and self._finished(plan.path, plan.config_hash):
+            summary.skipped.append(plan.path)
             return None
-        return PendingCell(cell, data, path, chash)
+        return plan
 
-    def compute(self, item: PendingCell) -> dict:
-        """Compute one cell into a record (its sidecar is written beside ``item.path``); a
+    def plan(self, cell: CellSpec, data: RetrievalData) -> CellPlan:
+        """Every value of ``cell`` resolved, once: what the rest of the run reads."""
+        eps = float(cell.eps if cell.eps is not None else data.eps)
+        text = cell.attack not in (CLEAN, WORST_CASE) and cell.query_modality == "text"
+        return CellPlan(cell, data, record_path(self.opt.results_dir, cell, data.eps),
+                        self._config_hash(cell, data), protocol_hash(cell, data), eps,
+                        resolved_topk(cell, data),
+                        {"flips": data.text_flips} if text else {"eps": eps})
+
+    def compute(self, plan: CellPlan) -> Record:
+        """Compute one cell into a record (its sidecar is written beside ``plan.path``); a
         plugin or data error makes a failed record instead of an exception."""
         started, t0 = utc_now(), time.perf_counter()
         trained_before, phases_before = self.provisioner.trained, self.clock.snapshot()
-        record = self._base_record(item.cell, item.data, item.chash)
+        out = self._start(plan)
         try:
-            with time_limit(self.cell_timeout, f"cell {item.path}"):
-                self._compute(item.cell, item.data, item.path, record)
+            with time_limit(self.cell_timeout, f"cell {plan.path}"):
+                self._compute(plan, out)
         except CellTimeout as err:
-            record.update(status="failed", error=f"CellTimeout: {err} (a plugin that never "
-                          "returns, or too small a limit: raise it with --cell-timeout SECONDS)")
-            self.provisioner.forget(record["model"]["cache_key"])
+            out.fail(f"CellTimeout: {err} (a plugin that never returns, or too small a limit: "
+                     "raise it with --cell-timeout SECONDS)")
+            self.provisioner.forget(out.model.cache_key)
         except Exception as err:  # noqa: BLE001 - any failure of a cell is its record's
             if isinstance(err, ModelChangedError):  # later cells get the checkpoint again
-                self.provisioner.forget(record["model"]["cache_key"])
-            record.update(status="failed", error=one_line(err))
-        record["cost"]["wall_seconds"] = time.perf_counter() - t0
-        record["cost"]["trained_models"] = self.provisioner.trained - trained_before
-        record["cost"]["phases"] = self.clock.since(phases_before)
-        record["provenance"] = provenance(self.device, item.cell.seed, started, self.opt.amp)
-        return record
+                self.provisioner.forget(out.model.cache_key)
+            out.fail(one_line(err))
+        return cell_record.record(plan, out, self._provenance(plan, started),
+                                  time.perf_counter() - t0,
+                                  self.provisioner.trained - trained_before,
+                                  self.clock.since(phases_before))
 
-    def failed_record(self, item: PendingCell, error: str, started: str) -> dict:
+    def failed_record(self, plan: CellPlan, error: str, started: str) -> Record:
         """The record of a cell that could not run at all (its model's training task failed,
         or the worker computing it died more often than retries allow)."""
-        record = self._base_record(item.cell, item.data, item.chash)
-        record.update(status="failed", error=error)
-        record["provenance"] = provenance(self.device, item.cell.seed, started, self.opt.amp)
-        return record
+        out = self._start(plan)
+        out.fail(error)
+        return cell_record.record(plan, out, self._provenance(plan, started))
 
-    def commit(self, item: PendingCell, record: dict, summary: RunSummary,
+    def _provenance(self, plan: CellPlan, started: str) -> dict:
+        return provenance(self.device, plan.cell.seed, started, self.opt.amp)
+
+    def commit(self, item: CellPlan, record: Record, summary: RunSummary,
                sidecar: bytes | None = None) -> None:
         """Write the record atomically (after ``sidecar``, its bytes when they were made on
         another machine) and count it."""
-        if record["status"] == "failed" and self._good_record(item.path):
+        if record.status == "failed" and self._good_record(item.path):
             # a failed recomputation (--force) never replaces a finished record: the failure
             # goes beside it, hidden from validate and report
             aside = failed_path(item.path)
             write_result(aside, record)
-            summary.failed.append((item.path, f"{record['error']} (the finished record is kept; "
+            summary.failed.append((item.path, f"{record.error} (the finished record is kept; "
                                                f"this failure is in {aside.name})"))
-            self.progress.log(f"cell failed: {item.path}: {record['error']}; kept the finished "
+            self.progress.log(f"cell failed: {item.path}: {record.error}; kept the finished "
                               f"record, failure in {aside}")
             return
         write_result(item.path, record, sidecar)
-        if record["status"] == "failed":
-            self.progress.log(f"cell failed: {item.path}: {record['error']}")
-            summary.failed.append((item.path, record["error"]))
+        if record.status == "failed":
+            self.progress.log(f"cell failed: {item.path}: {record.error}")
+            summary.failed.append((item.path, record.error))
         else:
             failed_path(item.path).unlink(missing_ok=True)
             summary.written.append(item.path)
 
-    def record_lock(self, item: PendingCell) -> FileLock:
+    def record_lock(self, item: CellPlan) -> FileLock:
         """The lock that one run at a time holds while computing ``item``."""
         return lock_for(self.opt.cache_dir, "record", str(item.path.resolve()))
 
-    def finished(self, item: PendingCell) -> bool:
+    def finished(self, item: CellPlan) -> bool:
         """Whether ``item``'s record is finished now (another run may have written it)."""
         if not self._finished(item.path, item.chash):
             return False
@@ -253,52 +255,29 @@ class Runner:
             self.progress.log(f"{path}: {changed}; recomputing the cell")
         return changed is None
 
-    def _base_record(self, cell: CellSpec, data, chash: str) -> dict:
-        eps = float(cell.eps if cell.eps is not None else data.eps)
-        topk = resolved_topk(cell, data)
-        hashes = dict(data.hashes)
-        metrics = {"eps": eps, "topk": topk, "clean_map": 0.0}
-        hash_params = image_method(cell.method).hash_params() \
-            if cell.direction is None and cell.method in image_methods() else {}
-        method_plugin = {}
-        if cell.direction:
-            hashes.update({f"text_{k}": v for k, v in data.text_hashes.items()})
-            metrics.update(direction=cell.direction, text_flips=int(data.text_flips or 0))
+    def _start(self, plan: CellPlan) -> cell_record.Outcome:
+        """The outcome of ``plan`` before its model is provisioned (the method's parameters
+        as records hold them: an image method's pinned ones, an image-text plugin's)."""
+        cell, hash_params, method_ref = plan.cell, {}, None
+        if cell.direction is None and cell.method in image_methods():
+            hash_params = image_method(cell.method).hash_params()
+        elif cell.direction:
             try:
-                _, ref = self.provisioner.method(cell)
-                hash_params, method_plugin = ref["params"], {"method_plugin": ref}
+                _, method_ref = self.provisioner.method(cell)
+                hash_params = method_ref["params"]
             except HashbenchError:
                 pass  # an unknown method fails the cell when its model is provisioned
-        record = {
-            "schema_version": SCHEMA_VERSION,
-            "suite": {"name": cell.suite, "version": cell.suite_version,
-                      **({"file_sha256": cell.suite_sha256} if cell.suite_sha256 else {})},
-            "cell": cell.to_dict(), "config_hash": chash,
-            "dataset": {"name": data.name, "protocol": data.protocol,
-                        "protocol_hash": protocol_hash(cell, data), "hashes": hashes,
-                        "n_query": len(data.query), "n_database": len(data.database),
-                        "n_train": len(data.train)},
-            "model": {"method": cell.method, "backbone": cell.backbone, "bits": cell.bits,
-                      "hash_params": hash_params, "defense": {"name": cell.defense, "version": 0,
-                      "params": cell.defense_params, "distribution": "unknown",
-                      "dist_version": "unknown", "third_party": False},
-                      "checkpoint_sha256": None, "cache_key": None, **method_plugin},
-            "attack": None,
-            "metrics": metrics,
-            "cost": {"wall_seconds": 0.0, "attack_steps": 0, "forward_images": 0,
-                     "backward_images": 0, "trained_models": 0},
-            "sidecar": None, "status": "ok", "error": None,
-        }
-        return record
+        return cell_record.start(plan, hash_params, method_ref)
 
-    def _model_and_clean(self, cell: CellSpec, data, record: dict, q_idx: torch.Tensor):
+    def _model_and_clean(self, plan: CellPlan, out: cell_record.Outcome, q_idx: torch.Tensor):
         """The cell's model (trained or cached) and the clean metrics of the queries ``q_idx``,
-        written into ``record``; every kind of cell starts here."""
+        written into ``out``; every kind of cell starts here."""
+        cell, data = plan.cell, plan.data
         prov = self.provisioner.get(cell, data, cell.defense)
-        record["model"].update(defense=prov.defense_ref, checkpoint_sha256=prov.checkpoint_sha256,
-                               cache_key=prov.key)
-        if prov.parent_sha256:
-            record["model"]["parent_checkpoint_sha256"] = prov.parent_sha256
+        out.model = dataclasses.replace(
+            out.model, defense=PluginRef.from_dict(prov.defense_ref, "model.defense"),
+            checkpoint_sha256=prov.checkpoint_sha256, cache_key=prov.key,
+            **({"parent_checkpoint_sha256": prov.parent_sha256} if prov.parent_sha256 else {}))
         if cell.direction:
             prov = direction_view(prov, cell.direction)
         with self.clock.phase("codes"):
@@ -306,16 +285,15 @@ class Runner:
         labels = data.query.labels[q_idx].to(self.device)
         targets = data.target_labels[q_idx].to(self.device)
         with self.clock.phase("metrics"):
-            clean, arrays = clean_metrics(q_codes, prov, data, labels, targets,
-                                          record["metrics"]["topk"])
-        record["metrics"].update(clean)
+            clean, arrays = clean_metrics(q_codes, prov, data, labels, targets, plan.topk)
+        out.metrics.update(clean)
         return prov, q_codes, labels, arrays
 
-    def _compute(self, cell: CellSpec, data, path: Path, record: dict) -> None:
+    def _compute(self, plan: CellPlan, out: cell_record.Outcome) -> None:
+        cell, data = plan.cell, plan.data
         q_idx = torch.arange(len(data.query) if cell.queries is None
                              else min(cell.queries, len(data.query)))
-        prov, q_codes, labels, arrays = self._model_and_clean(cell, data, record, q_idx)
-        topk, metrics = record["metrics"]["topk"], record["metrics"]
+        prov, q_codes, labels, arrays = self._model_and_clean(plan, out, q_idx)
         if cell.attack == CLEAN:
             db_labels = data.database.labels.to(self.device)
             with self.clock.phase("metrics"):
@@ -325,40 +303,36 @@ class Runner:
         elif cell.attack == WORST_CASE:
             with self.clock.phase("io"):
                 members = {a: read_sidecar(p, load_record(p))["ap"] for a, p in
-                           self._member_paths(cell, path).items()}
+                           self._member_paths(cell, plan.path).items()}
             wc, wc_arrays = worst_case_metrics(members)
-            metrics.update(wc)
+            out.metrics.update(wc)
             arrays.update(wc_arrays)
         else:
-            eps = metrics["eps"]
-            attack = self._attack(cell, data, eps)
-            scope = f"{cell.dataset}/{cell.model_id}/{cell.defense}/{cell.attack}/eps{eps:.6g}"
-            if cell.direction:
-                scope = f"{scope}/{cell.direction}"
-            m, a, cost = attack_metrics(attack, prov, data, q_idx, topk, scope, cell.seed,
-                                        self.progress, self.clock,
-                                        QUERY_SIDES[cell.query_modality],
+            attack = self._attack(plan)
+            m, a, cost = attack_metrics(attack, prov, data, q_idx, plan.topk, plan.scope,
+                                        cell.seed, self.progress, self.clock,
+                                        QUERY_SIDES[cell.query_modality], plan.budget,
                                         source=lambda: self.provisioner.source_model(cell, data))
-            metrics.update(m)
+            out.metrics.update(m)
             arrays.update(a)
-            record["cost"].update(cost)
-            record["attack"] = plugin_ref(attacks, cell.attack, attack)
-        if "map" in metrics:
-            metrics["map_drop"] = metrics["clean_map"] - metrics["map"]
+            out.cost.update(cost)
+            out.attack = PluginRef.from_dict(plugin_ref(attacks, cell.attack, attack), "attack")
+        if "map" in out.metrics:
+            out.metrics["map_drop"] = out.metrics["clean_map"] - out.metrics["map"]
         with self.clock.phase("io"):
-            record["sidecar"] = write_sidecar(sidecar_path(path), arrays)
+            out.sidecar = SidecarRef.from_dict(write_sidecar(sidecar_path(plan.path), arrays))
 
-    def _attack(self, cell: CellSpec, data, eps: float):
-        """The cell's attack at the protocol's budget for its query modality: ``eps`` for image
+    def _attack(self, plan: CellPlan):
+        """The cell's attack at the plan's budget for its query modality: ``eps`` for image
         queries, ``flips`` (the dataset's text budget) for text queries."""
+        cell = plan.cell
         modality = attacks.get(cell.attack).modality
         if modality != cell.query_modality:
             where = ("an image-text group's text_attacks" if modality == "text"
                      else "attacks (image queries)")
             raise ConfigError(f"attack '{cell.attack}' perturbs {modality} queries, but this "
                               f"cell attacks {cell.query_modality} queries; list it under {where}")
-        budget = {"flips": data.text_flips} if modality == "text" else {"eps": eps}
-        return attacks.create(cell.attack, **{**cell.attack_params, **budget})
+        return attacks.create(cell.attack, **{**cell.attack_params, **plan.budget})
 
     def _member_paths(self, cell: CellSpec, path: Path) -> dict[str, Path]:
         out = {}

@@ -265,7 +265,7 @@ def check_params(registry, name: str, params: dict) -> None:
 def check_suite_file(path: Path, data: dict) -> None:
     """What the schema cannot say: every name is known (with close matches), every parameter
     section configures something a group uses, and no group or cell is listed twice."""
-    from hashbench.registry import attacks, close_matches, defenses, image_methods, methods
+    from hashbench.registry import attacks, close_matches, defenses, methods
 
     used = {"defense": set(), "attack": set(), "method": set()}
     seen_groups = []
@@ -274,21 +274,23 @@ def check_suite_file(path: Path, data: dict) -> None:
         if g in seen_groups:
             raise ConfigError(f"{where} repeats groups[{seen_groups.index(g)}]; remove one")
         seen_groups.append(g)
-        image_text = g.get("modality", "image") == IMAGE_TEXT
         for key in ("datasets", "methods", "backbones", "bits", "defenses", "attacks",
                     "text_attacks", "eps"):
             values = g.get(key, [])
             dupes = sorted({str(v) for v in values if values.count(v) > 1})
             if dupes:
                 raise ConfigError(f"{where}: {key} lists {', '.join(dupes)} twice; list each once")
+        kind = g.get("modality", "image")
+        same = [m for m in methods.names() if methods.get(m).modality == kind]
         for name in g["methods"]:
-            modality = methods.get(name).modality  # an unknown name: close matches
-            if modality != g.get("modality", "image"):
-                same = [m for m in methods.names() if methods.get(m).modality ==
-                        g.get("modality", "image")] if image_text else image_methods()
-                raise ConfigError(f"{where}: method '{name}' is an {modality} hashing method, "
-                                  f"but this group is {g.get('modality', 'image')}; use one of "
-                                  f"{', '.join(same)}{close_matches(name, same)}")
+            if name in same:
+                continue
+            if name in methods.names():
+                raise ConfigError(f"{where}: method '{name}' is an "
+                                  f"{methods.get(name).modality} hashing method, but this "
+                                  f"group is {kind}; use one of {', '.join(same)}")
+            raise ConfigError(f"{where}: unknown hashing method '{name}'"
+                              f"{close_matches(name, same)}")
         for name in g["defenses"]:  # loaded now: a plugin that fails to import stops the run
             defenses.get(name)      # before anything trains
         for name in [*g["attacks"], *g.get("text_attacks", [])]:

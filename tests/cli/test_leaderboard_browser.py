@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from record_factory import complete  # tests/record_factory.py
 
 from hashbench.leaderboard import build_boards, write_leaderboards
 
@@ -23,11 +24,12 @@ def record(defense, attack, clean, robust=None):
     metrics = {"eps": 0.3, "topk": None, "clean_map": clean, "random_map": 0.1}
     if robust is not None:
         metrics["map"] = robust
-    return {"suite": {"name": "standard", "version": 1}, "dataset": {"protocol": "mnist-5k-v1"},
-            "cell": {"attack": attack},
-            "model": {"method": "dpsh", "backbone": "small_cnn", "bits": 32,
-                      "defense": {"name": defense, "third_party": defense.startswith("<")}},
-            "attack": None, "metrics": metrics, "status": "ok", "error": None}
+    return complete({
+        "suite": {"name": "standard", "version": 1}, "dataset": {"protocol": "mnist-5k-v1"},
+        "cell": {"attack": attack},
+        "model": {"method": "dpsh", "backbone": "small_cnn", "bits": 32,
+                  "defense": {"name": defense, "third_party": defense.startswith("<")}},
+        "attack": None, "metrics": metrics, "status": "ok", "error": None})
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 import copy
 
+from record_factory import complete, ensemble  # tests/record_factory.py
+
 from hashbench.leaderboard import board_markdown, build_boards, escape_markdown
 
 
@@ -10,7 +12,7 @@ def record(defense: str, attack: str, clean: float, robust: float | None, versio
     metrics = {"eps": 0.3, "topk": None, "clean_map": clean}
     if robust is not None:
         metrics["map"] = robust
-    return {
+    return complete({
         "suite": {"name": "standard", "version": version},
         "dataset": {"protocol": "mnist-5k-v1"},
         "cell": {"attack": attack},
@@ -18,7 +20,7 @@ def record(defense: str, attack: str, clean: float, robust: float | None, versio
                   "defense": {"name": defense, "third_party": third_party}},
         "attack": {"params": {"steps": 100}} if attack not in ("clean", "worst_case") else None,
         "metrics": metrics, "status": "ok", "error": None,
-    }
+    })
 
 
 def test_rank_follows_worst_case_and_versions_stay_apart():
@@ -88,9 +90,9 @@ def test_image_text_board_has_both_directions_and_flags_collapsed_models():
 
 def test_ensemble_masking_flag_reaches_the_board():
     masked = record("masky", "hash_aa", 0.9, 0.2)
-    masked["metrics"]["ensemble"] = {"masking_suspected": True, "blackbox_gain": 0.41}
+    masked["metrics"]["ensemble"] = ensemble(masking_suspected=True, blackbox_gain=0.41)
     honest = record("honest", "hash_aa", 0.9, 0.3)
-    honest["metrics"]["ensemble"] = {"masking_suspected": False, "blackbox_gain": 0.001}
+    honest["metrics"]["ensemble"] = ensemble(masking_suspected=False, blackbox_gain=0.001)
     table = build_boards([masked, honest])[0].table.set_index("defense")
     assert "gradient masking suspected (hash_aa: black-box stages 0.410" in table.loc["masky", "flags"]
     assert "masking" not in table.loc["honest", "flags"]

@@ -1,12 +1,17 @@
 """Plots from sidecar arrays: an eps sweep draws a robustness curve; a t-SNE map from codes."""
 
 import numpy as np
+from record_factory import complete  # tests/record_factory.py
 
 from hashbench.plots import PlotResult, Row, plot_eps_sweeps, plot_tsne
+from hashbench.record_types import Record
 
 
 def rec(eps, robust, sweep=True):
-    return {"cell": {"eps": eps if sweep else None}, "metrics": {"eps": eps, "map": robust}}
+    metrics = {"eps": eps, "topk": None, "clean_map": 0.9,
+               **({"map": robust} if robust is not None else {})}
+    return Record.from_dict(complete({"cell": {"eps": eps if sweep else None},
+                                      "metrics": metrics}))
 
 
 def test_eps_sweep_draws_one_line_per_defense_and_attack(tmp_path):
@@ -33,8 +38,8 @@ def test_tsne_map_is_drawn_from_codes_alone(tmp_path):
     labels = np.eye(3, dtype=np.uint8)[np.arange(60) % 3]
     clean = {"codes": codes, "labels": labels, "db_sample_codes": codes,
              "db_sample_labels": labels}
-    row = Row("m", "vanilla", {"clean": [({"cell": {"eps": None}}, clean)],
-                               "hag": [({"cell": {"eps": None}}, {"codes": -codes})]})
+    row = Row("m", "vanilla", {"clean": [(rec(0.3, None, sweep=False), clean)],
+                               "hag": [(rec(0.3, 0.1, sweep=False), {"codes": -codes})]})
     result = PlotResult()
     plot_tsne(row, "t", tmp_path / "x", result)
     assert sorted(p.name for p in result.written) == ["x_tsne.png", "x_tsne.svg"]
