@@ -58,8 +58,9 @@ def download(name: str, root: Path | None, progress: Progress = NULL_PROGRESS) -
     if name not in known:
         if name in BY_HAND:
             raise ConfigError(f"{name} cannot be downloaded (its distribution needs an account "
-                              "or a licence agreement): get it from its distributor, then build its "
-                              f"list files with `hashbench data prepare {name} --from DIR`")
+                              "or a licence agreement): get it from its distributor, then place its "
+                              f"list files by hand or build them with `hashbench data prepare "
+                              f"{name} --from DIR`")
         raise ConfigError(f"no download for dataset {name!r}{close_matches(name, known)}; "
                           f"downloadable: {', '.join(sorted(known))}")
     if root is None:

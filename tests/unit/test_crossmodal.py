@@ -204,11 +204,12 @@ def test_modality_mismatches_are_one_line_errors(tmp_path):
     data = load_dataset("mnist_multi")
     cell = next(c for c in load_suite("crossmodal_smoke").cells() if c.attack == "text_flip")
     with pytest.raises(ConfigError, match="perturbs image queries, but this cell attacks text"):
-        runner._attack(type(cell)(**{**cell.__dict__, "attack": "hag"}), data, 0.3)
+        runner._attack(runner.plan(type(cell)(**{**cell.__dict__, "attack": "hag"}), data))
     image_cell = next(c for c in load_suite("smoke").cells() if c.attack == "hag")
     with pytest.raises(ConfigError, match="perturbs text queries.*text_attacks"):
-        runner._attack(type(image_cell)(**{**image_cell.__dict__, "attack": "text_flip"}),
-                       load_dataset("mnist"), 0.3)
+        runner._attack(runner.plan(type(image_cell)(**{**image_cell.__dict__,
+                                                       "attack": "text_flip"}),
+                                   load_dataset("mnist")))
     with pytest.raises(ConfigError, match="defense 'cgat' trains image hashing models.*cm_cgat"):
         runner.provisioner.identity(cell, data, "cgat")
     mnist_cell = type(cell)(**{**cell.__dict__, "dataset": "mnist"})
