@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hashbench.api import Attack, Citation, Need
-from hashbench.codes import anchor_codes
+from hashbench.codes import batch_anchors
 from hashbench.optim import Schedule, Update, projected_descent
 
 DHTA_CITATION = Citation(
@@ -22,13 +22,6 @@ DHTA_CITATION = Citation(
     title="Targeted Attack for Deep Hashing based Retrieval",
     url="https://arxiv.org/abs/2004.07955",
 )
-
-
-def batch_anchors(batch, ctx, n_t: int):
-    """The DHTA anchor of each query's target label over the database codes, drawn with one
-    generator per query index (so an anchor does not depend on how queries are batched)."""
-    gens = [ctx.rng(f"anchor/{int(i)}") for i in batch.index]
-    return anchor_codes(batch.target_labels, ctx.database_codes, ctx.database_labels, n_t, gens)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from hashbench.attacks.targeted_pgd import batch_anchors
 
 from hashbench.api import Citation, Need, TextAttack
-from hashbench.codes import center_codes, mainstay_codes
+from hashbench.codes import batch_anchors, center_codes, mainstay_codes
 from hashbench.optim import eval_mode, greedy_flips
 
 HOTFLIP = Citation(key="Ebrahimi2018HotFlip",

@@ -13,25 +13,30 @@ inner attack runs in eval mode (P6).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from hashbench.api import Citation, Defense, Need
+from hashbench.defense_kit import TrainingParams
 from hashbench.metrics import binarize
 from hashbench.optim import projected_descent
 from hashbench.training import TrainConfig, encode_split
 
 
 @dataclass(frozen=True)
-class Params:
+class Params(TrainingParams):
+    MILESTONES: ClassVar[tuple[float, ...]] = (0.5, 0.75)
+
     epochs: int = field(default=100, metadata={"min": 0, "max": 10000, "help": "ATRDH: 100"})
     batch_size: int = field(default=32, metadata={"min": 1})
     optimizer: Literal["sgd", "adam"] = "adam"
     lr: float = field(default=1e-4, metadata={"min": 0.0})
+    weight_decay: float = field(default=0.0, metadata={"min": 0.0})
     proto_lr: float = field(default=1e-4, metadata={"min": 0.0})
     proto_hidden: int = field(default=4096, metadata={"min": 8})
     steps: int = field(default=7, metadata={"min": 1, "max": 1000, "help": "inner PGD iterations"})
@@ -40,9 +45,8 @@ class Params:
     adv_weight: float = field(default=1.0, metadata={"min": 0.0})
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
-                           optimizer=self.optimizer, lr=self.lr, betas=(0.5, 0.999),
-                           weight_decay=0.0, milestones=(0.5, 0.75))
+        # ATRDH's Adam betas (0.5, 0.999)
+        return dataclasses.replace(super().train_config(), betas=(0.5, 0.999))
 
 
 class PrototypeNet(nn.Module):

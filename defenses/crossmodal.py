@@ -17,20 +17,22 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from hashbench.defenses.cgat import CgAT
-from hashbench.defenses.cgat import Params as CgATParams
-from hashbench.defenses.saat import SAAT
-from hashbench.defenses.saat import Params as SAATBaseParams
-from hashbench.defenses.vanilla import Params as ImageVanillaParams
 
 from hashbench.api import Citation, Defense, Need, QueryBatch
 from hashbench.codes import center_codes, mainstay_codes
+from hashbench.defense_kit import (
+    CGAT_CITATION,
+    SAAT_CITATION,
+    GuidedATParams,
+    MainstayATParams,
+    TrainingParams,
+)
 from hashbench.metrics import binarize
 from hashbench.training import encode_split, encode_texts
 
 
 @dataclass(frozen=True)
-class VanillaParams(ImageVanillaParams):
+class VanillaParams(TrainingParams):
     optimizer: Literal["sgd", "adam"] = "adam"
     lr: float = field(default=1e-4, metadata={"min": 0.0})
     weight_decay: float = field(default=0.0, metadata={"min": 0.0})
@@ -68,7 +70,7 @@ class CrossModalVanilla(Defense):
 
 
 @dataclass(frozen=True)
-class AdvParams(CgATParams):
+class AdvParams(GuidedATParams):
     """CgAT's parameters (``adv_weight`` weighs the image alignment) and the text side's."""
 
     text_weight: float = field(default=1.0, metadata={"min": 0.0, "help": "weight of the text "
@@ -102,7 +104,7 @@ class CrossModalCgAT(Defense):
     starts_from = "cm_vanilla"
     needs = frozenset({Need.TRAIN_LABELS})
     Params = AdvParams
-    citation = CgAT.citation
+    citation = CGAT_CITATION
     code_kind = "center"
 
     def reference_codes(self, labels, bank, bank_labels):
@@ -162,7 +164,7 @@ def _pair_nll(theta: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class SAATParams(SAATBaseParams, AdvParams):
+class SAATParams(MainstayATParams, AdvParams):
     """SAAT's defaults (lr 0.05, no momentum, wd 1e-5, 20 epochs, mu 1e-4) and the text side's."""
 
 
@@ -181,7 +183,7 @@ class CrossModalSAAT(CrossModalCgAT):
 
     name = "cm_saat"
     Params = SAATParams
-    citation = SAAT.citation
+    citation = SAAT_CITATION
     code_kind = "mainstay"
 
     def reference_codes(self, labels, bank, bank_labels):

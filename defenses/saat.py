@@ -5,33 +5,27 @@ Retrieval", IEEE TIFS 2023 (xandery-geek/SAAT adv_training.py). The mainstay cod
 positive train codes by label cosine similarity and is recomputed from the code bank every step;
 the inner attack is the registry's ``center_pgd`` with ``code="mainstay"``. Loss:
 L_hash(x) - lambda * mean(f(x') m) + mu * mean((f(x') - sign f(x'))^2). Same P6 divergence as
-CgAT (eval-mode bank and inner attack).
+CgAT (eval-mode bank and inner attack); the same loop (the plugin API's
+``GuidedAdversarialTraining``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
-from hashbench.defenses.cgat import CgAT
-from hashbench.defenses.cgat import Params as CgATParams
 
-from hashbench.api import Citation
 from hashbench.codes import mainstay_codes
+from hashbench.defense_kit import SAAT_CITATION, GuidedAdversarialTraining, MainstayATParams
 from hashbench.metrics import binarize
 
 
 @dataclass(frozen=True)
-class Params(CgATParams):
-    epochs: int = field(default=20, metadata={"min": 0, "max": 10000, "help": "SAAT: 20"})
-    lr: float = field(default=0.05, metadata={"min": 0.0})
-    momentum: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
-    weight_decay: float = field(default=1e-5, metadata={"min": 0.0})
-    adv_weight: float = field(default=1.0, metadata={"min": 0.0, "help": "lambda"})
-    quant_weight: float = field(default=1e-4, metadata={"min": 0.0, "help": "mu"})
+class Params(MainstayATParams):
+    """SAAT's adv_training.py defaults (the kit's mainstay-training defaults are SAAT's)."""
 
 
-class SAAT(CgAT):
+class SAAT(GuidedAdversarialTraining):
     """Semantic-aware adversarial training with mainstay codes (fine-tunes the vanilla model).
 
     Paper: Yuan et al., Semantic-Aware Adversarial Training for Reliable Deep Hashing Retrieval,
@@ -49,11 +43,7 @@ class SAAT(CgAT):
     name = "saat"
     version = 1
     Params = Params
-    citation = Citation(
-        key="Yuan2023Semantic",
-        title="Semantic-Aware Adversarial Training for Reliable Deep Hashing Retrieval",
-        url="https://arxiv.org/abs/2310.14637",
-    )
+    citation = SAAT_CITATION
     code_kind = "mainstay"
 
     def reference_codes(self, labels, bank, bank_labels):

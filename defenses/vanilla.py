@@ -6,26 +6,15 @@ first-party defense fine-tunes the checkpoint this one produces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 from hashbench.api import Citation, Defense, Need
-from hashbench.training import TrainConfig
+from hashbench.defense_kit import TrainingParams
 
 
 @dataclass(frozen=True)
-class Params:
-    epochs: int = field(default=100, metadata={"min": 0, "max": 10000})
-    batch_size: int = field(default=64, metadata={"min": 1})
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = field(default=0.01, metadata={"min": 0.0})
-    momentum: float = field(default=0.9, metadata={"min": 0.0, "max": 1.0})
-    weight_decay: float = field(default=5e-4, metadata={"min": 0.0})
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
-                           optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
-                           weight_decay=self.weight_decay)
+class Params(TrainingParams):
+    """CgAT's hashing.py recipe (the kit's training defaults)."""
 
 
 class Vanilla(Defense):

@@ -1,10 +1,12 @@
-"""The plugin contract: what an attack or a defense is, and what the harness gives it.
+"""The plugin contract: what an attack, a defense or a hashing method is, and what the harness
+gives it.
 
-A plugin may import this module, ``hashbench.optim``, ``hashbench.codes``, ``hashbench.metrics``,
-``hashbench.retrieval_objective``, ``hashbench.params`` and ``hashbench.training`` (their public
-names), nothing else of the core. Version 1 grew compatibly (``Need.SOURCE_MODEL``,
-``AttackContext.topk / attack / sub``, ``Attack.report``): every version-1 plugin still works.
-``API_VERSION`` changes when this contract does; the registry refuses plugins built for another.
+A plugin may import the modules of ``PLUGIN_API`` (their public names), nothing else of the core
+(a test checks every first-party plugin and the example package). Version 1 grew compatibly
+(``Need.SOURCE_MODEL``, ``AttackContext.topk / attack / sub``, ``Attack.report``, image methods
+as plugins with ``ImageMethod`` and ``HashLoss``, ``TrainContext.inner_attack``, the
+``defense_kit`` building blocks): every version-1 plugin still works. ``API_VERSION`` changes
+when this contract does; the registry refuses plugins built for another.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.seeding import generator
 
 API_VERSION = 1
+# what a plugin may import
+PLUGIN_API = ("hashbench.api", "hashbench.defense_kit", "hashbench.optim", "hashbench.codes",
+              "hashbench.metrics", "hashbench.retrieval_objective", "hashbench.apgd",
+              "hashbench.params", "hashbench.training")
 SUPPORTED_API_VERSIONS = frozenset({1})
 
 

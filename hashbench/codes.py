@@ -83,3 +83,12 @@ def anchor_codes(
     codes = binarize(anchors)
     codes[empty] = 0.0
     return codes.to(bank_codes.device)
+
+
+def batch_anchors(batch, ctx, n_t: int) -> torch.Tensor:
+    """The DHTA anchor of each query's target label over the database codes (``ctx``'s), drawn
+    with one generator per query index (so an anchor does not depend on how queries are
+    batched): what targeted attacks on image and text queries alike pull a code onto."""
+    gens = [ctx.rng(f"anchor/{int(i)}") for i in batch.index]
+    return anchor_codes(batch.target_labels, ctx.database_codes, ctx.database_labels, n_t, gens)
+

@@ -18,12 +18,21 @@ def test_a_subclassed_plugin_carries_its_base_module(monkeypatch):
 
     from hashbench import provenance
 
-    saat, cgat = code_fingerprint(SAAT), code_fingerprint(CgAT)
-    assert saat != cgat
-    # SAAT subclasses CgAT: a change in cgat.py is a change of SAAT's models too
+    class MyCgAT(CgAT):  # a third party's variant of a first-party defense
+        name = "my_cgat"
+
+    saat, cgat, mine = code_fingerprint(SAAT), code_fingerprint(CgAT), code_fingerprint(MyCgAT)
+    assert len({saat, cgat, mine}) == 3
     real = provenance.source_fingerprint
-    monkeypatch.setattr(provenance, "source_fingerprint",
-                        lambda p: real(p) + ("x" if p.endswith("cgat.py") else ""))
+
+    def edited(name):
+        return lambda p: real(p) + ("x" if p.endswith(name) else "")
+
+    # a change in cgat.py is a change of the subclass's models too, not of SAAT's
+    monkeypatch.setattr(provenance, "source_fingerprint", edited("cgat.py"))
+    assert code_fingerprint(MyCgAT) != mine and code_fingerprint(SAAT) == saat
+    # the shared loop in the plugin API is a change of both
+    monkeypatch.setattr(provenance, "source_fingerprint", edited("defense_kit.py"))
     assert code_fingerprint(SAAT) != saat and code_fingerprint(CgAT) != cgat
 
 
