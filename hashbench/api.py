@@ -89,6 +89,16 @@ class AttackContext:
         self.topk = topk
         self._make_attack = make_attack
 
+    @classmethod
+    def for_attack(cls, attack, seed: int, scope: str, topk: int | None = None,
+                   role: str = "attack", make_attack: Callable[..., "Attack"] | None = None,
+                   **data: Any) -> "AttackContext":
+        """The one way a context is made: for ``attack`` (an instance or its class), which gets
+        exactly what its ``needs`` declare of ``data``; errors name it as ``role`` (attack,
+        inner attack, transfer source...)."""
+        klass = attack if isinstance(attack, type) else type(attack)
+        return cls(klass.needs, seed, scope, f"{role} {klass.name}", topk, make_attack, **data)
+
     def rng(self, purpose: str) -> torch.Generator:
         """A CPU generator derived from (root seed, cell, purpose)."""
         return generator(self._seed, self._scope, purpose)
@@ -122,9 +132,8 @@ class AttackContext:
             raise PluginError(f"{self._owner} runs {attack.name}, which needs "
                               f"{', '.join(sorted(n.value for n in missing))}; declare "
                               "them in the ensemble's needs too")
-        return AttackContext(type(attack).needs, self._seed, f"{self._scope}/{tag}",
-                             f"{self._owner} > {attack.name}", self.topk, self._make_attack,
-                             **self._data)
+        return AttackContext.for_attack(attack, self._seed, f"{self._scope}/{tag}", self.topk,
+                                        f"{self._owner} >", self._make_attack, **self._data)
 
     @property
     def source_model(self) -> "SourceModel":
@@ -163,8 +172,8 @@ class SourceModel:
     def context(self, attack: "Attack", seed: int, topk: int | None = None) -> AttackContext:
         """A context for ``attack`` run on the source model; its generators depend on the
         source model and seed only (not on the defense being attacked)."""
-        return AttackContext(type(attack).needs, seed, f"transfer/{self.key}",
-                             f"transfer source {attack.name}", topk, **self.data)
+        return AttackContext.for_attack(attack, seed, f"transfer/{self.key}", topk,
+                                        "transfer source", **self.data)
 
 
 @dataclass
@@ -335,8 +344,8 @@ class TrainContext:
 
     def attack_context(self, attack: Attack, tag: str, **data: torch.Tensor) -> AttackContext:
         """Context for an inner attack, holding the given data (keys: ``Need`` values)."""
-        return AttackContext(type(attack).needs, self.seed, f"{self.scope}/{tag}",
-                             f"inner attack {attack.name}", **data)
+        return AttackContext.for_attack(attack, self.seed, f"{self.scope}/{tag}",
+                                        role="inner attack", **data)
 
     def fit(self, model, split, step_fn, cfg, params=None):
         from hashbench.training import fit

@@ -81,18 +81,14 @@ def start(plan: CellPlan, hash_params: dict, method_ref: dict | None) -> Outcome
     extra = {"method_plugin": PluginRef.from_dict(method_ref)} if method_ref else {}
     model = ModelRef(method=c.method, backbone=c.backbone, bits=c.bits, hash_params=hash_params,
                      defense=defense, checkpoint_sha256=None, cache_key=None, **extra)
-    metrics = {"direction": c.direction, "text_flips": int(plan.data.text_flips or 0)} \
-        if c.direction else {}
-    return Outcome(model, metrics)
+    return Outcome(model, c.track.record_metrics(c, plan.data))
 
 
 def record(plan: CellPlan, out: Outcome, provenance: dict, wall_seconds: float = 0.0,
            trained_models: int = 0, phases: dict | None = None) -> Record:
     """The typed record of ``plan`` from ``out`` (every part checked against its dataclass)."""
     c, data = plan.cell, plan.data
-    hashes = dict(data.hashes)
-    if c.direction:
-        hashes.update({f"text_{k}": v for k, v in data.text_hashes.items()})
+    hashes = c.track.record_hashes(data)
     cost = {"wall_seconds": wall_seconds, "attack_steps": 0, "forward_images": 0,
             "backward_images": 0, **out.cost, "trained_models": trained_models}
     if phases is not None:

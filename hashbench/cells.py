@@ -76,7 +76,7 @@ def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
 
 def protocol_hash(cell: CellSpec, data) -> str:
     """Image cells depend on the image protocol; image-text cells on the tag vectors too."""
-    return data.paired_protocol_hash if cell.direction else data.protocol_hash
+    return cell.track.protocol_hash(data)
 
 
 def resolved_topk(cell: CellSpec, data) -> int | None:

@@ -137,8 +137,7 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
     }
     if source is not None:
         provided[Need.SOURCE_MODEL.value] = source
-    ctx = AttackContext(type(attack).needs, seed, scope, f"attack {attack.name}", topk,
-                        **provided)
+    ctx = AttackContext.for_attack(attack, seed, scope, topk, **provided)
     plugin = f"attack '{attack.name}'"
     codes, norms = [], []
     counter = Counter()

@@ -13,28 +13,19 @@ import torch
 from hashbench import __version__
 from hashbench.api import Need, SourceModel, TrainContext
 from hashbench.data import RetrievalData
-from hashbench.errors import ConfigError, DataError, PluginError, one_line
+from hashbench.errors import ConfigError, PluginError, one_line
 from hashbench.guards import blame, check_trained_model
 from hashbench.locks import lock_for
-from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
-from hashbench.models.hash_model import HashModel, ModelSpec
+from hashbench.models.crossmodal import CrossModalSpec
+from hashbench.models.hash_model import ModelSpec
 from hashbench.models.pretrained import file_sha256, weights_path
-from hashbench.params import params_to_dict
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.provenance import code_fingerprint
 from hashbench.records import config_hash
-from hashbench.registry import attacks, defenses, image_method, make_loss, methods
+from hashbench.registry import attacks, defenses, make_loss, plugin_ref
 from hashbench.seeding import generator
 from hashbench.store import ModelStore
 from hashbench.timing import PhaseClock
-from hashbench.training import encode_split, encode_texts
-
-
-def plugin_ref(registry, name: str, instance) -> dict:
-    entry = registry.entry(name)
-    return {"name": name, "version": int(type(instance).version),
-            "params": params_to_dict(instance.params), "distribution": entry.distribution,
-            "dist_version": entry.dist_version, "third_party": entry.third_party}
 
 
 @dataclass(frozen=True)
@@ -53,7 +44,7 @@ class ModelIdentity:
 class Provisioned:
     """A trained model with its cache key, checkpoint hash and codes."""
 
-    model: HashModel
+    model: torch.nn.Module
     key: str
     checkpoint_sha256: str
     defense_ref: dict
@@ -80,29 +71,22 @@ class Provisioner:
 
     def spec(self, cell, data: RetrievalData) -> ModelSpec | CrossModalSpec:
         weights = weights_path(cell.backbone, self.data_root)
-        fields = dict(method=cell.method, backbone=cell.backbone, bits=cell.bits,
-                      in_channels=data.image_shape[0], n_classes=data.n_classes,
-                      weights=str(weights) if weights else None)
-        if cell.direction is None:
-            return ModelSpec(**fields)
-        if not data.has_texts:
-            raise DataError(f"{data.name}: image-text cells need a tag vector per image and "
-                            "this dataset has none; use mnist_multi, or add the text matrices "
-                            "(train_text.npy, test_text.npy, database_text.npy) beside its "
-                            "list files")
-        return CrossModalSpec(**fields, text_dim=data.text_dim)
+        return cell.track.spec(dict(method=cell.method, backbone=cell.backbone, bits=cell.bits,
+                                    in_channels=data.image_shape[0], n_classes=data.n_classes,
+                                    weights=str(weights) if weights else None), data)
 
     def method(self, cell):
-        """The image-text method plugin of ``cell`` and its reference for records."""
-        instance = methods.create(cell.method, **cell.method_params)
-        return instance, plugin_ref(methods, cell.method, instance)
+        """The method plugin of ``cell`` and its reference for records (None for image
+        methods, whose records hold their parameters as hash_params)."""
+        method, _, ref = cell.track.method(cell)
+        return method, ref
 
     def identity(self, cell, data: RetrievalData, defense: str) -> ModelIdentity:
         """The cache key of ``cell``'s model defended by ``defense`` (with the suite's
         parameters of it), without training it."""
         instance = defenses.create(defense, **cell.params_of(defense))
         ref = plugin_ref(defenses, defense, instance)
-        modality = "image" if cell.direction is None else "image-text"
+        modality = cell.track.name
         if type(instance).modality != modality:
             kind = {"image": "image hashing", "image-text": "image-text hashing"}
             raise ConfigError(
@@ -114,14 +98,8 @@ class Provisioner:
         if start != "scratch" and start != defense:
             parent = self.identity(cell, data, start)
         spec = self.spec(cell, data)
-        if cell.direction is None:
-            method = image_method(cell.method)
-            method_part = {"hash_params": method.hash_params()}
-            protocol = data.protocol_hash
-        else:
-            method, method_ref = self.method(cell)
-            method_part = {"method": method_ref}
-            protocol = data.paired_protocol_hash
+        method, method_part, _ = cell.track.method(cell)
+        protocol = cell.track.protocol_hash(data)
         code = code_fingerprint(type(instance), type(method), *_inner_attacks(instance))
         key = config_hash({
             # the weights' content, not their path, determines the model
@@ -175,7 +153,7 @@ class Provisioner:
             parent_sha = known.checkpoint_sha256 if known else \
                 self.store.checkpoint_sha256(ident.parent.key)
         with self.clock.phase("codes"):
-            result = Provisioned(model, key, sha, ref, self._codes(key, model, data), parent_sha)
+            result = Provisioned(model, key, sha, ref, self._codes(cell, key, model, data), parent_sha)
         self._memo[key] = result
         return result
 
@@ -195,8 +173,7 @@ class Provisioner:
         if template is not None:
             cell = dataclasses.replace(template, direction=cell.direction)
         prov = self.get(cell, data, cell.baseline)
-        if cell.direction:
-            prov = direction_view(prov, cell.direction)
+        prov = cell.track.view(prov, cell.direction)
         if (prov.key, cell.direction) not in self._sources:
             self._sources[(prov.key, cell.direction)] = SourceModel(prov.model, prov.key, {
                 Need.TRAIN_CODES.value: prov.codes["train"],
@@ -206,12 +183,8 @@ class Provisioner:
         return self._sources[(prov.key, cell.direction)]
 
     def _train(self, cell, data, instance, spec, parent, key) -> torch.nn.Module:
-        if parent is not None:
-            model = copy.deepcopy(parent.model)
-        elif cell.direction is None:
-            model = HashModel(spec, seed=cell.seed).to(self.device)
-        else:
-            model = CrossModalHashModel(spec, seed=cell.seed).to(self.device)
+        model = copy.deepcopy(parent.model) if parent is not None else \
+            cell.track.new_model(spec, cell.seed).to(self.device)
         ctx = TrainContext(
             # the protocol's budget, or the group's: a group's eps list sweeps the attacks only,
             # and the model must not depend on which eps cell came first
@@ -223,26 +196,16 @@ class Provisioner:
             attack=attacks.create, progress=self.progress, amp=self.amp,
             text_flips=data.text_flips,
         )
-        if cell.direction is not None:
-            method, _ = self.method(cell)
-            ctx.make_objective = lambda m: method.objective(m, data.train, ctx)
-            ctx.make_hash_loss = _no_hash_loss
+        cell.track.configure(ctx, self.method(cell)[0], data)
         plugin = f"defense '{instance.name}'"
         with blame(plugin):
             trained = instance.fit(model, data.train, ctx)
         return check_trained_model(trained, instance.name).eval()
 
-    def _codes(self, key: str, model: HashModel, data: RetrievalData) -> dict[str, torch.Tensor]:
+    def _codes(self, cell, key: str, model, data: RetrievalData) -> dict[str, torch.Tensor]:
         codes = self.store.load_codes(key)
         if codes is None:
-            if isinstance(model, CrossModalHashModel):
-                codes = {f"{split}_{modality}": (encode_split(model.image, getattr(data, split))
-                                                 if modality == "image" else
-                                                 encode_texts(model.text, getattr(data, split).texts))
-                         for split in ("train", "database") for modality in ("image", "text")}
-            else:
-                codes = {"train": encode_split(model, data.train),
-                         "database": encode_split(model, data.database)}
+            codes = cell.track.codes(model, data)
             self.store.save_codes(key, codes)
         return {k: v.to(self.device) for k, v in codes.items()}
 
@@ -259,23 +222,8 @@ def _inner_attacks(defense) -> list[type]:
     return found
 
 
-def _no_hash_loss():
-    raise PluginError("an image-text model has no single-modal hashing loss; an image-text "
-                      "defense trains with ctx.make_objective(model)")
-
-
 def _modality(name: str) -> str | None:
     try:
         return defenses.get(name).modality
     except PluginError:
         return None
-
-
-def direction_view(prov: Provisioned, direction: str) -> Provisioned:
-    """The image-text model as one direction sees it: the query side's network, and the codes
-    of the side it retrieves as "train" and "database" (what attacks and metrics read)."""
-    query = "image" if direction == "i2t" else "text"
-    other = "text" if query == "image" else "image"
-    return Provisioned(prov.model.net(query), prov.key, prov.checkpoint_sha256, prov.defense_ref,
-                       {"train": prov.codes[f"train_{other}"],
-                        "database": prov.codes[f"database_{other}"]}, prov.parent_sha256)

@@ -27,7 +27,8 @@ from hashbench.provision import Provisioned
 from hashbench.records import load_record
 from hashbench.registry import NAME_RE, close_matches
 from hashbench.runner import Runner, RunOptions
-from hashbench.suites import BASELINE, CLEAN, IMAGE_TEXT, WORST_CASE, load_suite
+from hashbench.suites import CLEAN, IMAGE_TEXT, WORST_CASE, load_suite
+from hashbench.tracks import TRACKS
 from hashbench.training import encode_split, encode_texts
 
 DIRECTION_NAMES = {"i2t": "I->T", "t2i": "T->I"}
@@ -239,7 +240,7 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
 def _templates(suite, dataset: str, image_text: bool) -> list:
     """The suite's cells of its undefended model on ``dataset``, for one model configuration
     (its first): what a handed-in model is measured as."""
-    baseline = BASELINE[IMAGE_TEXT if image_text else "image"]
+    baseline = TRACKS[IMAGE_TEXT if image_text else "image"].baseline
     cells = [c for c in suite.cells() if c.dataset == dataset and c.defense == baseline
              and (c.direction is not None) == image_text]
     if not cells:
@@ -319,8 +320,7 @@ class ScriptAttack:
             raise ConfigError(f"attack {attack.name} needs {', '.join(missing)}; pass labels=, "
                               "database=(codes, labels), train=(codes, labels) or "
                               "target_labels= as it says")
-        ctx = AttackContext(type(attack).needs, self.seed, "script", f"attack {attack.name}",
-                            **provided)
+        ctx = AttackContext.for_attack(attack, self.seed, "script", **provided)
         batch = QueryBatch(index=torch.arange(len(images)), labels=labels,
                            target_labels=target_labels)
         x_adv = attack.perturb(net, images, batch, attack.prepare(net, ctx), ctx)

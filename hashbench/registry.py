@@ -142,6 +142,13 @@ class Registry(Generic[T]):
             entry.error = problem
             raise PluginError(problem)
 
+    def check_params(self, name: str, params: dict) -> None:
+        """Build plugin ``name`` with ``params`` once, so a bad parameter is refused when the
+        suite is read, not when a cell first runs (an image attack's eps is the harness's)."""
+        budget = {"eps": 0.0} if self.kind == "attack" and \
+            self.get(name).modality == "image" else {}
+        self.create(name, **{**params, **budget})
+
     def create(self, name: str, **params) -> T:
         return self.get(name)(**params)
 
@@ -182,3 +189,15 @@ def make_loss(method: str, train_labels: torch.Tensor, bits: int,
               generator: torch.Generator) -> HashLoss:
     """The loss of image hashing method ``method``, built by its plugin."""
     return image_method(method).loss(train_labels, bits, generator)
+
+
+def plugin_ref(registry: Registry, name: str, instance) -> dict:
+    """What a record says of the plugin ``name`` that computed it: version, parameters, and
+    the distribution that provides it."""
+    from hashbench.params import params_to_dict
+
+    entry = registry.entry(name)
+    return {"name": name, "version": int(type(instance).version),
+            "params": params_to_dict(instance.params), "distribution": entry.distribution,
+            "dist_version": entry.dist_version, "third_party": entry.third_party}
+

@@ -39,7 +39,7 @@ from hashbench.guards import CellTimeout, ModelChangedError, time_limit
 from hashbench.locks import FileLock, clean_stale_temp_files, lock_for
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.provenance import provenance, utc_now
-from hashbench.provision import Provisioner, direction_view, plugin_ref
+from hashbench.provision import Provisioner
 from hashbench.record_types import PluginRef, Record, SidecarRef
 from hashbench.records import (
     config_hash,
@@ -49,7 +49,7 @@ from hashbench.records import (
     write_result,
     write_sidecar,
 )
-from hashbench.registry import attacks, image_method, image_methods
+from hashbench.registry import attacks, plugin_ref
 from hashbench.store import ModelStore
 from hashbench.suites import CLEAN, WORST_CASE, CellSpec, Suite
 from hashbench.timing import PhaseClock
@@ -258,15 +258,12 @@ class Runner:
     def _start(self, plan: CellPlan) -> cell_record.Outcome:
         """The outcome of ``plan`` before its model is provisioned (the method's parameters
         as records hold them: an image method's pinned ones, an image-text plugin's)."""
-        cell, hash_params, method_ref = plan.cell, {}, None
-        if cell.direction is None and cell.method in image_methods():
-            hash_params = image_method(cell.method).hash_params()
-        elif cell.direction:
-            try:
-                _, method_ref = self.provisioner.method(cell)
-                hash_params = method_ref["params"]
-            except HashbenchError:
-                pass  # an unknown method fails the cell when its model is provisioned
+        cell = plan.cell
+        try:
+            _, part, method_ref = cell.track.method(cell)
+            hash_params = part["hash_params"] if method_ref is None else method_ref["params"]
+        except HashbenchError:  # an unknown method fails the cell when its model is provisioned
+            hash_params, method_ref = {}, None
         return cell_record.start(plan, hash_params, method_ref)
 
     def _model_and_clean(self, plan: CellPlan, out: cell_record.Outcome, q_idx: torch.Tensor):
@@ -278,8 +275,7 @@ class Runner:
             out.model, defense=PluginRef.from_dict(prov.defense_ref, "model.defense"),
             checkpoint_sha256=prov.checkpoint_sha256, cache_key=prov.key,
             **({"parent_checkpoint_sha256": prov.parent_sha256} if prov.parent_sha256 else {}))
-        if cell.direction:
-            prov = direction_view(prov, cell.direction)
+        prov = cell.track.view(prov, cell.direction)
         with self.clock.phase("codes"):
             q_codes = encode_queries(prov.model, data.query.subset(q_idx), cell.query_modality)
         labels = data.query.labels[q_idx].to(self.device)

@@ -177,7 +177,7 @@ def check_attack(cls, params: dict | None = None) -> list[Check]:
         # a transfer attack's source: another model of the same configuration
         provided[Need.SOURCE_MODEL.value] = SourceModel(source, "selfcheck-source",
                                                         dict(provided))
-        ctx = AttackContext(cls.needs, seed, "selfcheck", f"attack {cls.name}", **provided)
+        ctx = AttackContext.for_attack(cls, seed, "selfcheck", **provided)
         batch = QueryBatch(index=torch.arange(N_QUERY),
                            labels=q_labels if Need.QUERY_LABELS in cls.needs else None,
                            target_labels=targets if Need.TARGET_LABELS in cls.needs else None)

@@ -70,7 +70,7 @@ def check_text_attack(cls, params: dict | None = None) -> list[Check]:
         model.text.train(train_mode)
         provided = {Need.TRAIN_CODES.value: codes, Need.TRAIN_LABELS.value: train.labels,
                     Need.DATABASE_CODES.value: codes, Need.DATABASE_LABELS.value: train.labels}
-        ctx = AttackContext(cls.needs, 0, "selfcheck", f"attack {cls.name}", **provided)
+        ctx = AttackContext.for_attack(cls, 0, "selfcheck", **provided)
         batch = QueryBatch(index=torch.arange(N_QUERY), labels=train.labels[:N_QUERY],
                            target_labels=train.labels[N_QUERY:2 * N_QUERY])
         return attack.perturb(model.text, texts.clone(), batch,

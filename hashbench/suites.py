@@ -20,6 +20,7 @@ from pathlib import Path
 import jsonschema
 
 from hashbench.errors import ConfigError
+from hashbench.tracks import TRACKS
 
 CLEAN = "clean"
 WORST_CASE = "worst_case"
@@ -27,9 +28,6 @@ IMAGE_TEXT = "image-text"
 # query modality -> the direction of its cells: image queries retrieve texts and vice versa
 DIRECTIONS = {"image": "i2t", "text": "t2i"}
 QUERY_MODALITY = {v: k for k, v in DIRECTIONS.items()}
-# the undefended model of each modality: what the transfer attacks start from, and what a
-# defense fine-tunes unless its starts_from names another
-BASELINE = {"image": "vanilla", IMAGE_TEXT: "cm_vanilla"}
 
 
 @dataclass(frozen=True)
@@ -78,8 +76,13 @@ class CellSpec:
         return QUERY_MODALITY[self.direction] if self.direction else "image"
 
     @property
+    def track(self):
+        """The image or image-text track's strategy object (``hashbench.tracks``)."""
+        return TRACKS[IMAGE_TEXT if self.direction else "image"]
+
+    @property
     def baseline(self) -> str:
-        return BASELINE[IMAGE_TEXT if self.direction else "image"]
+        return self.track.baseline
 
     def params_of(self, defense: str) -> dict:
         """The suite's parameters of ``defense``: this cell's own, its baseline's, or those of
@@ -172,7 +175,7 @@ class Suite:
             fields = {f.name for f in dataclasses.fields(defenses.get(name).Params)}
             added[name] = {**{k: v for k, v in recipe.items() if k in fields},
                            **params.get(name, {})}
-            check_params(defenses, name, added[name])  # before anything trains
+            defenses.check_params(name, added[name])  # before anything trains
         groups = tuple({**g, "defenses": list(dict.fromkeys([*g["defenses"], *names]))}
                        for g in self.groups)
         return dataclasses.replace(self, groups=groups,
@@ -189,7 +192,7 @@ class Suite:
         present = {a for g in self.groups for a in [*g["attacks"], *g.get("text_attacks", [])]}
         names = [n for n in names if n not in present]
         for name in names:  # before anything trains
-            check_params(attacks, name, params.get(name, {}))
+            attacks.check_params(name, params.get(name, {}))
         groups = []
         for g in self.groups:
             g = dict(g)
@@ -225,7 +228,7 @@ class Suite:
                 directions = {"i2t": g["attacks"], "t2i": g.get("text_attacks", [])}
             else:
                 directions = {None: g["attacks"]}
-            baseline = BASELINE[IMAGE_TEXT if image_text else "image"]
+            baseline = TRACKS[IMAGE_TEXT if image_text else "image"].baseline
             for seed, ds, method, bb, bits, dfn, eps in itertools.product(
                 self.run_seeds, g["datasets"], g["methods"], g["backbones"], g["bits"],
                 g["defenses"], eps_list
@@ -252,14 +255,6 @@ class Suite:
                         out.append(CellSpec(**here, attack=WORST_CASE, attack_params={},
                                             worst_case_of=members))
         return out
-
-
-def check_params(registry, name: str, params: dict) -> None:
-    """Build plugin ``name`` with ``params`` once, so a bad parameter is refused when the suite
-    is read, not when a cell first runs (an image attack's eps is the harness's to set)."""
-    budget = {"eps": 0.0} if registry.kind == "attack" and \
-        registry.get(name).modality == "image" else {}
-    registry.create(name, **{**params, **budget})
 
 
 def check_suite_file(path: Path, data: dict) -> None:
@@ -314,7 +309,7 @@ def check_suite_file(path: Path, data: dict) -> None:
             if name in used[kind]:  # parameters are checked now, not when a cell first runs
                 if kind != "method" or any(g.get("modality") == IMAGE_TEXT
                                            for g in data["groups"]):
-                    check_params(registries[kind], name, params)
+                    registries[kind].check_params(name, params)
     for kind in ("defense", "attack", "method"):
         for name in data.get(kind, {}):
             if name not in used[kind]:

@@ -12,8 +12,9 @@ from hashbench.data import load_dataset
 from hashbench.evaluate import attack_metrics
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
 from hashbench.progress import NULL_PROGRESS
-from hashbench.provision import Provisioned, direction_view
+from hashbench.provision import Provisioned
 from hashbench.registry import attacks, defenses, methods
+from hashbench.tracks import IMAGE_TEXT
 from hashbench.training import encode_split, encode_texts
 
 N_QUERIES = 100
@@ -34,7 +35,7 @@ def i2t(model, data) -> Provisioned:
     codes = {f"{split}_{m}": encode_split(model.image, getattr(data, split)) if m == "image"
              else encode_texts(model.text, getattr(data, split).texts)
              for split in ("train", "database") for m in ("image", "text")}
-    return direction_view(Provisioned(model.eval(), "test", "0" * 64, {}, codes), "i2t")
+    return IMAGE_TEXT.view(Provisioned(model.eval(), "test", "0" * 64, {}, codes), "i2t")
 
 
 def robust_map(prov, data, **params) -> float:
