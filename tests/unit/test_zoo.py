@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_every_zoo_checkpoint_is_the_one_its_record_names():
     listed = entries()
-    assert len(listed) >= 24 + 8 + 9  # standard v2, standard v1, crossmodal v1
+    assert len(listed) >= 24 + 8 + 9 + 27  # standard v2 and v1, crossmodal v1 and v2
     for e in listed:
         record = json.loads((REPO / e.record).read_text())
         assert record["model"]["checkpoint_sha256"] == e.sha256 == \
@@ -40,6 +40,20 @@ def test_a_zoo_model_re_measures_to_its_record(name, seed):
     got = mean_average_precision(encode_split(model, data.query), encode_split(model, data.database),
                                  data.query.labels, data.database.labels, entry.topk)
     assert got == entry.clean_map  # bit for bit: same weights, same pinned kernels
+
+
+def test_an_image_text_zoo_model_re_measures_to_its_record():
+    from hashbench.training import encode_texts
+
+    name = "crossmodal-v2/mnist_multi/dcmh-small_cnn-32b/cm_cgat"
+    entry = next(e for e in entries() if e.name == name and e.seed == 1)
+    assert entry.direction == "i2t"  # image queries against the text database
+    model = hashbench.load_model(name, seed=1)
+    data = load_dataset("mnist_multi")
+    got = mean_average_precision(encode_split(model.image, data.query),
+                                 encode_texts(model.text, data.database.texts),
+                                 data.query.labels, data.database.labels, entry.topk)
+    assert got == entry.clean_map
 
 
 def test_a_tampered_checkpoint_and_an_unknown_name_are_refused(tmp_path):
