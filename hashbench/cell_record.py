@@ -45,10 +45,6 @@ class CellPlan:
     budget: dict
 
     @property
-    def chash(self) -> str:
-        return self.config_hash
-
-    @property
     def scope(self) -> str:
         """The cell's name in seeded draws (an attack's generators are derived from it)."""
         c = self.cell

@@ -60,7 +60,6 @@ def score_external(runner: Runner, cell: CellSpec, adv: torch.Tensor, name: str,
         raise ResultError(f"external attack name {name!r}: use lower-case letters, digits, "
                           "_ and -")
     data = load_dataset(cell.dataset, runner.opt.data_root)
-    eps = runner.plan(cell, data).eps
     n = adv.shape[0] if adv.ndim == 4 else 0
     if adv.ndim != 4 or not 1 <= n <= len(data.query) or \
             tuple(adv.shape[1:]) != tuple(data.image_shape):
@@ -68,12 +67,12 @@ def score_external(runner: Runner, cell: CellSpec, adv: torch.Tensor, name: str,
             f"{source}: expected a float tensor (N, {', '.join(map(str, data.image_shape))}) "
             f"of the first N <= {len(data.query)} {cell.dataset} queries, got "
             f"{tuple(adv.shape)}")
+    plan = runner.plan(replace(cell, attack=f"external-{name}", queries=n,
+                               attack_params={"file": source.name, "sha256": sha256}), data)
+    cell, eps = plan.cell, plan.eps
     q_idx = torch.arange(n)
     clean = data.query.images(q_idx)
     linf = check_adversarial(clean, adv.to(clean.dtype), eps, f"external queries {source}")
-    cell = replace(cell, attack=f"external-{name}", queries=n,
-                   attack_params={"file": source.name, "sha256": sha256})
-    plan = runner.plan(cell, data)
     started, t0 = utc_now(), time.perf_counter()
     out = runner._start(plan)
     prov, _, _, arrays = runner._model_and_clean(plan, out, q_idx)

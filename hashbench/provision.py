@@ -75,12 +75,6 @@ class Provisioner:
                                     in_channels=data.image_shape[0], n_classes=data.n_classes,
                                     weights=str(weights) if weights else None), data)
 
-    def method(self, cell):
-        """The method plugin of ``cell`` and its reference for records (None for image
-        methods, whose records hold their parameters as hash_params)."""
-        method, _, ref = cell.track.method(cell)
-        return method, ref
-
     def identity(self, cell, data: RetrievalData, defense: str) -> ModelIdentity:
         """The cache key of ``cell``'s model defended by ``defense`` (with the suite's
         parameters of it), without training it."""
@@ -196,7 +190,7 @@ class Provisioner:
             attack=attacks.create, progress=self.progress, amp=self.amp,
             text_flips=data.text_flips,
         )
-        cell.track.configure(ctx, self.method(cell)[0], data)
+        cell.track.configure(ctx, cell.track.method(cell)[0], data)
         plugin = f"defense '{instance.name}'"
         with blame(plugin):
             trained = instance.fit(model, data.train, ctx)

@@ -29,7 +29,6 @@ from hashbench.registry import NAME_RE, close_matches
 from hashbench.runner import Runner, RunOptions
 from hashbench.suites import CLEAN, IMAGE_TEXT, WORST_CASE, load_suite
 from hashbench.tracks import TRACKS
-from hashbench.training import encode_split, encode_texts
 
 DIRECTION_NAMES = {"i2t": "I->T", "t2i": "T->I"}
 
@@ -196,8 +195,6 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     images = data.query.images(torch.arange(2)).to(runner.device)
     if parts is None:
         net = as_hash_model(model.to(runner.device), images)
-        codes = {"train": encode_split(net, data.train),
-                 "database": encode_split(net, data.database)}
     else:
         if not data.has_texts:
             raise ConfigError(f"dataset {dataset} has no tag vectors; an image-text model "
@@ -205,10 +202,7 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
         net = ImageTextPair(as_hash_model(parts[0].to(runner.device), images),
                             as_hash_model(parts[1].to(runner.device),
                                           data.query.texts[:2].to(runner.device), "tag vectors"))
-        codes = {f"{split}_{side}": (encode_split(net.image, getattr(data, split))
-                                     if side == "image" else
-                                     encode_texts(net.text, getattr(data, split).texts))
-                 for split in ("train", "database") for side in ("image", "text")}
+    codes = templates[0].track.codes(net, data)  # the codes a suite model of the track gets
     sha = weights_sha256(net)
     cells = []
     for c in templates:

@@ -213,7 +213,7 @@ class _Driver:
                     members[name] = by_path[p]
                 elif p.is_file():
                     members[name] = self.ray.put(read_result(p))
-            ref = self.cell.remote(self.options, c, item.chash, model, self.threads, self.tracker,
+            ref = self.cell.remote(self.options, c, item.config_hash, model, self.threads, self.tracker,
                                    str(item.path), tuple(members), *members.values())
             cells[ref] = (item, ident.key)
             by_path[item.path] = ref

@@ -20,6 +20,7 @@ import torch
 from hashbench import api
 from hashbench.errors import ConfigError, PluginError
 from hashbench.models.losses import HashLoss
+from hashbench.params import params_to_dict
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 FIRST_PARTY = "hashbench"
@@ -172,8 +173,13 @@ methods: Registry = Registry("method", "hashbench.methods", "HashingMethod")
 api.resolve_attack = attacks.create
 
 
+def methods_of(modality: str) -> list[str]:
+    """The registered hashing methods of one modality ("image" or "image-text")."""
+    return [n for n in methods.names() if methods.get(n).modality == modality]
+
+
 def image_methods() -> list[str]:
-    return [n for n in methods.names() if methods.get(n).modality == "image"]
+    return methods_of("image")
 
 
 def image_method(name: str):
@@ -194,8 +200,6 @@ def make_loss(method: str, train_labels: torch.Tensor, bits: int,
 def plugin_ref(registry: Registry, name: str, instance) -> dict:
     """What a record says of the plugin ``name`` that computed it: version, parameters, and
     the distribution that provides it."""
-    from hashbench.params import params_to_dict
-
     entry = registry.entry(name)
     return {"name": name, "version": int(type(instance).version),
             "params": params_to_dict(instance.params), "distribution": entry.distribution,

@@ -49,7 +49,7 @@ from hashbench.records import (
     write_result,
     write_sidecar,
 )
-from hashbench.registry import attacks, plugin_ref
+from hashbench.registry import attacks, defenses, methods, plugin_ref
 from hashbench.store import ModelStore
 from hashbench.suites import CLEAN, WORST_CASE, CellSpec, Suite
 from hashbench.timing import PhaseClock
@@ -223,7 +223,7 @@ class Runner:
 
     def finished(self, item: CellPlan) -> bool:
         """Whether ``item``'s record is finished now (another run may have written it)."""
-        if not self._finished(item.path, item.chash):
+        if not self._finished(item.path, item.config_hash):
             return False
         # under --force only a record written since this run began counts as finished
         return not self.opt.force or item.path.stat().st_mtime >= self.started_at
@@ -347,8 +347,6 @@ def _changed_plugin(rec: dict) -> str | None:
     """Which plugin that computed ``rec`` has another version now (its results changed), if
     any: the config hash holds the suite's settings; the versions are checked here, so that
     records of unchanged plugins keep the hashes they were published with."""
-    from hashbench.registry import defenses, methods
-
     used = [(attacks, rec.get("attack")), (defenses, rec["model"]["defense"]),
             (methods, rec["model"].get("method_plugin"))]
     for registry, ref in used:

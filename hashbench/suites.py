@@ -260,7 +260,7 @@ class Suite:
 def check_suite_file(path: Path, data: dict) -> None:
     """What the schema cannot say: every name is known (with close matches), every parameter
     section configures something a group uses, and no group or cell is listed twice."""
-    from hashbench.registry import attacks, close_matches, defenses, methods
+    from hashbench.registry import attacks, close_matches, defenses, methods, methods_of
 
     used = {"defense": set(), "attack": set(), "method": set()}
     seen_groups = []
@@ -276,7 +276,7 @@ def check_suite_file(path: Path, data: dict) -> None:
             if dupes:
                 raise ConfigError(f"{where}: {key} lists {', '.join(dupes)} twice; list each once")
         kind = g.get("modality", "image")
-        same = [m for m in methods.names() if methods.get(m).modality == kind]
+        same = methods_of(kind)
         for name in g["methods"]:
             if name in same:
                 continue

@@ -33,6 +33,7 @@ proportion (the caps below); on the full distributions they are the literature's
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -43,6 +44,7 @@ import numpy as np
 
 from hashbench.data.literature import LIST_DATASETS, SPLIT_FILES
 from hashbench.errors import ConfigError, DataError, DataMissing, one_line
+from hashbench.records import atomic_write_bytes
 from hashbench.seeding import numpy_rng
 
 PREPARED = ("nus_wide", "ms_coco", "flickr25k", "imagenet100")
@@ -295,12 +297,6 @@ BUILDERS = {"nus_wide": _nus_wide, "ms_coco": _ms_coco, "flickr25k": _flickr25k,
             "imagenet100": _imagenet100}
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def prepare(name: str, source: Path, data_root: Path, seed: int = 0,
             classes: Path | None = None, force: bool = False) -> Prepared:
     """Build ``DATA_ROOT/<name>/`` list files (and tag matrices) from the distribution under
@@ -326,11 +322,10 @@ def prepare(name: str, source: Path, data_root: Path, seed: int = 0,
         idx = getattr(splits, split)
         lines = [" ".join([(prefix / splits.paths[i]).as_posix(),
                            *("1" if v else "0" for v in splits.labels[i])]) for i in idx]
-        _write(folder / fname, ("\n".join(lines) + "\n").encode())
+        atomic_write_bytes(folder / fname, ("\n".join(lines) + "\n").encode())
         out.sizes[split] = len(idx)
         if splits.texts is not None:
-            buf = _npy_bytes(splits.texts[idx])
-            _write(folder / f"{fname[:-4]}_text.npy", buf)
+            atomic_write_bytes(folder / f"{fname[:-4]}_text.npy", _npy_bytes(splits.texts[idx]))
     if splits.texts is not None:
         out.text_dim = int(splits.texts.shape[1])
     else:  # stale tag matrices of an earlier prepare would pair with the wrong lines
@@ -340,8 +335,6 @@ def prepare(name: str, source: Path, data_root: Path, seed: int = 0,
 
 
 def _npy_bytes(arr: np.ndarray) -> bytes:
-    import io
-
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(arr, dtype=np.uint8), allow_pickle=False)
     return buf.getvalue()
