@@ -46,6 +46,7 @@ class Transfer(Attack):
     name = "transfer"
     version = 1
     targeted = False
+    blackbox = True
     needs = frozenset({Need.SOURCE_MODEL, Need.QUERY_LABELS})
     Params = Params
     citation = Citation(

@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import torch
-from torch import nn
-from torch.nn import functional as F
 
 from hashbench.api import Citation, Defense, Need
 from hashbench.defense_kit import TrainingParams
 from hashbench.metrics import binarize
 from hashbench.optim import projected_descent
+from hashbench.prototypes import PrototypeNet, prototype_loss
 from hashbench.training import TrainConfig, encode_split
 
 
@@ -47,32 +46,6 @@ class Params(TrainingParams):
     def train_config(self) -> TrainConfig:
         # ATRDH's Adam betas (0.5, 0.999)
         return dataclasses.replace(super().train_config(), betas=(0.5, 0.999))
-
-
-class PrototypeNet(nn.Module):
-    """Label vector -> relaxed code: Linear(C, H), ReLU, Linear(H, 512), Linear(512, K), tanh."""
-
-    def __init__(self, n_classes: int, bits: int, hidden: int):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(n_classes, hidden), nn.ReLU(), nn.Linear(hidden, 512),
-                                 nn.Linear(512, bits), nn.Tanh())
-
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return self.net(y)
-
-
-def prototype_loss(p: torch.Tensor, targets: torch.Tensor, bank: torch.Tensor,
-                   bank_labels: torch.Tensor) -> torch.Tensor:
-    """Circle-style loss: prototypes near codes sharing a label, far from the others."""
-    s = p @ bank.T / p.shape[1]
-    pos = (targets @ bank_labels.T) > 0
-    a_p, a_n = (2 - s).clamp(min=0), (s + 2).clamp(min=0)
-    neg_inf = torch.finfo(s.dtype).min
-    logit_n = torch.where(pos, neg_inf, a_n * s)
-    logit_p = torch.where(pos, -a_p * s, neg_inf)
-    circle = F.softplus(torch.logsumexp(logit_n, 1) + torch.logsumexp(logit_p, 1))
-    reg = (binarize(p.detach()) - p).pow(2).sum() / (1e4 * p.shape[0])
-    return circle.mean() + reg
 
 
 class ATRDH(Defense):

@@ -3,10 +3,10 @@ gives it.
 
 A plugin may import the modules of ``PLUGIN_API`` (their public names), nothing else of the core
 (a test checks every first-party plugin and the example package). Version 1 grew compatibly
-(``Need.SOURCE_MODEL``, ``AttackContext.topk / attack / sub``, ``Attack.report``, image methods
-as plugins with ``ImageMethod`` and ``HashLoss``, ``TrainContext.inner_attack``, the
-``defense_kit`` building blocks): every version-1 plugin still works. ``API_VERSION`` changes
-when this contract does; the registry refuses plugins built for another.
+(source and surrogate models, train images, ensembles' members, reports, fitted-state caching,
+ranking-only attacks, image methods as plugins, inner attacks, the kits): every version-1 plugin
+still works. ``API_VERSION`` changes when this contract does; the registry refuses plugins built
+for another.
 """
 
 from __future__ import annotations
@@ -18,6 +18,12 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
+from hashbench.attack_kit import (  # noqa: F401  (re-exported: part of the contract)
+    AttackReport,
+    QueryBatch,
+    RankingOracle,
+    StateCache,
+)
 from hashbench.errors import PluginError
 from hashbench.models.losses import HashLoss
 from hashbench.params import parse_params
@@ -26,9 +32,10 @@ from hashbench.seeding import generator
 
 API_VERSION = 1
 # what a plugin may import
-PLUGIN_API = ("hashbench.api", "hashbench.defense_kit", "hashbench.optim", "hashbench.codes",
-              "hashbench.metrics", "hashbench.retrieval_objective", "hashbench.apgd",
-              "hashbench.params", "hashbench.training")
+PLUGIN_API = ("hashbench.api", "hashbench.attack_kit", "hashbench.defense_kit",
+              "hashbench.prototypes", "hashbench.optim", "hashbench.codes", "hashbench.metrics",
+              "hashbench.retrieval_objective", "hashbench.apgd", "hashbench.params",
+              "hashbench.training")
 SUPPORTED_API_VERSIONS = frozenset({1})
 
 
@@ -43,6 +50,11 @@ class Need(str, enum.Enum):
     TRAIN_LABELS = "train_labels"
     # the undefended (vanilla) model of the same configuration, with its codes: transfer attacks
     SOURCE_MODEL = "source_model"
+    # the train split's images (universal perturbations, generators fitted per attacked model)
+    TRAIN_IMAGES = "train_images"
+    # an undefended model of another backbone and hashing method, trained by the harness on the
+    # same data (``ctx.surrogate_model(backbone, method)``): cross-architecture transfer
+    SURROGATE_MODEL = "surrogate_model"
 
 
 @dataclass(frozen=True)
@@ -51,15 +63,6 @@ class Citation:
     title: str
     url: str
     bibtex: str = ""
-
-
-@dataclass
-class QueryBatch:
-    """What an attack knows about the queries it perturbs (only the declared needs are set)."""
-
-    index: torch.Tensor
-    labels: torch.Tensor | None = None
-    target_labels: torch.Tensor | None = None
 
 
 def resolve_attack(name: str, **params: Any) -> "Attack":
@@ -83,21 +86,23 @@ class AttackContext:
 
     def __init__(self, needs: frozenset[Need], seed: int, scope: str, owner: str,
                  topk: int | None = None, make_attack: Callable[..., "Attack"] | None = None,
-                 **data: Any):
+                 cache: StateCache | None = None, **data: Any):
         self._needs, self._seed, self._scope, self._owner = needs, seed, scope, owner
         self._data = data
         self.topk = topk
         self._make_attack = make_attack
+        self._cache = cache
 
     @classmethod
     def for_attack(cls, attack, seed: int, scope: str, topk: int | None = None,
                    role: str = "attack", make_attack: Callable[..., "Attack"] | None = None,
-                   **data: Any) -> "AttackContext":
+                   cache: StateCache | None = None, **data: Any) -> "AttackContext":
         """The one way a context is made: for ``attack`` (an instance or its class), which gets
         exactly what its ``needs`` declare of ``data``; errors name it as ``role`` (attack,
         inner attack, transfer source...)."""
         klass = attack if isinstance(attack, type) else type(attack)
-        return cls(klass.needs, seed, scope, f"{role} {klass.name}", topk, make_attack, **data)
+        return cls(klass.needs, seed, scope, f"{role} {klass.name}", topk, make_attack, cache,
+                   **data)
 
     def rng(self, purpose: str) -> torch.Generator:
         """A CPU generator derived from (root seed, cell, purpose)."""
@@ -107,7 +112,7 @@ class AttackContext:
     def seed(self) -> int:
         return self._seed
 
-    def _get(self, need: Need) -> Any:
+    def _get(self, need: Need, lazy: bool = True) -> Any:
         if need not in self._needs:
             raise PluginError(
                 f"{self._owner} reads {need.value} but does not declare Need.{need.name} in needs"
@@ -116,7 +121,7 @@ class AttackContext:
             raise PluginError(f"{self._owner} needs {need.value}, which this harness does not "
                               "provide here")
         value = self._data[need.value]
-        if callable(value) and not isinstance(value, torch.Tensor):
+        if lazy and callable(value) and not isinstance(value, torch.Tensor):
             value = self._data[need.value] = value()
         return value
 
@@ -133,7 +138,21 @@ class AttackContext:
                               f"{', '.join(sorted(n.value for n in missing))}; declare "
                               "them in the ensemble's needs too")
         return AttackContext.for_attack(attack, self._seed, f"{self._scope}/{tag}", self.topk,
-                                        f"{self._owner} >", self._make_attack, **self._data)
+                                        f"{self._owner} >", self._make_attack, self._cache,
+                                        **self._data)
+
+    def cached(self, attack: "Attack", tag: str, module: torch.nn.Module,
+               fit: Callable[[torch.nn.Module], None]) -> torch.nn.Module:
+        """``module`` (a prototype network, a generator, a universal perturbation as a buffer)
+        after ``fit(module)``, fitted once per attacked model: the harness caches the state by
+        the attacked model's key, the attack (name, version, parameters, source), the seed and
+        ``tag``. Without a cache (selfcheck, scripts) it is fitted each time. ``fit`` draws
+        only from ``ctx.rng``; the module comes back in eval mode."""
+        if self._cache is None:
+            fit(module)
+        else:
+            self._cache.fetch(attack, self._seed, tag, module, fit)
+        return module.eval()
 
     @property
     def source_model(self) -> "SourceModel":
@@ -155,6 +174,16 @@ class AttackContext:
     def database_labels(self) -> torch.Tensor:
         return self._get(Need.DATABASE_LABELS)
 
+    @property
+    def train_images(self):
+        """The train split: ``len()``, ``.images(idx)`` (in [0,1]) and ``.labels``."""
+        return self._get(Need.TRAIN_IMAGES)
+
+    def surrogate_model(self, backbone: str, method: str) -> "SourceModel":
+        """An undefended model of ``backbone`` and ``method`` (same bits and data), trained
+        and cached by the harness like any model, with its own codes."""
+        return self._get(Need.SURROGATE_MODEL, lazy=False)(backbone, method)
+
 
 @dataclass
 class SourceModel:
@@ -174,16 +203,6 @@ class SourceModel:
         source model and seed only (not on the defense being attacked)."""
         return AttackContext.for_attack(attack, seed, f"transfer/{self.key}", topk,
                                         "transfer source", **self.data)
-
-
-@dataclass
-class AttackReport:
-    """What an attack adds to its cell's record beyond the scored queries (ensembles): JSON
-    ``metrics`` stored under the record's ``metrics.ensemble``, and per-query ``arrays`` for the
-    sidecar."""
-
-    metrics: dict[str, Any]
-    arrays: dict[str, Any] = field(default_factory=dict)
 
 
 class Plugin:
@@ -219,6 +238,12 @@ class Attack(Plugin):
     kind = "attack"
     targeted: ClassVar[bool] = False
     modality: ClassVar[str] = "image"  # which query it perturbs: "image" or "text"
+    # "white-box" (it gets the model) or "ranking" (a RankingOracle in its place: only the ids
+    # the system returns; ``params.queries`` is the per-image budget the oracle enforces)
+    access: ClassVar[str] = "white-box"
+    # needs nothing of the attacked model beyond a deployed system's ranked lists (ranking
+    # access, or transfer): the suite's black-box worst case may hold it
+    blackbox: ClassVar[bool] = False
 
     def prepare(self, model: torch.nn.Module, ctx: AttackContext) -> Any:
         """Per-model state built once (reference codes...). Default: nothing."""

@@ -12,11 +12,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from hashbench.api import AttackContext, Need, QueryBatch, SourceModel
+from hashbench.api import AttackContext, Need, QueryBatch, RankingOracle, SourceModel, StateCache
 from hashbench.errors import PluginError
 from hashbench.guards import blame, global_rng_untouched, unchanged_model
 from hashbench.intervals import bootstrap_ci
-from hashbench.metrics import average_precision, precision_recall_curve, random_ranking_map
+from hashbench.metrics import (
+    average_precision,
+    binarize,
+    precision_recall_curve,
+    random_ranking_map,
+)
 from hashbench.optim import eval_mode
 from hashbench.threat_model import check_adversarial, check_text_adversarial
 from hashbench.timing import PhaseClock
@@ -117,13 +122,16 @@ def clean_metrics(q_codes, prov, data, q_labels, targets, topk) -> tuple[dict, d
 def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
                    clock: PhaseClock | None = None, side: QuerySide = IMAGE_SIDE,
                    budget: dict | None = None,
-                   source: Callable[[], SourceModel | None] | None = None
-                   ) -> tuple[dict, dict, dict]:
+                   source: Callable[[], SourceModel | None] | None = None,
+                   surrogate: Callable[[str, str], SourceModel] | None = None,
+                   cache: StateCache | None = None) -> tuple[dict, dict, dict]:
     """Run ``attack`` on the queries ``q_idx`` (images, or texts for ``TEXT_SIDE``); check every
     batch against ``budget`` (the cell plan's; default: the attack's own eps or flips, for
     callers without a plan); score the adversarial codes. ``source`` gives, when called, the
     undefended model of the same configuration (for transfer attacks; loaded only if an attack
-    reads it)."""
+    reads it); ``surrogate(backbone, method)`` an undefended model of another architecture;
+    ``cache`` keeps what the attack fits per model. A ranking-only attack gets a
+    ``RankingOracle`` over the model in its place, never the model."""
     if budget is None:
         budget = {"flips": attack.params.flips} if side.modality == "text" else \
             {"eps": attack.params.eps}
@@ -134,12 +142,17 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
         Need.TRAIN_LABELS.value: data.train.labels.to(device),
         Need.DATABASE_CODES.value: prov.codes["database"],
         Need.DATABASE_LABELS.value: data.database.labels.to(device),
+        Need.TRAIN_IMAGES.value: data.train,
     }
     if source is not None:
         provided[Need.SOURCE_MODEL.value] = source
-    ctx = AttackContext.for_attack(attack, seed, scope, topk, **provided)
+    if surrogate is not None:
+        provided[Need.SURROGATE_MODEL.value] = surrogate
+    ctx = AttackContext.for_attack(attack, seed, scope, topk, cache=cache, **provided)
     plugin = f"attack '{attack.name}'"
-    codes, norms = [], []
+    ranking = attack.access == "ranking"
+    rank = ranked_ids(model, prov.codes["database"]) if ranking else None
+    codes, norms, spent = [], [], []
     counter = Counter()
     task = f"attack:{scope}"
     progress.start(task, len(q_idx), f"{attack.name} on {scope}")
@@ -147,8 +160,9 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
     # changes either fails its cell (the guards name it) instead of changing other numbers
     try:
         with unchanged_model(model, plugin), global_rng_untouched(plugin), blame(plugin), \
-                counter.attach(model), clock.phase("attack"):
-            state = attack.prepare(model, ctx)
+                counter.attach(model):
+            with clock.phase("fitting"):
+                state = attack.prepare(None if ranking else model, ctx)
             for start in range(0, len(q_idx), ATTACK_BATCH):
                 idx = q_idx[start:start + ATTACK_BATCH]
                 x = side.inputs(data.query, idx).to(device)
@@ -158,11 +172,19 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
                     target_labels=(data.target_labels[idx].to(device)
                                    if Need.TARGET_LABELS in attack.needs else None),
                 )
-                x_adv = attack.perturb(model, x, batch, state, ctx)
-                side.check(attack, x, x_adv, budget)
-                norms.append(side.norms(x, x_adv))
-                with torch.no_grad(), eval_mode(model):
-                    codes.append(model.encode(x_adv))
+                with clock.phase("attack"):
+                    if ranking:
+                        oracle = RankingOracle(rank, len(idx), len(data.database) if topk is None
+                                               else min(topk, len(data.database)),
+                                               attack.params.queries, f"attack {attack.name}")
+                        x_adv = attack.perturb(oracle, x, batch, state, ctx)
+                        spent.append(oracle.spent)
+                    else:
+                        x_adv = attack.perturb(model, x, batch, state, ctx)
+                    side.check(attack, x, x_adv, budget)
+                    norms.append(side.norms(x, x_adv))
+                    with torch.no_grad(), eval_mode(model):
+                        codes.append(model.encode(x_adv))
                 progress.advance(task, len(idx))
             report = attack.report(state)
     finally:
@@ -179,7 +201,29 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
         arrays.update(report.arrays)
     cost = {"attack_steps": int(getattr(attack.params, "steps", 0)),
             "forward_images": counter.forward, "backward_images": counter.backward}
+    if spent:
+        queries = torch.cat(spent)
+        cost.update(queries_mean=float(queries.to(torch.float64).mean()),
+                    queries_max=int(queries.max()))
+        arrays["queries"] = queries.numpy()
     return metrics, arrays, cost
+
+
+def ranked_ids(model: torch.nn.Module, db_codes: torch.Tensor
+               ) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    """What a deployed retrieval system answers: for query images, the ids of its ``k`` nearest
+    database items by Hamming distance, ties by database index (the protocol's ranking)."""
+    db = binarize(db_codes).to(torch.float32)
+    n, bits = db.shape
+    order = torch.arange(n, device=db.device)
+
+    def rank(x: torch.Tensor, k: int) -> torch.Tensor:
+        with torch.no_grad(), eval_mode(model):
+            q = model.encode(x).to(torch.float32)
+        dist = ((bits - q @ db.T) / 2).round().to(torch.int64)
+        return (dist * n + order).topk(k, dim=1, largest=False, sorted=True).indices
+
+    return rank
 
 
 def score_adversarial(adv, prov, data, q_idx, topk, targeted: bool,

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from hashbench.leaderboard import board_key, group_key, row_key, slug
 from hashbench.record_types import ABSENT, Record
 from hashbench.records import atomic_write_bytes, read_sidecar
-from hashbench.suites import CLEAN, WORST_CASE
+from hashbench.suites import AGGREGATES, CLEAN
 from hashbench.tsne import embed
 
 TSNE_QUERIES = 200  # clean and adversarial query codes drawn on a t-SNE map
@@ -88,7 +88,7 @@ def _attack_curves(row: Row):
         return []
     curves = [("clean", clean[1])]
     for attack in sorted(row.by_attack):
-        if attack in (CLEAN, WORST_CASE):
+        if attack in (CLEAN, *AGGREGATES):
             continue
         found = row.at_protocol_eps(attack)
         if found and "curve_precision" in found[1]:

@@ -60,9 +60,9 @@ def source_fingerprint(path: str) -> str:
 # (backbones, losses' memory bank), the optimisation helpers and codes that defenses and their
 # inner attacks use, and the batching of a split. Not the CLI, the report, the runner or the
 # metric kernels: editing those must not retrain a model.
-MODEL_CORE = ("training.py", "api.py", "defense_kit.py", "params.py", "seeding.py", "optim.py",
-              "codes.py", "retrieval_objective.py", "apgd.py", "metrics.py", "models",
-              "data/splits.py")
+MODEL_CORE = ("training.py", "api.py", "attack_kit.py", "defense_kit.py", "prototypes.py",
+              "params.py", "seeding.py", "optim.py", "codes.py", "retrieval_objective.py",
+              "apgd.py", "metrics.py", "models", "data/splits.py")
 
 
 def _plugin_modules(cls: type, core_dir: Path) -> set[str]:

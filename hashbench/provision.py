@@ -166,7 +166,20 @@ class Provisioner:
         template = self.given_sources.get((cell.dataset, cell.model_id, cell.seed))
         if template is not None:
             cell = dataclasses.replace(template, direction=cell.direction)
-        prov = self.get(cell, data, cell.baseline)
+        return self._as_source(cell, data, self.get(cell, data, cell.baseline))
+
+    def surrogate_model(self, cell, data: RetrievalData, backbone: str, method: str
+                        ) -> SourceModel:
+        """An undefended model of ``backbone`` and ``method`` with ``cell``'s bits, data and seed
+        (the suite's vanilla recipe), trained once and cached like any model: the surrogate of
+        a cross-architecture transfer attack."""
+        twin = dataclasses.replace(cell, backbone=backbone, method=method, defense=cell.baseline,
+                                   defense_params=cell.vanilla_params, parent_params={})
+        return self._as_source(twin, data, self.get(twin, data, twin.baseline))
+
+    def _as_source(self, cell, data: RetrievalData, prov: Provisioned) -> SourceModel:
+        """``prov`` as the query side of ``cell`` sees it, wrapped once per run as a transfer
+        source (its memoised adversarial queries then serve every cell that reads it)."""
         prov = cell.track.view(prov, cell.direction)
         if (prov.key, cell.direction) not in self._sources:
             self._sources[(prov.key, cell.direction)] = SourceModel(prov.model, prov.key, {

@@ -27,7 +27,7 @@ from hashbench.provision import Provisioned
 from hashbench.records import load_record
 from hashbench.registry import NAME_RE, close_matches
 from hashbench.runner import Runner, RunOptions
-from hashbench.suites import CLEAN, IMAGE_TEXT, WORST_CASE, load_suite
+from hashbench.suites import AGGREGATES, CLEAN, IMAGE_TEXT, load_suite
 from hashbench.tracks import TRACKS
 
 DIRECTION_NAMES = {"i2t": "I->T", "t2i": "T->I"}
@@ -181,7 +181,7 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     base = base.with_seed(seed)
     templates = _templates(base, dataset, image_text=parts is not None)
     suite_attacks = list(dict.fromkeys(c.attack for c in templates
-                                       if c.attack not in (CLEAN, WORST_CASE)))
+                                       if c.attack not in (CLEAN, *AGGREGATES)))
     chosen = list(suite_attacks if attacks is None else attacks)
     unknown = [a for a in chosen if a not in suite_attacks]
     if unknown:
@@ -206,7 +206,7 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     sha = weights_sha256(net)
     cells = []
     for c in templates:
-        if c.attack == WORST_CASE:
+        if c.attack in AGGREGATES:
             members = tuple(a for a in c.worst_case_of if a in chosen)
             if not members:
                 continue

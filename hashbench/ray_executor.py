@@ -32,7 +32,7 @@ from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import ConfigError, HashbenchError
 from hashbench.provenance import utc_now
 from hashbench.records import read_result, sidecar_path, write_result
-from hashbench.suites import CLEAN, WORST_CASE
+from hashbench.suites import AGGREGATES, CLEAN
 
 if TYPE_CHECKING:
     from hashbench.cell_record import CellPlan
@@ -207,7 +207,7 @@ class _Driver:
             ident = prov.identity(c, item.data, c.defense)
             model = self.model_ref(item, ident)
             members = {}  # a member that is neither pending nor on disk: the worker's runner
-            for name in c.worst_case_of if c.attack == WORST_CASE else ():  # reports it
+            for name in c.worst_case_of if c.attack in AGGREGATES else ():  # reports it
                 p = item.path.with_name(f"{name}.json")
                 if p in by_path:
                     members[name] = by_path[p]

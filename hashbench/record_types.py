@@ -165,6 +165,7 @@ class Phases(Part):
     attack: float = optional()
     metrics: float = optional()
     io: float = optional()
+    fitting: float = optional()  # an attack's per-model state (absent in older records)
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,8 @@ class Cost(Part):
     backward_images: int
     trained_models: int
     phases: Phases = optional(Phases)
+    queries_mean: float = optional()  # ranking-only attacks: queries sent per image
+    queries_max: int = optional()
 
 
 @dataclass(frozen=True)

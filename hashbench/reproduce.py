@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hashbench.errors import ResultError
 from hashbench.records import iter_record_paths, load_record
-from hashbench.suites import CLEAN, WORST_CASE, CellSpec
+from hashbench.suites import AGGREGATES, CLEAN, CellSpec
 
 # |published - recomputed| at or under which a metric counts as reproduced (see the README)
 TOLERANCE = 1e-9
@@ -62,7 +62,7 @@ def published_cells(paths: list[Path]) -> list[tuple[Path, dict, CellSpec]]:
         if rec["status"] != "ok" or rec["cell"]["attack"].startswith("external-"):
             continue
         found.append((p, rec, cell_of(p, rec)))
-    order = {CLEAN: 0, WORST_CASE: 2}
+    order = {CLEAN: 0, **{a: 2 for a in AGGREGATES}}
     return sorted(found, key=lambda t: (order.get(t[2].attack, 1), str(t[0])))
 
 

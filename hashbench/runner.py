@@ -50,8 +50,8 @@ from hashbench.records import (
     write_sidecar,
 )
 from hashbench.registry import attacks, defenses, methods, plugin_ref
-from hashbench.store import ModelStore
-from hashbench.suites import CLEAN, WORST_CASE, CellSpec, Suite
+from hashbench.store import AttackStates, ModelStore
+from hashbench.suites import AGGREGATES, CLEAN, CellSpec, Suite
 from hashbench.timing import PhaseClock
 from hashbench.training import encode_queries
 
@@ -157,7 +157,7 @@ class Runner:
     def plan(self, cell: CellSpec, data: RetrievalData) -> CellPlan:
         """Every value of ``cell`` resolved, once: what the rest of the run reads."""
         eps = float(cell.eps if cell.eps is not None else data.eps)
-        text = cell.attack not in (CLEAN, WORST_CASE) and cell.query_modality == "text"
+        text = cell.attack not in (CLEAN, *AGGREGATES) and cell.query_modality == "text"
         return CellPlan(cell, data, record_path(self.opt.results_dir, cell, data.eps),
                         self._config_hash(cell, data), protocol_hash(cell, data), eps,
                         resolved_topk(cell, data),
@@ -296,7 +296,7 @@ class Runner:
                 arrays.update(curve_arrays(q_codes, prov.codes["database"], labels, db_labels))
             arrays.update(database_sample(prov.codes["database"], db_labels))
             arrays["labels"] = labels.to(torch.uint8).cpu().numpy()
-        elif cell.attack == WORST_CASE:
+        elif cell.attack in AGGREGATES:
             with self.clock.phase("io"):
                 members = {a: read_sidecar(p, load_record(p))["ap"] for a, p in
                            self._member_paths(cell, plan.path).items()}
@@ -308,7 +308,11 @@ class Runner:
             m, a, cost = attack_metrics(attack, prov, data, q_idx, plan.topk, plan.scope,
                                         cell.seed, self.progress, self.clock,
                                         QUERY_SIDES[cell.query_modality], plan.budget,
-                                        source=lambda: self.provisioner.source_model(cell, data))
+                                        source=lambda: self.provisioner.source_model(cell, data),
+                                        surrogate=lambda backbone, method:
+                                        self.provisioner.surrogate_model(cell, data, backbone,
+                                                                         method),
+                                        cache=AttackStates(self.provisioner.store, prov.key))
             out.metrics.update(m)
             arrays.update(a)
             out.cost.update(cost)

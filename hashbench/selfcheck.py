@@ -17,9 +17,17 @@ from typing import Callable
 
 import torch
 
-from hashbench.api import AttackContext, Need, QueryBatch, SourceModel, TrainContext
+from hashbench.api import (
+    AttackContext,
+    Need,
+    QueryBatch,
+    RankingOracle,
+    SourceModel,
+    TrainContext,
+)
 from hashbench.data import load_dataset
 from hashbench.errors import HashbenchError
+from hashbench.evaluate import ranked_ids
 from hashbench.guards import global_rng_state, restore_global_rngs, touched_global_rngs
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.registry import attacks as attack_registry
@@ -31,7 +39,7 @@ BITS = 16
 N_TRAIN, N_QUERY = 96, 8
 EPS = 0.3
 # Small settings so a check takes seconds whatever the plugin's paper-sized defaults are.
-FAST_PARAMS = {"epochs": 1, "batch_size": 32, "steps": 3}
+FAST_PARAMS = {"epochs": 1, "batch_size": 32, "steps": 3, "proto_steps": 5, "queries": 20}
 
 
 @dataclass(frozen=True)
@@ -174,13 +182,19 @@ def check_attack(cls, params: dict | None = None) -> list[Check]:
         provided = {Need.TRAIN_CODES.value: bank, Need.TRAIN_LABELS.value: train.labels,
                     Need.DATABASE_CODES.value: db_codes,
                     Need.DATABASE_LABELS.value: data.database.labels}
-        # a transfer attack's source: another model of the same configuration
-        provided[Need.SOURCE_MODEL.value] = SourceModel(source, "selfcheck-source",
-                                                        dict(provided))
+        # a transfer attack's source (and surrogate): another model of the same configuration
+        other = SourceModel(source, "selfcheck-source", dict(provided))
+        provided[Need.SOURCE_MODEL.value] = other
+        provided[Need.SURROGATE_MODEL.value] = lambda backbone, method: other
+        provided[Need.TRAIN_IMAGES.value] = train
         ctx = AttackContext.for_attack(cls, seed, "selfcheck", **provided)
         batch = QueryBatch(index=torch.arange(N_QUERY),
                            labels=q_labels if Need.QUERY_LABELS in cls.needs else None,
                            target_labels=targets if Need.TARGET_LABELS in cls.needs else None)
+        if cls.access == "ranking":  # the ranked ids of the model, never the model
+            oracle = RankingOracle(ranked_ids(model, db_codes), N_QUERY, len(db_codes),
+                                   attack.params.queries, f"attack {cls.name}")
+            return attack.perturb(oracle, x.clone(), batch, attack.prepare(None, ctx), ctx)
         return attack.perturb(model, x.clone(), batch, attack.prepare(model, ctx), ctx)
 
     weights = copy.deepcopy(model.state_dict())

@@ -3,14 +3,20 @@ determines them (never by a name). Files are written atomically."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import io
 from pathlib import Path
+from typing import Callable
 
 import torch
 
+from hashbench.attack_kit import StateCache
 from hashbench.errors import HashbenchError, one_line
+from hashbench.locks import lock_for
 from hashbench.models.crossmodal import build_model
-from hashbench.records import atomic_write_bytes, sha256_bytes
+from hashbench.provenance import source_fingerprint
+from hashbench.records import atomic_write_bytes, config_hash, sha256_bytes
 
 
 class ModelStore:
@@ -90,3 +96,35 @@ def model_from_checkpoint(data: bytes, device: torch.device, what: str,
     except Exception as err:  # noqa: BLE001 - any failure means a corrupt checkpoint
         raise HashbenchError(f"{what} is unreadable ({one_line(err)}); {fix}") from err
     return model.to(device).eval()
+
+
+class AttackStates(StateCache):
+    """The cache behind ``AttackContext.cached`` for one attacked model (``model_key``): fitted
+    attack state under ``<cache>/attack_state/<key>.pt``, keyed by the model, the attack's name,
+    version, parameters and source file, the seed and the tag; written atomically, one writer
+    per entry (a concurrent run waits and loads it)."""
+
+    def __init__(self, store: ModelStore, model_key: str):
+        self.store, self.model_key = store, model_key
+
+    def fetch(self, attack, seed: int, tag: str, module: torch.nn.Module,
+              fit: Callable[[torch.nn.Module], None]) -> None:
+        key = config_hash({
+            "model": self.model_key, "attack": attack.name, "version": int(attack.version),
+            "params": dataclasses.asdict(attack.params), "seed": seed, "tag": tag,
+            "code": source_fingerprint(inspect.getsourcefile(type(attack)) or attack.name)})
+        path = self.store.root / "attack_state" / f"{key}.pt"
+        with lock_for(self.store.root, "attack_state", key):
+            if path.is_file():
+                try:
+                    state = torch.load(path, map_location="cpu", weights_only=True)
+                    module.load_state_dict(state)
+                    return
+                except Exception as err:  # noqa: BLE001 - any failure: fit it again
+                    raise HashbenchError(
+                        f"attack state cache entry {path} is unreadable ({one_line(err)}); "
+                        "delete it to fit it again") from err
+            fit(module)
+            buf = io.BytesIO()
+            torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, buf)
+            atomic_write_bytes(path, buf.getvalue())

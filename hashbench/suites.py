@@ -24,6 +24,10 @@ from hashbench.tracks import TRACKS
 
 CLEAN = "clean"
 WORST_CASE = "worst_case"
+# the per-query worst case over the attacks that need only what a deployed system shows
+# (rankings, or nothing: transfer)
+BLACKBOX_WORST_CASE = "blackbox_worst_case"
+AGGREGATES = (WORST_CASE, BLACKBOX_WORST_CASE)
 IMAGE_TEXT = "image-text"
 # query modality -> the direction of its cells: image queries retrieve texts and vice versa
 DIRECTIONS = {"image": "i2t", "text": "t2i"}
@@ -131,6 +135,8 @@ class Suite:
     # plugin that never returns cannot hang the run; --cell-timeout overrides it, 0 = no limit
     cell_timeout: float = DEFAULT_CELL_TIMEOUT
     file_sha256: str | None = None  # of the suite file's bytes, carried into every record
+    # the attacks of the black-box worst case (BLACKBOX_WORST_CASE cells)
+    blackbox_worst_case: tuple[str, ...] = ()
 
     @property
     def run_seeds(self) -> tuple[int, ...]:
@@ -250,10 +256,12 @@ class Suite:
                     for atk in attacks:
                         out.append(CellSpec(**here, attack=atk,
                                             attack_params=self.attack_params.get(atk, {})))
-                    members = tuple(a for a in attacks if a in self.worst_case)
-                    if members:
-                        out.append(CellSpec(**here, attack=WORST_CASE, attack_params={},
-                                            worst_case_of=members))
+                    for aggregate, names in ((WORST_CASE, self.worst_case),
+                                             (BLACKBOX_WORST_CASE, self.blackbox_worst_case)):
+                        members = tuple(a for a in attacks if a in names)
+                        if members:
+                            out.append(CellSpec(**here, attack=aggregate, attack_params={},
+                                                worst_case_of=members))
         return out
 
 
@@ -316,10 +324,16 @@ def check_suite_file(path: Path, data: dict) -> None:
                 raise ConfigError(
                     f"suite {path}: [{kind}.{name}] configures a {kind} no group uses"
                     f"{close_matches(name, used[kind])}; fix the name or remove the section")
-    for name in data.get("worst_case", []):
-        if name not in used["attack"]:
-            raise ConfigError(f"suite {path}: worst_case names '{name}', an attack no group "
-                              f"runs{close_matches(name, used['attack'])}")
+    for key in ("worst_case", "blackbox_worst_case"):
+        for name in data.get(key, []):
+            if name not in used["attack"]:
+                raise ConfigError(f"suite {path}: {key} names '{name}', an attack no group "
+                                  f"runs{close_matches(name, used['attack'])}")
+            if key == "blackbox_worst_case" and not attacks.get(name).blackbox:
+                raise ConfigError(f"suite {path}: blackbox_worst_case names '{name}', which "
+                                  "reads the attacked model (white-box); list only attacks "
+                                  "that need rankings or nothing of it (ranking_blackbox, "
+                                  "transfer, transfer_arch)")
 
 
 def _refuse_a_published_name(path: Path, data: dict) -> None:
@@ -373,6 +387,7 @@ def load_suite(name_or_path: str) -> Suite:
     suite = Suite(
         name=data["name"], version=data["version"], description=data.get("description", ""),
         seed=data.get("seed", 0), worst_case=tuple(data.get("worst_case", [])),
+        blackbox_worst_case=tuple(data.get("blackbox_worst_case", [])),
         groups=tuple(data["groups"]), defense_params=data.get("defense", {}),
         attack_params=data.get("attack", {}), source=str(path),
         method_params=data.get("method", {}),

@@ -6,7 +6,7 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 
-PHASES = ("training", "codes", "attack", "metrics", "io")
+PHASES = ("training", "codes", "fitting", "attack", "metrics", "io")
 
 
 class PhaseClock:

@@ -49,6 +49,28 @@ class SmallCNN(nn.Module):
         return self.net(x)
 
 
+class SmallMLP(nn.Module):
+    """The image average-pooled to 14x14, then two hidden layers (512, 256): another
+    architecture than ``small_cnn`` for the same digit data (cross-architecture transfer
+    surrogates). The batch norms play the part they play in ``small_cnn``."""
+
+    def __init__(self, in_channels: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.AdaptiveAvgPool2d(14), nn.Flatten(),
+            nn.Linear(in_channels * 196, 512), nn.BatchNorm1d(512), nn.ReLU(),
+            nn.Linear(512, 256), nn.BatchNorm1d(256), nn.ReLU(),
+        )
+        self.out_features = 256
+        for layer in self.net:
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 class TorchvisionFeatures(nn.Module):
     """A torchvision classifier without its last layer, fed 224x224 RGB."""
 
@@ -80,6 +102,7 @@ class TorchvisionFeatures(nn.Module):
 
 BACKBONES = {
     "small_cnn": "3-layer CNN for 28-56 px digit data (CPU)",
+    "small_mlp": "2-layer MLP on 14x14-pooled digit data (CPU; transfer surrogates)",
     "alexnet": "torchvision AlexNet, fc7 features (224 px)",
     "vgg11": "torchvision VGG11, fc7 features (224 px)",
     "resnet18": "torchvision ResNet-18, pooled features (224 px)",
@@ -87,9 +110,15 @@ BACKBONES = {
 }
 
 
+# the CPU-sized backbones trained from scratch on digit data (no ImageNet statistics or init)
+SMALL = ("small_cnn", "small_mlp")
+
+
 def build_backbone(name: str, in_channels: int, weights: str | None) -> nn.Module:
     if name == "small_cnn":
         return SmallCNN(in_channels)
+    if name == "small_mlp":
+        return SmallMLP(in_channels)
     if name in BACKBONES:
         return TorchvisionFeatures(name, weights)
     from hashbench.registry import close_matches
@@ -99,6 +128,6 @@ def build_backbone(name: str, in_channels: int, weights: str | None) -> nn.Modul
 
 def normalisation(name: str, in_channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Mean/std applied inside the model: ImageNet's for torchvision backbones, 0.5 otherwise."""
-    if name == "small_cnn":
+    if name in SMALL:
         return (0.5,) * in_channels, (0.5,) * in_channels
     return IMAGENET_MEAN, IMAGENET_STD

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from hashbench.metrics import binarize
-from hashbench.models.backbones import build_backbone, normalisation
+from hashbench.models.backbones import SMALL, build_backbone, normalisation
 from hashbench.seeding import derive_seed
 
 
@@ -47,7 +47,7 @@ class HashModel(nn.Module):
             self.features = build_backbone(spec.backbone, spec.in_channels,
                                            spec.weights if pretrained else None)
             self.hash_layer = nn.Linear(self.features.out_features, spec.bits)
-            if spec.backbone != "small_cnn":
+            if spec.backbone not in SMALL:
                 # CgAT's init for a hash layer over pretrained fc7 / pooled features. A small
                 # CNN trained from scratch keeps torch's default init: at std 0.01 its outputs
                 # barely depend on the input and pairwise losses collapse to a single code.

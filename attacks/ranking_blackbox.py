@@ -1,0 +1,137 @@
+"""Ranking-only black-box attack: random search in the eps-ball that sees nothing but the ids a
+deployed retrieval system returns.
+
+A retrieval API answers a query image with a ranked list of database ids: no codes, scores,
+gradients or labels. The threat model of query-based attacks on such systems (EQB2A, "Efficient
+Query-based Black-Box Attack against Cross-modal Hashing Retrieval", ACM TOIS 2022; EmbSTar,
+ICASSP 2025): the attacker may send up to ``queries`` images per
+query it perturbs and read the lists. This attack gets exactly that from the harness, a
+``RankingOracle`` in place of the model, and minimises how much of the clean query's list the
+adversarial query still returns:
+
+* objective: the average overlap of the first ``depth`` ids of the two lists (the mean over
+  cutoffs d = 1..depth of |A_d intersect B_d| / d, the top-weighted overlap behind rank-biased
+  overlap), 1 for the same list and 0 for disjoint ones;
+* search: Square Attack's l-inf random search (Andriushchenko et al., ECCV 2020): start at
+  vertical stripes of +-eps, then one random square per query moved to a corner of the ball,
+  kept when the overlap does not rise (a plateau is crossed rather than stuck on); the square's
+  share of the image halves on Square Attack's schedule rescaled to the query budget;
+* a query whose list no longer shares any of its first ``depth`` ids stops spending queries.
+
+The first query (the clean list) and the start count against the budget; the harness counts
+every image sent and fails the cell if one exceeds it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from hashbench.api import Attack, Citation
+
+# Square Attack's halving points of the square's share, out of 10,000 queries
+SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+
+
+@dataclass(frozen=True)
+class Params:
+    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
+                                                  "help": "l-inf budget, [0,1] pixel units"})
+    queries: int = field(default=1000, metadata={"min": 0, "max": 10**6,
+                                                 "help": "ranked-list queries per image"})
+    depth: int = field(default=100, metadata={"min": 1, "max": 10**6,
+                                              "help": "ids of each list compared"})
+    p_init: float = field(default=0.8, metadata={"min": 0.0, "max": 1.0,
+                                                 "help": "initial share of the image a square covers"})
+
+
+def average_overlap(lists: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Per row, the mean over d = 1..D of |lists[:, :d] & reference[:, :d]| / d (both (n, D)
+    of distinct ids). An id at position j of one list and k of the other counts from cutoff
+    max(j, k) + 1 on, adding sum_{d > max(j, k)} 1/d = H_D - H_max(j,k)."""
+    n, depth = lists.shape
+    pos = torch.arange(depth, device=lists.device)
+    match = lists.unsqueeze(2) == reference.unsqueeze(1)  # (n, D, D)
+    found = match.any(2)
+    at = torch.where(found, (match.to(torch.int64) * pos).sum(2), 0)
+    first = torch.maximum(pos.unsqueeze(0), at)
+    harmonic = torch.cat([torch.zeros(1, dtype=torch.float64, device=lists.device),
+                          (1.0 / torch.arange(1, depth + 1, dtype=torch.float64,
+                                              device=lists.device)).cumsum(0)])
+    gain = (harmonic[depth] - harmonic[first]) * found
+    return (gain.sum(1) / depth).to(torch.float32)
+
+
+def square_share(p_init: float, it: int, budget: int) -> float:
+    scaled = int(it / max(budget, 1) * 10000)
+    return p_init / 2 ** sum(scaled > mark for mark in SCHEDULE)
+
+
+class RankingBlackbox(Attack):
+    """Untargeted, query-based black-box: random search that reads only the returned ids.
+
+    Paper: the threat model of EQB2A, Efficient Query-based Black-Box Attack against
+    Cross-modal Hashing Retrieval, ACM TOIS 2022 (a system answering with rankings); the search
+    of Andriushchenko et al., Square Attack, ECCV 2020.
+    Threat model: l-inf, eps in [0,1] pixel units; untargeted; black-box: the ranked ids the
+    system returns for a query (its top K), at most ``queries`` queries per image.
+    Needs: nothing of the model, its codes or the labels; the harness gives a RankingOracle.
+    Defaults: 1,000 queries per image, overlap over the first 100 ids, p_init 0.8 (Square
+    Attack's l-inf value).
+
+    Example:
+        >>> RankingBlackbox(eps=0.3).params.queries
+        1000
+    """
+
+    name = "ranking_blackbox"
+    version = 1
+    targeted = False
+    access = "ranking"
+    blackbox = True
+    needs = frozenset()
+    Params = Params
+    citation = Citation(
+        key="Andriushchenko2020Square",
+        title="Square Attack: a query-efficient black-box adversarial attack via random search",
+        url="https://arxiv.org/abs/1912.00049",
+    )
+
+    def perturb(self, oracle, x, batch, state, ctx):
+        p = self.params
+        x = x.detach()
+        if p.eps <= 0 or p.queries < 2 or x.shape[0] == 0:
+            return x.clone()
+        n, c, h, w = x.shape
+        depth = min(p.depth, oracle.length)
+        gen = ctx.rng(f"ranking/{int(batch.index[0])}")
+
+        def signs(*shape):
+            return (torch.randint(0, 2, shape, generator=gen) * 2 - 1).to(x.device, x.dtype)
+
+        clean = oracle(x, depth=depth)
+        best = (x + p.eps * signs(n, c, 1, w)).clamp(0.0, 1.0)
+        score = average_overlap(oracle(best, depth=depth), clean)
+        hh = torch.arange(h, device=x.device).view(1, 1, h, 1)
+        ww = torch.arange(w, device=x.device).view(1, 1, 1, w)
+        for it in range(p.queries - 2):
+            rows = (score > 0).nonzero().flatten().cpu()
+            if rows.numel() == 0:
+                break
+            m = rows.numel()
+            side = max(1, min(h, w, int(round(math.sqrt(square_share(p.p_init, it, p.queries)
+                                                         * h * w)))))
+            top = torch.randint(0, h - side + 1, (m,), generator=gen).to(x.device)
+            left = torch.randint(0, w - side + 1, (m,), generator=gen).to(x.device)
+            inside = ((hh >= top.view(-1, 1, 1, 1)) & (hh < (top + side).view(-1, 1, 1, 1))
+                      & (ww >= left.view(-1, 1, 1, 1)) & (ww < (left + side).view(-1, 1, 1, 1)))
+            r = rows.to(x.device)
+            corner = (x[r] + p.eps * signs(m, c, 1, 1)).clamp(0.0, 1.0)
+            cand = torch.where(inside, corner, best[r])
+            s = average_overlap(oracle(cand, rows, depth=depth), clean[r])
+            keep = s <= score[r]
+            best[r[keep]] = cand[keep]
+            score[r[keep]] = s[keep]
+        return best
