@@ -73,14 +73,22 @@ class SDHA(Attack):
     def objective(self, out: torch.Tensor, refs: torch.Tensor, weights: torch.Tensor
                   ) -> torch.Tensor:
         """Per query, minus the weighted mean smooth distance of ``out`` (n, K) to the codes
-        ``refs`` (N, K), ``weights`` (n, N) zero for items that do not count."""
+        ``refs`` (N, K) in {-1, 1}, ``weights`` (n, N) zero for items that do not count.
+
+        Bit k adds g(q_k r_k) with g(s) = (1 - s) sigmoid(sigma s) / 2 + 1 - sigmoid(sigma s);
+        as r_k is +1 or -1 that is g(q_k) or g(-q_k), so the (n, N) distances are two matrix
+        products instead of an (n, N, K) tensor."""
         p = self.params
         with torch.no_grad():
             ham = (out.shape[1] - binarize(out) @ refs.T) / 2
             w = weights * (ham + 1e-8).pow(-p.z)
-        agree = out.unsqueeze(1) * refs.unsqueeze(0)  # (n, N, K): q_k r_k
-        vote = torch.sigmoid(p.sigma * agree)
-        dist = 0.5 * ((1 - agree) * vote).sum(2) + (1 - vote).sum(2)
+
+        def g(s: torch.Tensor) -> torch.Tensor:
+            vote = torch.sigmoid(p.sigma * s)
+            return 0.5 * (1 - s) * vote + (1 - vote)
+
+        plus = (refs > 0).to(out.dtype)
+        dist = g(out) @ plus.T + g(-out) @ (1 - plus).T
         return -(dist * w).sum(1) / weights.sum(1).clamp(min=1)
 
     def perturb(self, model, x, batch, state, ctx):

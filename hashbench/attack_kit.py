@@ -62,10 +62,11 @@ class RankingOracle:
         rows = torch.arange(len(self.spent)) if rows is None else rows.cpu()
         if x.shape[0] != rows.numel():
             raise PluginError(f"{self._owner} sent {x.shape[0]} images for {rows.numel()} rows")
-        self.spent[rows] += 1
-        if int(self.spent.max()) > self.budget:
+        after = self.spent.index_add(0, rows, torch.ones_like(rows))
+        if int(after.max()) > self.budget:  # refused, and not counted
             raise PluginError(f"{self._owner} sent more than its budget of {self.budget} "
                               "queries for one image")
+        self.spent = after
         k = self.length if depth is None else max(1, min(int(depth), self.length))
         with torch.no_grad():
             return self._rank(x.detach(), k)

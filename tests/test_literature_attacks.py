@@ -1,0 +1,176 @@
+"""The attacks of the literature do what their papers say, through the harness: SDHA, THA,
+ProS-GAN, the universal perturbations, cross-architecture transfer, and the ranking-only
+black-box attack, which sees nothing but ranked ids and breaks a gradient-masking model."""
+
+import pytest
+import torch
+from masking import HardSign  # tests/masking.py
+
+from hashbench.api import AttackContext, Need, QueryBatch, RankingOracle, SourceModel
+from hashbench.attacks.ranking_blackbox import average_overlap
+from hashbench.errors import PluginError
+from hashbench.evaluate import attack_metrics, ranked_ids
+from hashbench.progress import NULL_PROGRESS
+from hashbench.provision import Provisioned
+from hashbench.registry import attacks
+from hashbench.training import encode_split
+
+N = 64
+
+
+def run(prov, data, name, n=N, surrogate=None, cache=None, **params):
+    attack = attacks.create(name, **{"eps": 0.3, **params})
+    return attack_metrics(attack, prov, data, torch.arange(n), None, f"literature/{name}", 0,
+                          NULL_PROGRESS, surrogate=surrogate, cache=cache)
+
+
+@pytest.fixture(scope="module")
+def vanilla(trained_mnist):
+    model, codes = trained_mnist
+    return Provisioned(model, "test", "0" * 64, {}, codes)
+
+
+@pytest.fixture(scope="module")
+def masked(trained_mnist, mnist):
+    model = HardSign(trained_mnist[0]).eval()
+    codes = {"train": encode_split(model, mnist.train),
+             "database": encode_split(model, mnist.database)}
+    return Provisioned(model, "masked", "0" * 64, {}, codes)
+
+
+def test_average_overlap_matches_its_definition():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.stack([torch.randperm(30, generator=gen)[:8] for _ in range(20)])
+    b = torch.stack([torch.randperm(30, generator=gen)[:8] for _ in range(20)])
+    b[0] = a[0]
+    brute = torch.tensor([sum(len(set(x[:d].tolist()) & set(y[:d].tolist())) / d
+                              for d in range(1, 9)) / 8 for x, y in zip(a, b)])
+    assert torch.allclose(average_overlap(a, b), brute, atol=1e-6)
+    assert float(average_overlap(a[:1], a[:1])) == pytest.approx(1.0)
+
+
+def test_ranking_blackbox_reads_only_ids_keeps_its_budget_and_breaks_vanilla(vanilla, mnist):
+    seen = []
+    cls = attacks.get("ranking_blackbox")
+    original = cls.perturb
+
+    def spy(self, oracle, x, batch, state, ctx):
+        seen.append((oracle, state))
+        with pytest.raises(PluginError, match="does not declare"):  # no codes, no labels
+            _ = ctx.database_codes
+        assert batch.labels is None and batch.target_labels is None
+        return original(self, oracle, x, batch, state, ctx)
+
+    cls.perturb = spy
+    try:
+        m, arrays, cost = run(vanilla, mnist, "ranking_blackbox", queries=150)
+    finally:
+        cls.perturb = original
+    oracle, state = seen[0]
+    assert isinstance(oracle, RankingOracle) and not isinstance(oracle, torch.nn.Module)
+    assert state is None  # prepare got no model either
+    assert cost["queries_max"] <= 150 and (arrays["queries"] <= 150).all()
+    clean = run(vanilla, mnist, "ranking_blackbox", eps=0.0)[0]["map"]
+    assert m["map"] <= clean - 0.3, (m["map"], clean)
+
+
+def test_the_oracle_enforces_the_budget_whatever_the_attack(vanilla, mnist):
+    rank = ranked_ids(vanilla.model, vanilla.codes["database"])
+    oracle = RankingOracle(rank, 2, 10, 3, "attack greedy")
+    x = mnist.query.images(torch.arange(2))
+    ids = oracle(x)
+    assert ids.shape == (2, 10) and ids.dtype == torch.int64
+    oracle(x[:1], torch.tensor([0]))
+    oracle(x[:1], torch.tensor([0]))
+    with pytest.raises(PluginError, match="more than its budget of 3"):
+        oracle(x[:1], torch.tensor([0]))
+    # the ids are the protocol's ranking: nearest first, ties by database index
+    q = vanilla.model.encode(x[1:])
+    dist = (q.shape[1] - q @ vanilla.codes["database"].T) / 2
+    expected = sorted(range(dist.shape[1]), key=lambda j: (float(dist[0, j]), j))[:10]
+    assert oracle(x[1:], torch.tensor([1])).flatten().tolist() == expected
+
+
+def test_ranking_blackbox_breaks_a_model_that_masks_its_gradients(masked, mnist):
+    n = 32
+    white = max(run(masked, mnist, name, n=n, steps=10)[0]["map"] for name in ("hag", "sdha"))
+    black = run(masked, mnist, "ranking_blackbox", n=n, queries=150)[0]["map"]
+    assert white >= 0.9  # zero gradients: the white-box attacks cannot move a code
+    assert black <= white - 0.3, (black, white)
+
+
+def test_sdha_is_at_least_as_strong_as_hag(vanilla, mnist):
+    hag = run(vanilla, mnist, "hag", steps=20)[0]["map"]
+    sdha = run(vanilla, mnist, "sdha", steps=20)[0]["map"]
+    clean = run(vanilla, mnist, "hag", eps=0.0)[0]["map"]
+    assert sdha <= hag + 0.02 and sdha <= clean - 0.5, (sdha, hag, clean)
+
+
+def test_prototype_attacks_reach_the_target(vanilla, mnist):
+    dhta = run(vanilla, mnist, "targeted_pgd", steps=20)[0]
+    tha = run(vanilla, mnist, "tha", steps=20, proto_steps=300, proto_lr=1e-3,
+              proto_hidden=256)[0]
+    gan = run(vanilla, mnist, "prosgan", epochs=2, proto_steps=300, proto_lr=1e-3,
+              proto_hidden=256)[0]
+    assert tha["t_map"] >= dhta["t_map"] - 0.05, (tha["t_map"], dhta["t_map"])
+    assert tha["t_map"] >= 0.5 and gan["t_map"] >= 0.3, (tha["t_map"], gan["t_map"])
+
+
+def test_universal_perturbation_is_one_for_every_query(vanilla, mnist):
+    attack = attacks.create("universal", eps=0.3, steps=50)
+    model = vanilla.model
+    ctx = AttackContext.for_attack(attack, 0, "u", **{Need.TRAIN_IMAGES.value: mnist.train})
+    state = attack.prepare(model, ctx)
+    x = mnist.query.images(torch.arange(8))
+    x_adv = attack.perturb(model, x, QueryBatch(index=torch.arange(8)), state, ctx)
+    delta = state["all"].delta
+    assert torch.equal(x_adv, (x + delta).clamp(0, 1))
+    assert float(delta.abs().max()) <= 0.3 + 1e-7
+    m, _, cost = run(vanilla, mnist, "universal", steps=50)
+    clean = run(vanilla, mnist, "universal", eps=0.0)[0]["map"]
+    assert m["map"] <= clean - 0.2 and cost["backward_images"] == 50 * 64
+
+
+class CountingCache:
+    """An in-memory StateCache: fits once per key, then loads."""
+
+    def __init__(self):
+        self.states, self.fits = {}, 0
+
+    def fetch(self, attack, seed, tag, module, fit):
+        key = (attack.name, seed, tag)
+        if key in self.states:
+            module.load_state_dict(self.states[key])
+            return
+        self.fits += 1
+        fit(module)
+        self.states[key] = {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_fitted_state_is_fitted_once_per_model(vanilla, mnist):
+    cache = CountingCache()
+    params = dict(epochs=1, proto_steps=50)
+    first = run(vanilla, mnist, "prosgan", n=16, cache=cache, **params)
+    assert cache.fits == 2  # the PrototypeNet and the generator
+    again = run(vanilla, mnist, "prosgan", n=16, cache=cache, **params)
+    assert cache.fits == 2 and again[0]["t_map"] == first[0]["t_map"]
+    assert again[2]["backward_images"] == 0  # loading fits nothing
+
+
+def test_transfer_arch_attacks_the_named_surrogate_only(vanilla, mnist, trained_mnist):
+    model, codes = trained_mnist
+    asked = []
+
+    def surrogate(backbone, method):
+        asked.append((backbone, method))
+        return SourceModel(model, "surrogate", {
+            Need.TRAIN_CODES.value: codes["train"], Need.TRAIN_LABELS.value: mnist.train.labels,
+            Need.DATABASE_CODES.value: codes["database"],
+            Need.DATABASE_LABELS.value: mnist.database.labels})
+
+    m, _, cost = run(vanilla, mnist, "transfer_arch", surrogate=surrogate, steps=10,
+                     surrogate_backbone="small_mlp", surrogate_method="dph")
+    assert set(asked) == {("small_mlp", "dph")}
+    assert cost["backward_images"] == 0  # the target model is never differentiated
+    # a surrogate that is the target itself makes it a white-box attack: it must bite
+    assert m["map"] <= 0.5
