@@ -53,12 +53,18 @@ class Generator(nn.Module):
 
     An encoder to a 7x7 bottleneck where the target code joins (a fully connected mix, so the
     pattern can depend on position and on the whole image), then a decoder at the image's size
-    that sees the image again. The last layer starts at zero: training starts from no
-    perturbation, where tanh has its full slope."""
+    that sees the image again, plus a linear map of the code to a full-size pattern. The last
+    layers start at zero: training starts from no perturbation, where tanh has its full
+    slope."""
 
-    def __init__(self, channels: int, bits: int, width: int):
+    def __init__(self, channels: int, bits: int, width: int, size: tuple[int, int]):
         super().__init__()
         self.width = width
+        # the code's own pattern at the image's size (each bit a learnt perturbation): what a
+        # universal perturbation per target is, which the image-dependent path then refines
+        self.pattern = nn.Linear(bits, channels * size[0] * size[1])
+        nn.init.zeros_(self.pattern.weight)
+        nn.init.zeros_(self.pattern.bias)
         self.encode = nn.Sequential(
             nn.Conv2d(channels, width, 3, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(),
@@ -75,7 +81,8 @@ class Generator(nn.Module):
         h = self.mix(torch.cat([self.encode(image), code.to(x.dtype)], dim=1))
         h = nn.functional.interpolate(h.view(-1, self.width, 7, 7), size=x.shape[2:],
                                       mode="bilinear", align_corners=False)
-        return torch.tanh(self.decode(torch.cat([h, image], dim=1)))
+        own = self.pattern(code.to(x.dtype)).view(x.shape)
+        return torch.tanh(self.decode(torch.cat([h, image], dim=1)) + own)
 
 
 class ProSGAN(Attack):
@@ -113,11 +120,12 @@ class ProSGAN(Attack):
         targets = fitted_prototypes(self, model, ctx)
         device = next(model.parameters()).device
         train = ctx.train_images
-        channels = train.images(torch.arange(1)).shape[1]
+        shape = train.images(torch.arange(1)).shape[1:]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(0, 2**31, (1,),
                                                 generator=ctx.rng("generator/init"))))
-            net = Generator(channels, ctx.train_codes.shape[1], p.width).to(device)
+            net = Generator(shape[0], ctx.train_codes.shape[1], p.width, tuple(shape[1:])
+                            ).to(device)
         candidates = torch.unique(ctx.database_labels, dim=0)
         candidates = candidates[candidates.sum(1) > 0]
 

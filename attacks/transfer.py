@@ -7,7 +7,9 @@ white-box attacks on the defense itself, the defense's own gradients are not gui
 attacks, and its robust number is not to be trusted. The source queries come from a registered
 white-box attack (``source``, default ``apgd_hash``) run on the source model with that model's
 own codes; they are memoised on the source model, so every defense of one configuration meets
-the very same transferred queries and they are computed once per run.
+the very same transferred queries and they are computed once per run. On the source model itself
+(the vanilla row) the queries are left clean: there a transfer would be white-box (version 2;
+version 1 attacked the vanilla model white-box).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Transfer(Attack):
     """
 
     name = "transfer"
-    version = 1
+    version = 2
     targeted = False
     blackbox = True
     needs = frozenset({Need.SOURCE_MODEL, Need.QUERY_LABELS})
@@ -59,7 +61,9 @@ class Transfer(Attack):
     def perturb(self, model, x, batch, state, ctx):
         p = self.params
         src = ctx.source_model
-        if src is None or p.eps <= 0:
+        # on the source model itself a transfer is a white-box attack: the queries stay clean
+        # (as hash_aa skips the stage there), so a black-box worst case holding it stays black
+        if src is None or src.model is model or p.eps <= 0:
             return x.detach().clone()
         attack = ctx.attack(p.source, eps=p.eps, steps=p.steps)
         if attack.targeted or attack.modality != "image":

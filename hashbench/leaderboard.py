@@ -18,6 +18,7 @@ from hashbench.intervals import seed_ci
 from hashbench.leaderboard_html import leaderboard_html
 from hashbench.record_types import ABSENT, Record
 from hashbench.records import atomic_write_bytes, iter_record_paths, load_record
+from hashbench.references import paper_comparison
 from hashbench.suites import BLACKBOX_WORST_CASE, CLEAN, WORST_CASE
 
 # A robust mAP above the clean one by this much means the attack helped retrieval: broken attack.
@@ -36,6 +37,7 @@ class Board:
     bits: int
     eps: float
     table: pd.DataFrame
+    dataset: str = ""  # the protocol's dataset (its records'), for reference numbers
 
     @property
     def slug(self) -> str:
@@ -98,7 +100,7 @@ def build_boards(records: list[Record | dict]) -> list[Board]:
         groups.setdefault(board_key(rec), []).append(rec)
         name = rec.suite.name
         newest[name] = max(newest.get(name, 0), rec.suite.version)
-    return [Board(*key, _table(recs, outdated=key[1] < newest[key[0]]))
+    return [Board(*key, _table(recs, outdated=key[1] < newest[key[0]]), recs[0].dataset.name)
             for key, recs in sorted(groups.items())]
 
 
@@ -294,11 +296,15 @@ def _cell(value) -> str:
 
 
 def board_markdown(board: Board) -> str:
-    t = board.table
-    title = escape_markdown(board.title)
-    lines = [f"## {title}", "", escape_markdown(board.legend), "",
-             "| " + " | ".join(escape_markdown(c) for c in t.columns) + " |",
-             "|" + "---|" * len(t.columns)]
+    return table_markdown(board.title, board.table, 2, board.legend)
+
+
+def table_markdown(title: str, t: pd.DataFrame, level: int, legend: str | None = None) -> str:
+    lines = [f"{'#' * level} {escape_markdown(title)}", ""]
+    if legend:
+        lines += [escape_markdown(legend), ""]
+    lines += ["| " + " | ".join(escape_markdown(c) for c in t.columns) + " |",
+              "|" + "---|" * len(t.columns)]
     for row in t.itertuples(index=False):
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
@@ -335,10 +341,16 @@ def write_leaderboards(boards: list[Board], out_dir: Path,
              "protocols or suite versions.", ""]
     for board in boards:
         parts.append(board_markdown(board))
-        csv_path = out_dir / f"{board.slug}.csv"
-        atomic_write_bytes(csv_path, csv_safe(board.table).to_csv(index=False, float_format="%.6f")
-                           .encode("utf-8"))
-        written.append(csv_path)
+        tables = {board.slug: board.table}
+        papers = paper_comparison(board)
+        if papers is not None:  # the papers' numbers for the cells this board re-evaluates
+            parts.append(table_markdown(f"{board.title} · paper vs hashbench", papers, 3))
+            tables[f"{board.slug}_paper"] = papers
+        for name, table in tables.items():
+            csv_path = out_dir / f"{name}.csv"
+            atomic_write_bytes(csv_path, csv_safe(table).to_csv(index=False, float_format="%.6f")
+                               .encode("utf-8"))
+            written.append(csv_path)
     readme, page = out_dir / "README.md", out_dir / "index.html"
     atomic_write_bytes(readme, "\n".join(parts).encode("utf-8"))
     records, figures = links or ({}, {})

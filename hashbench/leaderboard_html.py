@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from hashbench.references import paper_comparison
+
 if TYPE_CHECKING:  # annotations only: leaderboard imports this module
     from hashbench.leaderboard import Board
 
@@ -171,12 +173,24 @@ def _details(board: Board, anchor: dict, records: dict, plots: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _papers(board: Board) -> str:
+    """The papers' numbers beside hashbench's for the cells this board re-evaluates."""
+    table = paper_comparison(board)
+    if table is None:
+        return ""
+    head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
+    body = "".join("<tr>" + "".join(_td(v) for v in row) + "</tr>\n"
+                   for row in table.itertuples(index=False))
+    return (f'<h3>Paper vs hashbench</h3>\n<div class="scroll"><table>\n<thead><tr>{head}'
+            f"</tr></thead>\n<tbody>\n{body}</tbody></table></div>\n")
+
+
 def board_html(board: Board, records: dict | None = None, plots: dict | None = None) -> str:
     anchor = {i: f"{board.slug}-row{i}" for i in board.table.index}
     return (f'<section id="{esc(board.slug)}">\n<h2>{esc(board.title)}</h2>\n'
             f'<p class="legend">{esc(board.legend)} Click a defense for its details.</p>\n'
             + _summary(board, anchor) + _details(board, anchor, records or {}, plots or {})
-            + "</section>\n")
+            + _papers(board) + "</section>\n")
 
 
 def leaderboard_html(boards: list[Board], records: dict | None = None,

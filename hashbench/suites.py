@@ -24,8 +24,7 @@ from hashbench.tracks import TRACKS
 
 CLEAN = "clean"
 WORST_CASE = "worst_case"
-# the per-query worst case over the attacks that need only what a deployed system shows
-# (rankings, or nothing: transfer)
+# the per-query worst case over attacks that need only a deployed system's rankings (or nothing)
 BLACKBOX_WORST_CASE = "blackbox_worst_case"
 AGGREGATES = (WORST_CASE, BLACKBOX_WORST_CASE)
 IMAGE_TEXT = "image-text"
@@ -135,8 +134,7 @@ class Suite:
     # plugin that never returns cannot hang the run; --cell-timeout overrides it, 0 = no limit
     cell_timeout: float = DEFAULT_CELL_TIMEOUT
     file_sha256: str | None = None  # of the suite file's bytes, carried into every record
-    # the attacks of the black-box worst case (BLACKBOX_WORST_CASE cells)
-    blackbox_worst_case: tuple[str, ...] = ()
+    blackbox_worst_case: tuple[str, ...] = ()  # the members of BLACKBOX_WORST_CASE cells
 
     @property
     def run_seeds(self) -> tuple[int, ...]:
@@ -199,15 +197,11 @@ class Suite:
         names = [n for n in names if n not in present]
         for name in names:  # before anything trains
             attacks.check_params(name, params.get(name, {}))
-        groups = []
-        for g in self.groups:
-            g = dict(g)
-            for name in names:
-                key = "text_attacks" if attacks.get(name).modality == "text" else "attacks"
-                if key == "text_attacks" and g.get("modality") != IMAGE_TEXT:
-                    continue
+        groups = [dict(g) for g in self.groups]
+        for g, name in itertools.product(groups, names):
+            key = "text_attacks" if attacks.get(name).modality == "text" else "attacks"
+            if key == "attacks" or g.get("modality") == IMAGE_TEXT:
                 g[key] = list(dict.fromkeys([*g.get(key, []), name]))
-            groups.append(g)
         return dataclasses.replace(self, groups=tuple(groups), attack_params={
             **self.attack_params, **{n: params.get(n, {}) for n in names}})
 
@@ -258,8 +252,7 @@ class Suite:
                                             attack_params=self.attack_params.get(atk, {})))
                     for aggregate, names in ((WORST_CASE, self.worst_case),
                                              (BLACKBOX_WORST_CASE, self.blackbox_worst_case)):
-                        members = tuple(a for a in attacks if a in names)
-                        if members:
+                        if members := tuple(a for a in attacks if a in names):
                             out.append(CellSpec(**here, attack=aggregate, attack_params={},
                                                 worst_case_of=members))
         return out
@@ -296,18 +289,18 @@ def check_suite_file(path: Path, data: dict) -> None:
                               f"{close_matches(name, same)}")
         for name in g["defenses"]:  # loaded now: a plugin that fails to import stops the run
             defenses.get(name)      # before anything trains
-        for name in [*g["attacks"], *g.get("text_attacks", [])]:
+        listed = [*g["attacks"], *g.get("text_attacks", [])]
+        for name in listed:
             attacks.get(name)
         used["defense"].update(g["defenses"])
-        used["attack"].update([*g["attacks"], *g.get("text_attacks", [])])
+        used["attack"].update(listed)
         used["method"].update(g["methods"])
     # a defense's parent (the defense it fine-tunes) takes its parameters from its own section
     used["defense"].update({defenses.get(n).starts_from for n in set(used["defense"])} -
                            {"scratch"})
     for i, g in enumerate(data["groups"]):
         for key in ("eps", "budget"):
-            values = g.get(key, [])
-            for v in values if isinstance(values, list) else [values]:
+            for v in g[key] if isinstance(g.get(key), list) else [g.get(key, 0.0)]:
                 if not math.isfinite(v):
                     raise ConfigError(f"suite {path}: groups[{i}].{key} holds {v}; a budget is "
                                       "a finite number in [0, 1]")
@@ -330,10 +323,9 @@ def check_suite_file(path: Path, data: dict) -> None:
                 raise ConfigError(f"suite {path}: {key} names '{name}', an attack no group "
                                   f"runs{close_matches(name, used['attack'])}")
             if key == "blackbox_worst_case" and not attacks.get(name).blackbox:
-                raise ConfigError(f"suite {path}: blackbox_worst_case names '{name}', which "
-                                  "reads the attacked model (white-box); list only attacks "
-                                  "that need rankings or nothing of it (ranking_blackbox, "
-                                  "transfer, transfer_arch)")
+                raise ConfigError(f"suite {path}: blackbox_worst_case names '{name}', which reads "
+                                  "the attacked model; list only attacks that need rankings or "
+                                  "nothing of it (ranking_blackbox, transfer, transfer_arch)")
 
 
 def _refuse_a_published_name(path: Path, data: dict) -> None:

@@ -2,12 +2,14 @@
 ProS-GAN, the universal perturbations, cross-architecture transfer, and the ranking-only
 black-box attack, which sees nothing but ranked ids and breaks a gradient-masking model."""
 
+import copy
+
 import pytest
 import torch
+from hashbench.attacks.ranking_blackbox import average_overlap
 from masking import HardSign  # tests/masking.py
 
 from hashbench.api import AttackContext, Need, QueryBatch, RankingOracle, SourceModel
-from hashbench.attacks.ranking_blackbox import average_overlap
 from hashbench.errors import PluginError
 from hashbench.evaluate import attack_metrics, ranked_ids
 from hashbench.progress import NULL_PROGRESS
@@ -96,24 +98,38 @@ def test_ranking_blackbox_breaks_a_model_that_masks_its_gradients(masked, mnist)
     white = max(run(masked, mnist, name, n=n, steps=10)[0]["map"] for name in ("hag", "sdha"))
     black = run(masked, mnist, "ranking_blackbox", n=n, queries=150)[0]["map"]
     assert white >= 0.9  # zero gradients: the white-box attacks cannot move a code
-    assert black <= white - 0.3, (black, white)
+    assert black <= white - 0.2, (black, white)
 
 
-def test_sdha_is_at_least_as_strong_as_hag(vanilla, mnist):
-    hag = run(vanilla, mnist, "hag", steps=20)[0]["map"]
+def test_sdha_objective_is_the_papers_smooth_distance():
+    sdha = attacks.create("sdha", eps=0.3)
+    p = sdha.params
+    gen = torch.Generator().manual_seed(0)
+    out = torch.rand(5, 16, generator=gen) * 2 - 1
+    refs = torch.where(torch.rand(30, 16, generator=gen) > 0.5, 1.0, -1.0)
+    weights = (torch.rand(5, 30, generator=gen) > 0.5).float()
+    # the official form: 0.5 sum |q - r| sigmoid(sigma q r) + sum (1 - sigmoid(sigma q r)),
+    # weighted by (Hamming distance of sign(q) + 1e-8)^-z, averaged over the relevant items
+    ham = (16 - torch.where(out >= 0, 1.0, -1.0) @ refs.T) / 2
+    vote = torch.sigmoid(p.sigma * out.unsqueeze(1) * refs.unsqueeze(0))
+    dist = 0.5 * ((out.unsqueeze(1) - refs.unsqueeze(0)).abs() * vote).sum(2) + \
+        (1 - vote).sum(2)
+    brute = -(dist * weights * (ham + 1e-8).pow(-p.z)).sum(1) / weights.sum(1)
+    assert torch.allclose(sdha.objective(out, refs, weights), brute, atol=1e-5)
+
+
+def test_sdha_wrecks_retrieval(vanilla, mnist):
     sdha = run(vanilla, mnist, "sdha", steps=20)[0]["map"]
-    clean = run(vanilla, mnist, "hag", eps=0.0)[0]["map"]
-    assert sdha <= hag + 0.02 and sdha <= clean - 0.5, (sdha, hag, clean)
+    clean = run(vanilla, mnist, "sdha", eps=0.0)[0]["map"]
+    assert sdha <= clean - 0.7, (sdha, clean)
 
 
-def test_prototype_attacks_reach_the_target(vanilla, mnist):
+def test_tha_reaches_the_target_as_well_as_dhta(vanilla, mnist):
     dhta = run(vanilla, mnist, "targeted_pgd", steps=20)[0]
     tha = run(vanilla, mnist, "tha", steps=20, proto_steps=300, proto_lr=1e-3,
               proto_hidden=256)[0]
-    gan = run(vanilla, mnist, "prosgan", epochs=2, proto_steps=300, proto_lr=1e-3,
-              proto_hidden=256)[0]
-    assert tha["t_map"] >= dhta["t_map"] - 0.05, (tha["t_map"], dhta["t_map"])
-    assert tha["t_map"] >= 0.5 and gan["t_map"] >= 0.3, (tha["t_map"], gan["t_map"])
+    # a random target is retrieved by chance at about 0.1
+    assert tha["t_map"] >= max(0.7, dhta["t_map"] - 0.05), (tha["t_map"], dhta["t_map"])
 
 
 def test_universal_perturbation_is_one_for_every_query(vanilla, mnist):
@@ -149,7 +165,7 @@ class CountingCache:
 
 def test_fitted_state_is_fitted_once_per_model(vanilla, mnist):
     cache = CountingCache()
-    params = dict(epochs=1, proto_steps=50)
+    params = dict(epochs=1, proto_steps=50, batch_size=64)
     first = run(vanilla, mnist, "prosgan", n=16, cache=cache, **params)
     assert cache.fits == 2  # the PrototypeNet and the generator
     again = run(vanilla, mnist, "prosgan", n=16, cache=cache, **params)
@@ -158,7 +174,7 @@ def test_fitted_state_is_fitted_once_per_model(vanilla, mnist):
 
 
 def test_transfer_arch_attacks_the_named_surrogate_only(vanilla, mnist, trained_mnist):
-    model, codes = trained_mnist
+    model, codes = copy.deepcopy(trained_mnist[0]), trained_mnist[1]
     asked = []
 
     def surrogate(backbone, method):
@@ -174,3 +190,16 @@ def test_transfer_arch_attacks_the_named_surrogate_only(vanilla, mnist, trained_
     assert cost["backward_images"] == 0  # the target model is never differentiated
     # a surrogate that is the target itself makes it a white-box attack: it must bite
     assert m["map"] <= 0.5
+
+
+def test_transfer_from_the_model_itself_leaves_the_queries_clean(vanilla, mnist, trained_mnist):
+    model, codes = trained_mnist
+    source = SourceModel(model, "vanilla", {
+        Need.TRAIN_CODES.value: codes["train"], Need.TRAIN_LABELS.value: mnist.train.labels,
+        Need.DATABASE_CODES.value: codes["database"],
+        Need.DATABASE_LABELS.value: mnist.database.labels})
+    attack = attacks.create("transfer", eps=0.3, steps=5)
+    m, _, cost = attack_metrics(attack, vanilla, mnist, torch.arange(16), None, "t", 0,
+                                NULL_PROGRESS, source=lambda: source)
+    # white-box on itself would not be a transfer: nothing moves, nothing is differentiated
+    assert m["linf_max"] == 0.0 and cost["backward_images"] == 0

@@ -156,3 +156,44 @@ def test_a_row_fine_tuned_from_another_vanilla_is_flagged():
     table = build_boards(recs)[0].table.set_index("defense")
     assert "fine-tuned from a checkpoint not on this board" in table.loc["mine", "flags"]
     assert "fine-tuned" not in table.loc["cgat", "flags"]
+
+
+def test_the_black_box_worst_case_stands_beside_the_white_box_one():
+    recs = [record("cgat", "clean", 0.95, None), record("cgat", "worst_case", 0.95, 0.30),
+            record("cgat", "blackbox_worst_case", 0.95, 0.62)]
+    table = build_boards(recs)[0].table
+    cols = list(table.columns)
+    assert cols.index("black-box worst-case mAP") == cols.index("worst-case mAP") - 1
+    assert table.loc[0, "black-box worst-case mAP"] == 0.62
+    assert table.loc[0, "rank"] == 1  # the white-box worst case still ranks
+
+
+def test_a_suite_with_reference_numbers_shows_them_beside_its_own(tmp_path):
+    from hashbench.leaderboard import write_leaderboards
+
+    def lit(defense, attack, clean, robust, t_map=None):
+        rec = record(defense, attack, clean, robust, method="dph")
+        rec["suite"]["name"], rec["model"]["backbone"], rec["model"]["bits"] = \
+            "literature", "alexnet", 32
+        rec["dataset"].update(name="nus_wide", protocol="nus-wide-v1")
+        if t_map is not None:
+            rec["metrics"]["t_map"] = t_map
+        return rec
+
+    recs = [lit("vanilla", "clean", 0.80, None), lit("vanilla", "hag", 0.80, 0.10),
+            lit("vanilla", "tha", 0.80, 0.20, t_map=0.75)]
+    board = build_boards(recs)[0]
+    assert board.dataset == "nus_wide"
+    write_leaderboards([board], tmp_path)
+    md = (tmp_path / "README.md").read_text()
+    assert "paper vs hashbench" in md
+    import pandas as pd
+
+    paper = pd.read_csv(tmp_path / f"{board.slug}_paper.csv")
+    got = {(r.attack, r.metric): (r.hashbench, r.paper) for r in paper.itertuples()}
+    # SAAT Table I, NUS-WIDE 32 bits: clean 77.47, HAG 13.32, THA t-mAP 72.98
+    assert got[("clean", "map")] == (0.80, 0.7747)
+    assert got[("hag", "map")] == (0.10, 0.1332)
+    assert got[("tha", "t_map")] == (0.75, 0.7298)
+    assert pd.isna(got[("sdha", "map")][0])  # not measured here: the paper's number alone
+    assert "Paper vs hashbench" in (tmp_path / "index.html").read_text()

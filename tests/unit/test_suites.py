@@ -3,7 +3,10 @@
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from hashbench.cells import record_path
+from hashbench.errors import ConfigError
 from hashbench.records import config_hash
 from hashbench.suites import load_suite
 
@@ -95,3 +98,28 @@ def torch_cpu():
     import torch
 
     return torch.device("cpu")
+
+
+def test_the_black_box_worst_case_takes_only_black_box_attacks(tmp_path):
+    from hashbench.suites import BLACKBOX_WORST_CASE, load_suite
+
+    text = """name = "bb"
+version = 1
+blackbox_worst_case = [%s]
+
+[[groups]]
+datasets = ["mnist"]
+methods = ["dpsh"]
+backbones = ["small_cnn"]
+bits = [16]
+defenses = ["vanilla"]
+attacks = ["hag", "ranking_blackbox", "transfer_arch"]
+"""
+    path = tmp_path / "bb.toml"
+    path.write_text(text % '"ranking_blackbox", "transfer_arch"')
+    cells = load_suite(str(path)).cells()
+    bb = [c for c in cells if c.attack == BLACKBOX_WORST_CASE]
+    assert len(bb) == 1 and bb[0].worst_case_of == ("ranking_blackbox", "transfer_arch")
+    path.write_text(text % '"hag"')
+    with pytest.raises(ConfigError, match="blackbox_worst_case names 'hag', which reads"):
+        load_suite(str(path))
