@@ -117,7 +117,7 @@ class ProSGAN(Attack):
 
     def prepare(self, model, ctx):
         p = self.params
-        targets = fitted_prototypes(self, model, ctx)
+        targets = fitted_prototypes(self, ctx)
         device = next(model.parameters()).device
         train = ctx.train_images
         shape = train.images(torch.arange(1)).shape[1:]

@@ -66,7 +66,7 @@ class THA(Attack):
     citation = THA_CITATION
 
     def prepare(self, model, ctx):
-        return fitted_prototypes(self, model, ctx)
+        return fitted_prototypes(self, ctx)
 
     def perturb(self, model, x, batch, state, ctx):
         p = self.params

@@ -90,10 +90,11 @@ class PrototypeTargets:
         return binarize(self.proto(t)) * targets.any(dim=1, keepdim=True).to(t.dtype)
 
 
-def fitted_prototypes(attack, model, ctx, tag: str = "prototypes") -> PrototypeTargets:
-    """An attack's PrototypeNet for ``model`` (THA, ProS-GAN): fitted to its train codes, with
-    targets drawn from the database's distinct labels, once per model (``ctx.cached``); the
-    attack's params give ``proto_hidden``, ``proto_steps``, ``batch_size`` and ``proto_lr``."""
+def fitted_prototypes(attack, ctx, tag: str = "prototypes") -> PrototypeTargets:
+    """An attack's PrototypeNet for the attacked model (THA, ProS-GAN): fitted to its train
+    codes, with targets drawn from the database's distinct labels, once per model
+    (``ctx.cached``); the attack's params give ``proto_hidden``, ``proto_steps``,
+    ``batch_size`` and ``proto_lr``."""
     p = attack.params
     bank = ctx.train_codes
     device = bank.device
