@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hashbench.api import Attack, Citation, Need
+from hashbench.attack_kit import transferred_queries
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,4 @@ class Transfer(Attack):
         # (as hash_aa skips the stage there), so a black-box worst case holding it stays black
         if src is None or src.model is model or p.eps <= 0:
             return x.detach().clone()
-        attack = ctx.attack(p.source, eps=p.eps, steps=p.steps)
-        if attack.targeted or attack.modality != "image":
-            raise ValueError(f"transfer: source '{p.source}' must be an untargeted image attack")
-        key = (p.source, p.eps, p.steps, ctx.topk, tuple(int(i) for i in batch.index))
-        if key not in src.memo:
-            sub = type(batch)(index=batch.index, labels=batch.labels)
-            sctx = src.context(attack, seed=ctx.seed, topk=ctx.topk)
-            x_src = attack.perturb(src.model, x.detach().to(next(src.model.parameters()).device),
-                                   sub, attack.prepare(src.model, sctx), sctx)
-            src.memo[key] = x_src.detach().cpu()
-        return src.memo[key].to(x.device, x.dtype).clone()
+        return transferred_queries(src, ctx, p.source, p.eps, p.steps, x, batch, "transfer")

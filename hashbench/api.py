@@ -238,8 +238,8 @@ class Attack(Plugin):
     kind = "attack"
     targeted: ClassVar[bool] = False
     modality: ClassVar[str] = "image"  # which query it perturbs: "image" or "text"
-    # "white-box" (it gets the model) or "ranking" (a RankingOracle in its place: only the ids
-    # the system returns; ``params.queries`` is the per-image budget the oracle enforces)
+    # "white-box" (it gets the model) or "ranking" (perturb gets a RankingOracle in its place,
+    # prepare None: only the ids the system returns; ``params.queries``: the oracle's budget)
     access: ClassVar[str] = "white-box"
     # needs nothing of the attacked model beyond a deployed system's ranked lists (ranking
     # access, or transfer): the suite's black-box worst case may hold it

@@ -70,3 +70,23 @@ class RankingOracle:
         k = self.length if depth is None else max(1, min(int(depth), self.length))
         with torch.no_grad():
             return self._rank(x.detach(), k)
+
+
+def transferred_queries(src, ctx, source: str, eps: float, steps: int, x: torch.Tensor,
+                        batch: QueryBatch, owner: str) -> torch.Tensor:
+    """The queries ``x`` attacked by the registered white-box attack ``source`` on the model
+    ``src`` (a ``SourceModel``: the vanilla model, or a surrogate) with its own codes, memoised
+    on it, so every model attacked with the same source meets the very same queries and they
+    are computed once per run; for transfer attacks."""
+    attack = ctx.attack(source, eps=eps, steps=steps)
+    if attack.targeted or attack.modality != "image":
+        raise ValueError(f"{owner}: source '{source}' must be an untargeted image attack")
+    key = (source, eps, steps, ctx.topk, tuple(int(i) for i in batch.index))
+    if key not in src.memo:
+        sub = QueryBatch(index=batch.index, labels=batch.labels)
+        sctx = src.context(attack, seed=ctx.seed, topk=ctx.topk)
+        device = next(src.model.parameters()).device
+        x_src = attack.perturb(src.model, x.detach().to(device), sub,
+                               attack.prepare(src.model, sctx), sctx)
+        src.memo[key] = x_src.detach().cpu()
+    return src.memo[key].to(x.device, x.dtype).clone()
