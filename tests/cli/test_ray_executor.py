@@ -59,7 +59,8 @@ def test_smoke_suite_on_ray_matches_a_local_run_and_resumes(local_ray, tmp_path)
     clean = load_record(next((tmp_path / "ray").rglob("clean.json")))
     assert clean["cost"]["trained_models"] == 1  # the clean cell carries its model's training
     assert "worker" not in clean["provenance"]["command"]  # the driver's command, not Ray's
-    assert set(clean["cost"]["phases"]) == {"training", "codes", "attack", "metrics", "io"}
+    assert set(clean["cost"]["phases"]) == {"training", "codes", "fitting", "attack", "metrics",
+                                            "io"}
     assert clean["cost"]["phases"]["training"] > 0
 
     # a restarted driver redoes only what is missing, from the models in its own cache
