@@ -310,6 +310,8 @@ class ScriptAttack:
             missing.append("labels")
         if Need.TARGET_LABELS in type(attack).needs and target_labels is None:
             missing.append("target_labels")
+        if attack.access == "ranking" and database is None:  # the system it queries
+            missing.append("database")
         if missing:
             raise ConfigError(f"attack {attack.name} needs {', '.join(missing)}; pass labels=, "
                               "database=(codes, labels), train=(codes, labels) or "
@@ -317,6 +319,14 @@ class ScriptAttack:
         ctx = AttackContext.for_attack(attack, self.seed, "script", **provided)
         batch = QueryBatch(index=torch.arange(len(images)), labels=labels,
                            target_labels=target_labels)
-        x_adv = attack.perturb(net, images, batch, attack.prepare(net, ctx), ctx)
+        if attack.access == "ranking":  # the ranked ids of net over the database, nothing else
+            from hashbench.api import RankingOracle
+            from hashbench.evaluate import ranked_ids
+
+            oracle = RankingOracle(ranked_ids(net, database[0]), len(images), len(database[0]),
+                                   attack.params.queries, f"attack {attack.name}")
+            x_adv = attack.perturb(oracle, images, batch, attack.prepare(None, ctx), ctx)
+        else:
+            x_adv = attack.perturb(net, images, batch, attack.prepare(net, ctx), ctx)
         check_adversarial(images, x_adv, attack.params.eps, f"attack {attack.name}")
         return x_adv

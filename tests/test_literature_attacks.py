@@ -203,3 +203,15 @@ def test_transfer_from_the_model_itself_leaves_the_queries_clean(vanilla, mnist,
                                 NULL_PROGRESS, source=lambda: source)
     # white-box on itself would not be a transfer: nothing moves, nothing is differentiated
     assert m["linf_max"] == 0.0 and cost["backward_images"] == 0
+
+
+def test_a_script_runs_the_ranking_attack_on_the_ids_of_its_model(trained_mnist, mnist):
+    import hashbench
+
+    model, codes = trained_mnist
+    atk = hashbench.attack("ranking_blackbox", eps=0.3, queries=30)
+    x = mnist.query.images(torch.arange(4))
+    with pytest.raises(Exception, match="needs database"):
+        atk(model, x)
+    x_adv = atk(model, x, database=(codes["database"], mnist.database.labels))
+    assert x_adv.shape == x.shape and float((x_adv - x).abs().max()) <= 0.3 + 1e-6
