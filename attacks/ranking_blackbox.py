@@ -24,15 +24,12 @@ every image sent and fails the cell if one exceeds it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 
 from hashbench.api import Attack, Citation
-
-# Square Attack's halving points of the square's share, out of 10,000 queries
-SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+from hashbench.attack_kit import SquareSearch
 
 
 @dataclass(frozen=True)
@@ -62,11 +59,6 @@ def average_overlap(lists: torch.Tensor, reference: torch.Tensor) -> torch.Tenso
                                               device=lists.device)).cumsum(0)])
     gain = (harmonic[depth] - harmonic[first]) * found
     return (gain.sum(1) / depth).to(torch.float32)
-
-
-def square_share(p_init: float, it: int, budget: int) -> float:
-    scaled = int(it / max(budget, 1) * 10000)
-    return p_init / 2 ** sum(scaled > mark for mark in SCHEDULE)
 
 
 class RankingBlackbox(Attack):
@@ -104,32 +96,18 @@ class RankingBlackbox(Attack):
         x = x.detach()
         if p.eps <= 0 or p.queries < 2 or x.shape[0] == 0:
             return x.clone()
-        n, c, h, w = x.shape
         depth = min(p.depth, oracle.length)
-        gen = ctx.rng(f"ranking/{int(batch.index[0])}")
-
-        def signs(*shape):
-            return (torch.randint(0, 2, shape, generator=gen) * 2 - 1).to(x.device, x.dtype)
-
+        search = SquareSearch(x, p.eps, p.p_init, p.queries,
+                              ctx.rng(f"ranking/{int(batch.index[0])}"))
         clean = oracle(x, depth=depth)
-        best = (x + p.eps * signs(n, c, 1, w)).clamp(0.0, 1.0)
+        best = search.start()
         score = average_overlap(oracle(best, depth=depth), clean)
-        hh = torch.arange(h, device=x.device).view(1, 1, h, 1)
-        ww = torch.arange(w, device=x.device).view(1, 1, 1, w)
         for it in range(p.queries - 2):
             rows = (score > 0).nonzero().flatten().cpu()
             if rows.numel() == 0:
                 break
-            m = rows.numel()
-            side = max(1, min(h, w, int(round(math.sqrt(square_share(p.p_init, it, p.queries)
-                                                         * h * w)))))
-            top = torch.randint(0, h - side + 1, (m,), generator=gen).to(x.device)
-            left = torch.randint(0, w - side + 1, (m,), generator=gen).to(x.device)
-            inside = ((hh >= top.view(-1, 1, 1, 1)) & (hh < (top + side).view(-1, 1, 1, 1))
-                      & (ww >= left.view(-1, 1, 1, 1)) & (ww < (left + side).view(-1, 1, 1, 1)))
             r = rows.to(x.device)
-            corner = (x[r] + p.eps * signs(m, c, 1, 1)).clamp(0.0, 1.0)
-            cand = torch.where(inside, corner, best[r])
+            cand = search.propose(it, rows, best[r])
             s = average_overlap(oracle(cand, rows, depth=depth), clean[r])
             keep = s <= score[r]
             best[r[keep]] = cand[keep]

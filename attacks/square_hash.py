@@ -19,16 +19,14 @@ l-inf) are knobs.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
 
 from hashbench.api import Attack, Citation, Need
+from hashbench.attack_kit import SquareSearch
 from hashbench.optim import eval_mode
 from hashbench.retrieval_objective import BestTracker, RetrievalScore
-
-SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
 
 @dataclass(frozen=True)
@@ -39,13 +37,6 @@ class Params:
                                               "help": "queries (forward passes) per image"})
     p_init: float = field(default=0.8, metadata={"min": 0.0, "max": 1.0,
                                                  "help": "initial fraction of pixels a square covers"})
-
-
-def square_fraction(p_init: float, it: int, steps: int) -> float:
-    """The fraction of the image a square covers at query ``it`` of ``steps``."""
-    scaled = int(it / max(steps, 1) * 10000)
-    halvings = sum(scaled > mark for mark in SCHEDULE)
-    return p_init / 2 ** halvings
 
 
 class SquareHash(Attack):
@@ -80,31 +71,15 @@ class SquareHash(Attack):
         score = RetrievalScore(ctx.database_codes, ctx.database_labels, batch.labels, ctx.topk)
         if p.eps <= 0 or p.steps <= 0 or x.shape[0] == 0:
             return x.clone()
-        n, c, h, w = x.shape
-        gen = ctx.rng(f"square/{int(batch.index[0])}")
-
-        def signs(*shape):
-            return (torch.randint(0, 2, shape, generator=gen) * 2 - 1).to(x.device, x.dtype)
-
+        search = SquareSearch(x, p.eps, p.p_init, p.steps, ctx.rng(f"square/{int(batch.index[0])}"))
         with torch.no_grad(), eval_mode(model), torch.autocast(x.device.type, enabled=False):
             tracker = BestTracker(x, model(x), score)
-            start = (x + p.eps * signs(n, c, 1, w)).clamp(0.0, 1.0)
-            tracker.offer(torch.arange(n), start, model(start))
-            hh = torch.arange(h, device=x.device).view(1, 1, h, 1)
-            ww = torch.arange(w, device=x.device).view(1, 1, 1, w)
+            start = search.start()
+            tracker.offer(torch.arange(x.shape[0]), start, model(start))
             for it in range(p.steps - 1):
                 rows = (~tracker.done()).nonzero().flatten()
                 if rows.numel() == 0:
                     break
-                m = rows.numel()
-                side = max(1, min(h, w, int(round(math.sqrt(square_fraction(p.p_init, it, p.steps)
-                                                               * h * w)))))
-                top = torch.randint(0, h - side + 1, (m,), generator=gen).to(x.device)
-                left = torch.randint(0, w - side + 1, (m,), generator=gen).to(x.device)
-                inside = ((hh >= top.view(-1, 1, 1, 1)) & (hh < (top + side).view(-1, 1, 1, 1))
-                          & (ww >= left.view(-1, 1, 1, 1)) & (ww < (left + side).view(-1, 1, 1, 1)))
-                r = rows.to(x.device)
-                corner = (x[r] + p.eps * signs(m, c, 1, 1)).clamp(0.0, 1.0)
-                cand = torch.where(inside, corner, tracker.x[r])
+                cand = search.propose(it, rows, tracker.x[rows.to(x.device)])
                 tracker.offer(rows, cand, model(cand))
         return tracker.x

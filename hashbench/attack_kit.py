@@ -5,6 +5,7 @@ cache (and tests and selfcheck)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -90,3 +91,51 @@ def transferred_queries(src, ctx, source: str, eps: float, steps: int, x: torch.
                                attack.prepare(src.model, sctx), sctx)
         src.memo[key] = x_src.detach().cpu()
     return src.memo[key].to(x.device, x.dtype).clone()
+
+
+# Square Attack's halving points of the square's share of the image, out of 10,000 queries
+SQUARE_SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+
+
+def square_fraction(p_init: float, it: int, steps: int) -> float:
+    """The share of the image a square covers at query ``it`` of ``steps`` (Square Attack's
+    schedule rescaled to the budget)."""
+    scaled = int(it / max(steps, 1) * 10000)
+    return p_init / 2 ** sum(scaled > mark for mark in SQUARE_SCHEDULE)
+
+
+class SquareSearch:
+    """Square Attack's l-inf proposals (Andriushchenko et al., ECCV 2020) for a batch ``x``:
+    ``start()`` moves every column of every channel by +eps or -eps; ``propose(it, rows, cur)``
+    sets, for each of ``rows``, one random square (its side from ``square_fraction``) of its
+    current point ``cur`` to x + eps or x - eps per channel. Every draw comes from ``gen``, in
+    a fixed order, so a search is reproducible; what is kept is the attack's choice."""
+
+    def __init__(self, x: torch.Tensor, eps: float, p_init: float, steps: int,
+                 gen: torch.Generator):
+        self.x, self.eps, self.p_init, self.steps, self.gen = x, eps, p_init, steps, gen
+        _, _, h, w = x.shape
+        self.hh = torch.arange(h, device=x.device).view(1, 1, h, 1)
+        self.ww = torch.arange(w, device=x.device).view(1, 1, 1, w)
+
+    def _signs(self, *shape: int) -> torch.Tensor:
+        return (torch.randint(0, 2, shape, generator=self.gen) * 2 - 1).to(self.x.device,
+                                                                            self.x.dtype)
+
+    def start(self) -> torch.Tensor:
+        n, c, _, w = self.x.shape
+        return (self.x + self.eps * self._signs(n, c, 1, w)).clamp(0.0, 1.0)
+
+    def propose(self, it: int, rows: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+        _, c, h, w = self.x.shape
+        m = rows.numel()
+        share = square_fraction(self.p_init, it, self.steps)
+        side = max(1, min(h, w, int(round(math.sqrt(share * h * w)))))
+        top = torch.randint(0, h - side + 1, (m,), generator=self.gen).to(self.x.device)
+        left = torch.randint(0, w - side + 1, (m,), generator=self.gen).to(self.x.device)
+        hh, ww = self.hh, self.ww
+        inside = ((hh >= top.view(-1, 1, 1, 1)) & (hh < (top + side).view(-1, 1, 1, 1))
+                  & (ww >= left.view(-1, 1, 1, 1)) & (ww < (left + side).view(-1, 1, 1, 1)))
+        r = rows.to(self.x.device)
+        corner = (self.x[r] + self.eps * self._signs(m, c, 1, 1)).clamp(0.0, 1.0)
+        return torch.where(inside, corner, current)
