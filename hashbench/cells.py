@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hashbench.errors import HashbenchError
+from hashbench.paths import check_component, inside
 from hashbench.suites import CellSpec
 
 FILTER_KEYS = ("dataset", "method", "backbone", "bits", "defense", "attack")
@@ -62,7 +63,14 @@ def suite_folder(name: str, version: int) -> str:
 def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
     """Path = key: results/<suite>[-v<version>]/<dataset>/<model>/<defense>[/seed<N>][/<i2t|t2i>][/eps<e>]/
     <attack>.json (the seed folder for multi-seed suites and --seed runs, the direction only for
-    image-text cells)."""
+    image-text cells). Every name in it is checked (a cell rebuilt from a record is free-form)
+    and the path must stay inside ``results_dir`` (a symlinked suite folder that leads elsewhere
+    is refused)."""
+    where = f"cell {cell.dataset}/{cell.model_id}/{cell.defense}/{cell.attack}"[:160]
+    for what in ("suite", "dataset", "method", "backbone", "defense", "attack"):
+        check_component(getattr(cell, what), what, where)
+    if cell.direction not in (None, "i2t", "t2i"):
+        check_component(None, "direction", where)
     folder = results_dir / suite_folder(cell.suite, cell.suite_version) / cell.dataset / \
         cell.model_id / cell.defense
     if cell.seed_in_path:
@@ -71,7 +79,7 @@ def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
         folder = folder / cell.direction
     if cell.eps is not None and abs(cell.eps - protocol_eps) > 1e-12:
         folder = folder / f"eps{cell.eps:.6g}"
-    return folder / f"{cell.attack}.json"
+    return inside(results_dir, folder / f"{cell.attack}.json", where)
 
 
 def protocol_hash(cell: CellSpec, data) -> str:

@@ -11,10 +11,21 @@ from rich.console import Console
 from rich.table import Table
 
 from hashbench import __version__
-from hashbench.commands.output import RichProgress, console, out, progress_bars, terminal_safe
+from hashbench.commands.output import (
+    FiniteFloat,
+    RichProgress,
+    console,
+    out,
+    progress_bars,
+    terminal_safe,
+)
 from hashbench.commands.records_cmds import evaluate_queries, reproduce, validate
 from hashbench.commands.run import run
 from hashbench.errors import HashbenchError, one_line
+
+# seconds `hashbench selfcheck` gives one plugin's checks: some ten times what the slowest
+# first-party plugin needs here (a defense's few training steps on the embedded slice)
+SELFCHECK_TIMEOUT = 600.0
 
 
 @click.group()
@@ -55,7 +66,10 @@ def plugin_checks(kind: str, cls) -> list:
 @click.option("--defense", "defense", default=None, help="registered defense name")
 @click.option("--attack", "attack", default=None, help="registered attack name")
 @click.option("--method", "method", default=None, help="registered hashing method name (image or image-text)")
-def selfcheck(defense, attack, method):
+@click.option("--timeout", type=FiniteFloat(min=1, max=86400), default=SELFCHECK_TIMEOUT,
+              show_default=True, metavar="SECONDS",
+              help="fail the check of a plugin that runs longer (one that never returns)")
+def selfcheck(defense, attack, method, timeout):
     """Check one plugin's contract on a slice of the embedded data (seconds): image and text
     attacks, image and image-text defenses, image and image-text hashing methods."""
     from hashbench.registry import attacks, defenses, methods
@@ -67,8 +81,17 @@ def selfcheck(defense, attack, method):
     registry, name = given[0]
     entry = registry.entry(name)
     cls = registry.get(name)
-    with console.status(f"checking {registry.kind} {name}"):
-        checks = plugin_checks(registry.kind, cls)
+    from hashbench.guards import CellTimeout, time_limit
+
+    try:
+        with console.status(f"checking {registry.kind} {name}"), \
+                time_limit(timeout, f"selfcheck of {registry.kind} '{name}'"):
+            checks = plugin_checks(registry.kind, cls)
+    except CellTimeout as err:  # a failed check (exit 1), not bad input
+        console.print(f"[red]error:[/] {terminal_safe(str(err))}: the plugin did not return (a "
+                      "loop that never ends?); fix it, or pass --timeout SECONDS if it is only "
+                      "slow", highlight=False, soft_wrap=True)
+        sys.exit(1)
     table = Table(title=f"selfcheck {registry.kind} {name} ({entry.distribution} "
                         f"{entry.dist_version})")
     for col in ("rule", "result", "measured", "fix"):

@@ -35,5 +35,9 @@ class ResultError(HashbenchError):
 def one_line(err: BaseException, with_type: bool = True, limit: int = 400) -> str:
     """An exception as one line (a plugin's or a library's message may span several),
     ``Type: message`` unless ``with_type`` is false, cut at ``limit`` characters."""
-    text = " ".join((f"{type(err).__name__}: {err}" if with_type else str(err)).split())
+    message = str(err)
+    if "Original Traceback" in message:  # re-raised by a DataLoader from its worker process:
+        lines = [ln for ln in message.strip().splitlines() if ln.strip()]  # the worker's own
+        message = lines[-1].split(": ", 1)[-1]                              # last line
+    text = " ".join((f"{type(err).__name__}: {message}" if with_type else message).split())
     return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -20,6 +20,7 @@ from hashbench.record_types import ABSENT, Record
 from hashbench.records import atomic_write_bytes, iter_record_paths, load_record
 from hashbench.references import paper_comparison
 from hashbench.suites import BLACKBOX_WORST_CASE, CLEAN, WORST_CASE
+from hashbench.text import visible
 
 # A robust mAP above the clean one by this much means the attack helped retrieval: broken attack.
 ABOVE_CLEAN_TOLERANCE = 0.02
@@ -273,7 +274,6 @@ def _rank_bands(frame: pd.DataFrame, key: str) -> list:
     return ranks
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 
 
@@ -281,7 +281,7 @@ def escape_markdown(text: str) -> str:
     """Inert in a Markdown table cell: HTML entities for <, >, &, backslash-escapes elsewhere."""
     text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = text.replace("\r", " ").replace("\n", " ")
-    text = _CONTROL.sub("", text)  # escape sequences would reach whoever cats the file
+    text = visible(text)  # escape sequences would reach whoever cats the file
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
@@ -314,14 +314,18 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with every text cell that a spreadsheet would run as a formula (starting with
-    = + - @, tab or CR: OWASP's CSV-injection list) prefixed with a quote, so it stays text."""
+    """The table with control and bidi characters removed from every text cell, and every text
+    cell that a spreadsheet would run as a formula (starting with = + - @, tab or CR: OWASP's
+    CSV-injection list) prefixed with a quote, so it stays text."""
     out = table.copy()
     for col in out.columns:
         values = list(out[col])
-        if any(isinstance(v, str) and v.startswith(_FORMULA_START) for v in values):
-            out[col] = pd.Series([f"'{v}" if isinstance(v, str) and v.startswith(_FORMULA_START)
-                                  else v for v in values], index=out.index, dtype=object)
+        if not any(isinstance(v, str) for v in values):
+            continue
+        # control and bidi characters out first: one could hide a formula's leading "="
+        values = [visible(v) if isinstance(v, str) else v for v in values]
+        out[col] = pd.Series([f"'{v}" if isinstance(v, str) and v.startswith(_FORMULA_START)
+                              else v for v in values], index=out.index, dtype=object)
     return out
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from hashbench.references import paper_comparison
+from hashbench.text import visible
 
 if TYPE_CHECKING:  # annotations only: leaderboard imports this module
     from hashbench.leaderboard import Board
@@ -87,7 +88,9 @@ if (wanted) {
 }
 """
 
-esc = html.escape
+def esc(text) -> str:
+    """HTML-escaped, without control, bidi or zero-width characters (``text.visible``)."""
+    return html.escape(visible(text))
 
 
 def _missing(value) -> bool:

@@ -11,6 +11,7 @@ suite's board.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,8 +20,9 @@ import torch
 from hashbench import __version__
 from hashbench.cells import record_path
 from hashbench.data import load_dataset
-from hashbench.errors import ConfigError
-from hashbench.guards import weights_sha256
+from hashbench.errors import ConfigError, PluginError
+from hashbench.guards import CellTimeout, model_fingerprint, time_limit, weights_sha256
+from hashbench.handed_in import GuardedModel, check_handed_in, check_raw_outputs
 from hashbench.models.adapter import as_hash_model
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.provision import Provisioned
@@ -189,21 +191,20 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
                           f"{close_matches(unknown[0], suite_attacks)}; its attacks: "
                           f"{', '.join(suite_attacks)}")
 
+    who = f"model '{name}'"
+    for i, part in enumerate([model] if parts is None else parts):
+        check_handed_in(part, who if parts is None else f"{who} ({('image', 'text')[i]} side)")
     runner = Runner(RunOptions(Path(results), Path(cache), device, force, False,
                                Path(data_root) if data_root else None), progress)
     data = load_dataset(dataset, runner.opt.data_root)
-    images = data.query.images(torch.arange(2)).to(runner.device)
-    if parts is None:
-        net = as_hash_model(model.to(runner.device), images)
-    else:
-        if not data.has_texts:
-            raise ConfigError(f"dataset {dataset} has no tag vectors; an image-text model "
-                              "is measured on an image-text dataset (mnist_multi)")
-        net = ImageTextPair(as_hash_model(parts[0].to(runner.device), images),
-                            as_hash_model(parts[1].to(runner.device),
-                                          data.query.texts[:2].to(runner.device), "tag vectors"))
-    codes = templates[0].track.codes(net, data)  # the codes a suite model of the track gets
-    sha = weights_sha256(net)
+    if parts is not None and not data.has_texts:
+        raise ConfigError(f"dataset {dataset} has no tag vectors; an image-text model "
+                          "is measured on an image-text dataset (mnist_multi)")
+    # the model's first calls run under the suite's cell time limit too: a model that never
+    # returns fails here, with its name, instead of hanging the caller
+    with _model_time_limit(base.cell_timeout, who):
+        net, sha = _guarded_model(model, parts, data, runner.device, who)
+        codes = templates[0].track.codes(net, data)  # the codes a suite model of the track gets
     cells = []
     for c in templates:
         if c.attack in AGGREGATES:
@@ -229,6 +230,47 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     if parts is None:
         return by_direction[None]
     return ImageTextEvaluation(by_direction)
+
+
+@contextmanager
+def _model_time_limit(seconds: float, who: str):
+    try:
+        with time_limit(seconds, who):
+            yield
+    except CellTimeout as err:
+        raise PluginError(f"{err} while probed and encoded (pass a faster model, or a suite "
+                          "with a larger cell_timeout)") from None
+
+
+def _guarded_model(model, parts, data, device: torch.device, who: str):
+    """The handed-in model as the harness runs it (``GuardedModel``: every call checked and
+    blamed on ``who``) and the sha256 of its weights; probed first: two calls on clean inputs
+    must leave its weights, buffers and mode as they were."""
+    images = data.query.images(torch.arange(2)).to(device)
+    if parts is None:
+        raw = as_hash_model(model.to(device), images)
+        check_raw_outputs(raw, images, who)
+        net = GuardedModel(raw, who)
+        probes = [(net, images)]
+    else:
+        texts = data.query.texts[:2].to(device)
+        raw = ImageTextPair(as_hash_model(parts[0].to(device), images),
+                            as_hash_model(parts[1].to(device), texts, "tag vectors"))
+        check_raw_outputs(raw.image, images, f"{who} (image side)")
+        check_raw_outputs(raw.text, texts, f"{who} (text side)")
+        net = ImageTextPair(GuardedModel(raw.image, f"{who} (image side)"),
+                            GuardedModel(raw.text, f"{who} (text side)"))
+        probes = [(net.image, images), (net.text, texts)]
+    sha = weights_sha256(raw)  # of the model itself, as before the guard existed
+    before = model_fingerprint(raw)
+    for side, x in probes:
+        x = x.clone().requires_grad_(True)
+        torch.autograd.grad(side(x).sum(), x)  # as an attack calls it (no .grad left behind)
+        side.encode(x.detach())
+    if model_fingerprint(raw) != before:
+        raise PluginError(f"{who} changed its weights, buffers or train/eval mode when called "
+                          "on clean inputs; its forward must leave its state as it found it")
+    return net, sha
 
 
 def _templates(suite, dataset: str, image_text: bool) -> list:

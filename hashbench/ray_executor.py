@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import ConfigError, HashbenchError
+from hashbench.guards import CellTimeout, time_limit
 from hashbench.provenance import utc_now
 from hashbench.records import read_result, sidecar_path, write_result
 from hashbench.suites import AGGREGATES, CLEAN
@@ -125,12 +126,38 @@ class _Tracker:
 
 # ---------------------------------------------------------------- the driver
 
+CONNECT_TIMEOUT = 60.0
+
+
+def check_reachable(address: str | None, timeout: float) -> None:
+    """Fail fast, in one line, when ``--address host:port`` (or ``ray://host:port``) does not
+    accept a TCP connection: Ray's own client retries an unreachable head for minutes, printing
+    a warning at each try."""
+    if not address or address in ("auto", "local"):
+        return
+    import socket
+
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise HashbenchError(f"--address {address!r} is not HOST:PORT (or ray://HOST:PORT, or "
+                             "auto); e.g. --address 10.0.0.5:6379")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        raise HashbenchError(f"--executor ray: no Ray head answers at {address} ({err}); start "
+                             "one there with `ray start --head`, or drop --address to start a "
+                             "local one") from err
+
 @dataclass
 class RayExecutor:
     address: str | None = None
     gpus_per_cell: float | None = None  # None: 1 when the run is on CUDA or auto with GPUs
     cpus_per_cell: float = 1.0
     max_retries: int = 2
+    # seconds to reach the cluster (a head that is down must not make the run wait forever)
+    connect_timeout: float = CONNECT_TIMEOUT
 
     def execute(self, runner: Runner, pending: list[CellPlan], summary: RunSummary) -> None:
         if not pending:
@@ -138,10 +165,12 @@ class RayExecutor:
         ray = require_ray()
         started_here = not ray.is_initialized()
         if started_here:
+            check_reachable(self.address, self.connect_timeout)
             try:
-                ray.init(address=self.address, logging_level=logging.ERROR,
-                         log_to_driver=False, include_dashboard=False)
-            except (ConnectionError, RuntimeError, ValueError) as err:
+                with time_limit(self.connect_timeout, f"connecting to Ray at {self.address}"):
+                    ray.init(address=self.address, logging_level=logging.ERROR,
+                             log_to_driver=False, include_dashboard=False)
+            except (ConnectionError, RuntimeError, ValueError, CellTimeout) as err:
                 raise HashbenchError(f"--executor ray: cannot reach a Ray cluster at "
                                      f"{self.address or 'a new local instance'} ({err}); start "
                                      "one with `ray start --head` or drop --address") from err

@@ -131,22 +131,53 @@ def write_record(path: Path, record) -> None:
     atomic_write_bytes(path, (text + "\n").encode())
 
 
-def _refuse_constant(name: str):
-    raise ValueError(f"holds {name}")
+class _NotFinite:
+    """What a NaN or Infinity in a record's text reads as, so that its field can be named."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+def _not_finite_field(value, where: str = "$") -> str | None:
+    """The JSON path of the first NaN/Infinity in a parsed record, with its spelling."""
+    if isinstance(value, _NotFinite):
+        return f"{where} holds {value.name}"
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _not_finite_field(item, f"{where}[{key}]" if isinstance(key, int)
+                                  else f"{where}.{key}")
+        if found:
+            return found
+    return None
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """A message about a file's content, cut so that a huge record cannot flood the terminal."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def load_record(path: Path) -> dict:
-    """Read and validate one record; a malformed file raises ResultError naming it."""
+    """Read and validate one record; a malformed file raises ResultError naming it (and, for a
+    number that is not finite, the field that holds it)."""
     try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"),
-                            parse_constant=_refuse_constant)
+        record = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_NotFinite)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ResultError(f"{path}: not a readable JSON record ({err})") from err
-    except ValueError as err:
-        raise ResultError(f"{path}: {err}; every number in a record must be finite") from err
+        raise ResultError(f"{path}: not a readable JSON record ({shorten(str(err))}); "
+                          "re-run its cell or restore the file") from err
+    except RecursionError as err:
+        raise ResultError(f"{path}: nested too deeply to be a record; restore the file") from err
+    try:
+        bad = _not_finite_field(record)
+    except RecursionError:
+        bad = "a field nested too deeply"
+    if bad:
+        raise ResultError(f"{path}: {shorten(bad, 200)}; every number in a record must be "
+                          "finite (re-run its cell)")
     errors = validation_errors(record)
     if errors:
-        raise ResultError(f"{path}: {errors[0]}")
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ResultError(f"{path}: {shorten(errors[0])}{more}")
     return record
 
 

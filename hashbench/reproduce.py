@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hashbench.errors import ResultError
+from hashbench.errors import ConfigError, ResultError
+from hashbench.paths import check_component, overlaps
 from hashbench.records import iter_record_paths, load_record
 from hashbench.suites import AGGREGATES, CLEAN, CellSpec
 
@@ -45,12 +46,27 @@ class Comparison:
 def cell_of(path: Path, record: dict) -> CellSpec:
     """The cell a record measured, rebuilt from the record (and its path's seed folder)."""
     d = dict(record["cell"])
+    for what in ("suite", "dataset", "method", "backbone", "defense", "attack"):
+        check_component(d.get(what), f"cell.{what}", str(path), ResultError)
+    for name in d.get("worst_case_of", ()):
+        check_component(name, "cell.worst_case_of member", str(path), ResultError)
     d["worst_case_of"] = tuple(d.get("worst_case_of", ()))
     d["seed_in_path"] = any(part == f"seed{d['seed']}" for part in path.parts)
     try:
         return CellSpec(**d)
     except TypeError as err:
         raise ResultError(f"{path}: its cell cannot be rebuilt ({err})") from err
+
+
+def check_scratch(scratch: Path, paths: list[Path]) -> None:
+    """Refuse a scratch folder that is, contains or lies inside the records it reproduces:
+    recomputed records must never land on (or among) the published ones."""
+    for p in paths:
+        folder = Path(p) if Path(p).is_dir() else Path(p).parent
+        if overlaps(scratch, folder):
+            raise ConfigError(f"--scratch {scratch} overlaps {p}, the records being reproduced; "
+                              "give a scratch folder outside them (or omit --scratch for a "
+                              "temporary one)")
 
 
 def published_cells(paths: list[Path]) -> list[tuple[Path, dict, CellSpec]]:

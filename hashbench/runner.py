@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from hashbench import cell_record
+from hashbench import cell_record, failpoints
 from hashbench.cell_record import CellPlan
 from hashbench.cells import protocol_hash, record_path, resolved_topk
 from hashbench.data import RetrievalData, load_dataset
@@ -45,6 +45,7 @@ from hashbench.records import (
     config_hash,
     load_record,
     read_sidecar,
+    sidecar_bytes,
     sidecar_path,
     write_result,
     write_sidecar,
@@ -97,6 +98,8 @@ def resolve_device(name: str) -> torch.device:
 
 class Runner:
     def __init__(self, options: RunOptions, progress: Progress = NULL_PROGRESS):
+        if failpoints.enabled():  # the kill tests' stop points (hashbench.failpoints)
+            progress = failpoints.FailpointProgress(progress)
         self.opt, self.progress = options, progress
         self.device = resolve_device(options.device)
         self.clock = PhaseClock()
@@ -156,6 +159,10 @@ class Runner:
 
     def plan(self, cell: CellSpec, data: RetrievalData) -> CellPlan:
         """Every value of ``cell`` resolved, once: what the rest of the run reads."""
+        if cell.queries is not None and cell.queries > len(data.query):
+            raise ConfigError(f"suite {cell.suite}: queries = {cell.queries}, but {data.name}'s "
+                              f"query split holds {len(data.query)}; lower it (or drop it for "
+                              "the whole split)")
         eps = float(cell.eps if cell.eps is not None else data.eps)
         text = cell.attack not in (CLEAN, *AGGREGATES) and cell.query_modality == "text"
         return CellPlan(cell, data, record_path(self.opt.results_dir, cell, data.eps),
@@ -250,6 +257,12 @@ class Runner:
             return False  # a malformed old record is recomputed, not trusted
         if rec["status"] != "ok" or rec["config_hash"] != chash:
             return False
+        if rec["sidecar"]:  # a record without its per-query arrays is not finished
+            try:
+                sidecar_bytes(path, rec)
+            except HashbenchError as err:
+                self.progress.log(f"{err}: recomputing the cell")
+                return False
         changed = _changed_plugin(rec)
         if changed:
             self.progress.log(f"{path}: {changed}; recomputing the cell")
@@ -321,6 +334,7 @@ class Runner:
             out.metrics["map_drop"] = out.metrics["clean_map"] - out.metrics["map"]
         with self.clock.phase("io"):
             out.sidecar = SidecarRef.from_dict(write_sidecar(sidecar_path(plan.path), arrays))
+        failpoints.hit("sidecar-written")
 
     def _attack(self, plan: CellPlan):
         """The cell's attack at the plan's budget for its query modality: ``eps`` for image

@@ -77,7 +77,16 @@ class ModelStore:
         path = self._path("codes", key)
         if not path.is_file():
             return None
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            codes = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(codes, dict) or not all(
+                    isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in codes.items()):
+                raise ValueError("not a dict of code tensors")
+        except Exception as err:  # noqa: BLE001 - truncated, corrupt or foreign: all the same
+            raise HashbenchError(f"codes cache entry {path} is unreadable ({one_line(err)}); "
+                                 "delete it and run again (the codes are recomputed from the "
+                                 "model)") from err
+        return codes
 
     def save_codes(self, key: str, codes: dict[str, torch.Tensor]) -> None:
         buf = io.BytesIO()

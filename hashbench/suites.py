@@ -114,6 +114,8 @@ class CellSpec:
 # a suite file that does not say: an hour, some ten times the dearest CPU cell of standard v2
 # (a defense's training with its vanilla parent); GPU literature suites set their own
 DEFAULT_CELL_TIMEOUT = 3600.0
+MAX_CELL_TIMEOUT = 604800.0  # a week, as the suite schema says
+MAX_SEED = 2**32 - 1  # numpy's seed range; the suite schema bounds seed and seeds alike
 
 
 @dataclass(frozen=True)
@@ -298,6 +300,12 @@ def check_suite_file(path: Path, data: dict) -> None:
     # a defense's parent (the defense it fine-tunes) takes its parameters from its own section
     used["defense"].update({defenses.get(n).starts_from for n in set(used["defense"])} -
                            {"scratch"})
+    if "seed" in data and "seeds" in data:
+        raise ConfigError(f"suite {path}: sets both seed ({data['seed']}) and seeds; keep one "
+                          "(seeds lists every root seed the suite runs)")
+    if "cell_timeout" in data and not math.isfinite(data["cell_timeout"]):
+        raise ConfigError(f"suite {path}: cell_timeout is {data['cell_timeout']}; give a finite "
+                          f"number of seconds (0: no limit, at most {MAX_CELL_TIMEOUT:g})")
     for i, g in enumerate(data["groups"]):
         for key in ("eps", "budget"):
             for v in g[key] if isinstance(g.get(key), list) else [g.get(key, 0.0)]:

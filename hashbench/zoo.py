@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import torch
 
-from hashbench.errors import ConfigError, ResultError
+from hashbench.errors import ConfigError, ResultError, one_line
+from hashbench.paths import check_component, check_relative, inside
 from hashbench.records import atomic_write_bytes, iter_record_paths, load_record, sha256_bytes
 
 MANIFEST = "manifest.json"
@@ -55,9 +56,20 @@ def entries(root: Path | None = None) -> list[ZooEntry]:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("zoo_version") != ZOO_VERSION:
             raise ValueError(f"zoo_version {data.get('zoo_version')!r}, expected {ZOO_VERSION}")
-        return [ZooEntry(**e) for e in data["models"]]
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
-        raise ResultError(f"{path}: not a hashbench zoo manifest ({err})") from err
+        found = [ZooEntry(**e) for e in data["models"]]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as err:
+        raise ResultError(f"{path}: not a hashbench zoo manifest ({one_line(err)})") from err
+    for i, e in enumerate(found):  # a manifest entry never points outside its zoo
+        where = f"{path}: models[{i}]"
+        check_relative(e.name, where, ResultError)
+        if len(PurePosixPath(e.name).parts) != 4:
+            raise ResultError(f"{where}: name {e.name[:80]!r} is not <suite folder>/<dataset>/"
+                              "<model>/<defense>; fix the entry")
+        check_relative(e.file, where, ResultError)
+        if not e.file.endswith(".pt") or isinstance(e.seed, bool) or not isinstance(e.seed, int):
+            raise ResultError(f"{where}: file {e.file[:80]!r} (a .pt file) or seed {e.seed!r} "
+                              "(an integer) is malformed; fix the entry")
+    return found
 
 
 def find(name: str, seed: int = 0, root: Path | None = None) -> ZooEntry:
@@ -84,7 +96,8 @@ def load_model(name: str, seed: int = 0, device: str | torch.device = "cpu",
     from hashbench.store import model_from_checkpoint
 
     entry = find(name, seed, root)
-    path = Path(root or default_root()) / entry.file
+    base = Path(root or default_root())
+    path = inside(base, base / entry.file, f"zoo model {name} seed {seed}", ResultError)
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -110,8 +123,14 @@ def build_zoo(results: Path, cache: Path, out: Path,
         cell, model = rec["cell"], rec["model"]
         rel = path.resolve().relative_to(results.resolve().parent)
         suite_folder, dataset = rel.parts[0], rel.parts[1]
+        for what, value in (("suite folder", suite_folder), ("dataset", dataset),
+                            ("model", rel.parts[2]), ("cell.defense", cell["defense"])):
+            check_component(value, what, str(path), ResultError)
         name = f"{suite_folder}/{dataset}/{rel.parts[2]}/{cell['defense']}"
-        seed = int(cell["seed"])
+        seed = cell["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise ResultError(f"{path}: cell.seed {seed!r} is not a seed (an integer in "
+                              "[0, 2^32)); fix the record")
         if (name, seed) in found:  # the i2t and t2i records of one image-text model
             continue
         src = cache / "models" / f"{model['cache_key']}.pt"
@@ -122,7 +141,7 @@ def build_zoo(results: Path, cache: Path, out: Path,
         if sha256_bytes(data) != model["checkpoint_sha256"]:
             raise ResultError(f"{path}: {src} does not hash to the record's checkpoint_sha256")
         file = f"{name}/seed{seed}.pt"
-        atomic_write_bytes(out / file, data)
+        atomic_write_bytes(inside(out, out / file, str(path), ResultError), data)
         try:
             record_rel = str(path.resolve().relative_to(repo_root.resolve()))
         except ValueError:

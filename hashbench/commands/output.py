@@ -3,10 +3,11 @@ bars (plain timestamped lines off a terminal), and names from records made safe 
 
 from __future__ import annotations
 
+import math
 import os
-import re
 import time
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -19,6 +20,7 @@ from rich.progress import (
 from rich.progress import Progress as RichBar
 
 from hashbench.progress import Progress
+from hashbench.text import visible
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -73,13 +75,12 @@ class RichProgress(Progress):
         self.bar.console.print(f"[yellow]{terminal_safe(str(message))}[/]")
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def terminal_safe(text: str) -> str:
     """A name from a record as the terminal may show it: control characters (ANSI and OSC escape
     sequences start with one) removed and rich markup escaped, so it prints as plain text."""
-    return escape(_CONTROL.sub("", text))
+    return escape(visible(text))
 
 
 def progress_bars(hidden: bool = False) -> RichBar:
@@ -89,3 +90,15 @@ def progress_bars(hidden: bool = False) -> RichBar:
                    disable=hidden or not console.is_terminal)
 
 
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option in [min, max] that is a number: click's FloatRange lets ``nan`` through
+    (every comparison with it is false), and a NaN time limit or tolerance fails later, far
+    from the option that caused it."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number

@@ -10,7 +10,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from hashbench.commands.output import RichProgress, console, out, progress_bars, terminal_safe
+from hashbench.commands.output import (
+    FiniteFloat,
+    RichProgress,
+    console,
+    out,
+    progress_bars,
+    terminal_safe,
+)
 from hashbench.errors import HashbenchError
 
 
@@ -45,7 +52,7 @@ def validate(paths):
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=None,
               help="reuse this model cache instead of training into the scratch folder "
               "(then only codes, attacks and metrics are recomputed)")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=None,
+@click.option("--tolerance", type=FiniteFloat(min=0), default=None,
               help="largest |published - recomputed| that counts as reproduced "
               "[default: hashbench.reproduce.TOLERANCE]")
 @click.option("--device", default="cpu", show_default=True)
@@ -56,10 +63,12 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
     import tempfile
 
     from hashbench.records import load_record
-    from hashbench.reproduce import TOLERANCE, compare, published_cells
+    from hashbench.reproduce import TOLERANCE, check_scratch, compare, published_cells
     from hashbench.runner import Runner, RunOptions, RunSummary
 
     tolerance = TOLERANCE if tolerance is None else tolerance
+    if scratch is not None:
+        check_scratch(scratch, list(paths))
     cells = published_cells(list(paths))
     if not cells:
         raise HashbenchError("no ok record under the given paths to reproduce")

@@ -9,9 +9,17 @@ import click
 from rich.table import Table
 
 from hashbench.commands.executors import EXECUTORS
-from hashbench.commands.output import RichProgress, console, out, progress_bars, terminal_safe
+from hashbench.commands.output import (
+    FiniteFloat,
+    RichProgress,
+    console,
+    out,
+    progress_bars,
+    terminal_safe,
+)
 from hashbench.errors import HashbenchError
 from hashbench.progress import Progress
+from hashbench.suites import MAX_CELL_TIMEOUT, MAX_SEED
 
 
 @click.command()
@@ -19,7 +27,7 @@ from hashbench.progress import Progress
 @click.option("--only", multiple=True, help="keep cells matching KEY=V1[,V2] (repeatable)")
 @click.option("--exclude", multiple=True, help="drop cells matching KEY=V1[,V2] (repeatable)")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=None,
               help="run this root seed only (a seed other than the suite file's writes to "
               "seed<N>/ folders, never over another seed's records)")
 @click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
@@ -32,7 +40,7 @@ from hashbench.progress import Progress
 @click.option("--download", is_flag=True, help="first download the suite's datasets that are "
               "absent and downloadable (cifar10, fashion_mnist) into --data-root")
 @click.option("--fail-fast", is_flag=True, help="stop at the first failed cell")
-@click.option("--cell-timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+@click.option("--cell-timeout", type=FiniteFloat(min=0, max=MAX_CELL_TIMEOUT), default=None, metavar="SECONDS",
               help="fail a cell (its model's training included) that runs longer; 0: no limit "
               "[default: the suite's cell_timeout, 3600 when it sets none]")
 @click.option("--add-defense", "add_defenses", multiple=True, metavar="NAME",
@@ -57,9 +65,9 @@ from hashbench.progress import Progress
               "(pip install 'hashbench[ray]')")
 @click.option("--address", default=None, help="ray: cluster address (auto, HOST:PORT); "
               "default: start a local Ray instance")
-@click.option("--gpus-per-cell", type=click.FloatRange(min=0), default=None,
+@click.option("--gpus-per-cell", type=FiniteFloat(min=0, max=1024), default=None,
               help="ray: GPUs per task [default: 1 when the run uses CUDA, else 0]")
-@click.option("--cpus-per-cell", type=click.FloatRange(min=1), default=1.0, show_default=True,
+@click.option("--cpus-per-cell", type=FiniteFloat(min=1, max=1024), default=1.0, show_default=True,
               help="ray: CPUs per task, also its torch threads (CPU numbers match a local run "
               "with as many threads)")
 @click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,

@@ -174,8 +174,10 @@ def _image_loader(folder: Path, paths: list[str], dataset: str):
         try:
             with Image.open(path) as img:
                 return transform(img.convert("RGB"))
-        except OSError as err:
-            raise DataError(f"{dataset}: cannot read image {path} ({err})") from err
+        except Exception as err:  # noqa: BLE001 - missing, truncated, not an image, a bomb
+            raise DataError(f"{dataset}: cannot read image {path} ({one_line(err)}); restore "
+                            "the file, or rebuild the lists without it (`hashbench data "
+                            "prepare`)") from err
 
     return load
 

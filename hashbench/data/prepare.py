@@ -46,6 +46,7 @@ from hashbench.data.literature import LIST_DATASETS, SPLIT_FILES
 from hashbench.errors import ConfigError, DataError, DataMissing, one_line
 from hashbench.records import atomic_write_bytes
 from hashbench.seeding import numpy_rng
+from hashbench.text import UNSAFE
 
 PREPARED = ("nus_wide", "ms_coco", "flickr25k", "imagenet100")
 NUS_CONCEPTS = 21
@@ -86,6 +87,29 @@ def _read_lines(path: Path, name: str) -> list[str]:
         return path.read_text(encoding="utf-8", errors="strict").splitlines()
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(f"{name}: cannot read {path} ({one_line(err)})") from err
+
+
+# an image path as a list line holds it: relative, '/'-separated, without whitespace (the list
+# format separates fields with spaces; a newline would forge a line), control or bidi characters
+_ITEM_FORBIDDEN = re.compile(r"[\s\\]")
+
+
+def _item_path(value, name: str, where: str) -> str:
+    """``value`` checked as an image path copied from a distribution's file into a list file;
+    ``where`` names the file and the entry it came from."""
+    bad = None
+    if not isinstance(value, str) or not value:
+        bad = "is not a file name"
+    elif value.startswith("/") or re.match(r"^[A-Za-z]:", value):
+        bad = "is absolute"
+    elif _ITEM_FORBIDDEN.search(value) or UNSAFE.search(value):
+        bad = "holds whitespace, a backslash or a control character"
+    elif any(part in ("", ".", "..") for part in value.split("/")):
+        bad = "holds an empty, '.' or '..' component"
+    if bad:
+        raise DataError(f"{name}: {where}: the image path {value!r:.80} {bad}; a list line needs "
+                        "a plain relative path: fix or remove that entry")
+    return value
 
 
 def _rng(seed: int, name: str, purpose: str) -> np.random.Generator:
@@ -136,7 +160,9 @@ def _nus_wide(src: Path, seed: int, classes: Path | None) -> tuple[Splits, list[
     top = np.sort(sorted(range(len(files)), key=lambda c: (-counts[c], files[c].name))
                   [:NUS_CONCEPTS])
     labels = all_labels[:, top]
-    paths = ["Flickr/" + "/".join(re.split(r"[\\/]", line.strip())[-2:]) for line in listing]
+    list_file = src / "ImageList" / "Imagelist.txt"
+    paths = [_item_path("Flickr/" + "/".join(re.split(r"[\\/]", line.strip())[-2:]), name,
+                        f"{list_file}: line {n}") for n, line in enumerate(listing, 1)]
     tags_file = src / "NUS_WID_Tags" / "AllTags1k.txt"
     texts = None
     if tags_file.is_file():
@@ -177,13 +203,18 @@ def _ms_coco(src: Path, seed: int, classes: Path | None) -> tuple[Splits, list[s
                     "the COCO 2014 instance annotations", name)
         try:
             data = json.loads(ann.read_text(encoding="utf-8"))
-            for img in data["images"]:
-                images[int(img["id"])] = f"{part}/{img['file_name']}"
+            for k, img in enumerate(data["images"]):
+                images[int(img["id"])] = _item_path(f"{part}/{img['file_name']}", name,
+                                                    f"{ann}: images[{k}].file_name")
             for c in data["categories"]:
                 cats[int(c["id"])] = c["name"]
-            for a in data["annotations"]:
+            for k, a in enumerate(data["annotations"]):
+                if int(a["category_id"]) not in cats:
+                    raise DataError(f"{name}: {ann}: annotations[{k}].category_id "
+                                    f"{a['category_id']!r} is none of the file's categories; "
+                                    "fix or remove that annotation")
                 hits.setdefault(int(a["image_id"]), set()).add(int(a["category_id"]))
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as err:
             raise DataError(f"{name}: {ann} is not a COCO instances file with images, "
                             f"categories and annotations ({one_line(err)})") from err
     ids = sorted(cats)
@@ -272,6 +303,10 @@ def _imagenet100(src: Path, seed: int, classes: Path | None) -> tuple[Splits, li
                               "--classes FILE with the 100 wnids (one a line, e.g. HashNet's)")
     if len(wnids) != 100 or len(set(wnids)) != 100:
         raise ConfigError(f"{name}: --classes must name 100 distinct wnids, got {len(wnids)}")
+    for k, wnid in enumerate(wnids, 1):  # a class name becomes a folder to read: never a path
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", wnid):
+            raise ConfigError(f"{name}: {classes or train_dir}: class {k} {wnid!r:.80} is not a "
+                              "wnid (letters, digits, '_', '-'); fix that line")
     paths, y, split = [], [], []
     for part, folder in (("val", val_dir), ("train", train_dir)):
         for c, wnid in enumerate(wnids):
@@ -279,7 +314,8 @@ def _imagenet100(src: Path, seed: int, classes: Path | None) -> tuple[Splits, li
                            if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
             if not found:
                 raise DataMissing(f"{name}: no images under {folder / wnid}")
-            paths += [f"{part}/{wnid}/{f}" for f in found]
+            paths += [_item_path(f"{part}/{wnid}/{f}", name, f"{folder / wnid}: file {f!r:.80}")
+                      for f in found]
             y += [c] * len(found)
             split += [part] * len(found)
     y, split = np.asarray(y), np.asarray(split)
@@ -314,18 +350,25 @@ def prepare(name: str, source: Path, data_root: Path, seed: int = 0,
         raise ConfigError(f"{name}: {existing[0]} exists (its bytes are the protocol); pass "
                           "--force to rebuild the lists")
     splits, notes = BUILDERS[name](source, seed, classes)
-    folder.mkdir(parents=True, exist_ok=True)
     # image paths relative to the list folder, wherever --from is
     prefix = Path(os.path.relpath(source.resolve(), folder.resolve()))
+    if _ITEM_FORBIDDEN.search(prefix.as_posix()) or UNSAFE.search(prefix.as_posix()):
+        raise ConfigError(f"{name}: the path from {folder} to --from {source} holds whitespace "
+                          "or a control character, which a list line cannot; use a folder (or "
+                          "a symlink to it) whose path has none")
     out = Prepared(folder, notes=notes)
+    files: dict[str, bytes] = {}  # every file built (and so checked) before any is written
     for split, fname in SPLIT_FILES.items():
         idx = getattr(splits, split)
         lines = [" ".join([(prefix / splits.paths[i]).as_posix(),
                            *("1" if v else "0" for v in splits.labels[i])]) for i in idx]
-        atomic_write_bytes(folder / fname, ("\n".join(lines) + "\n").encode())
+        files[fname] = ("\n".join(lines) + "\n").encode()
         out.sizes[split] = len(idx)
         if splits.texts is not None:
-            atomic_write_bytes(folder / f"{fname[:-4]}_text.npy", _npy_bytes(splits.texts[idx]))
+            files[f"{fname[:-4]}_text.npy"] = _npy_bytes(splits.texts[idx])
+    folder.mkdir(parents=True, exist_ok=True)
+    for fname, data in files.items():
+        atomic_write_bytes(folder / fname, data)
     if splits.texts is not None:
         out.text_dim = int(splits.texts.shape[1])
     else:  # stale tag matrices of an earlier prepare would pair with the wrong lines

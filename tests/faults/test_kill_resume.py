@@ -1,9 +1,10 @@
-"""kill -9 at random points of a multi-model run (a vanilla model and a defense fine-tuned from
-it), then a resumed run: the records come out bit for bit those of an uninterrupted run."""
+"""kill -9 inside training, inside an attack and between a sidecar and its record, in a
+multi-model run (a vanilla model and a defense fine-tuned from it), then a resumed run: the
+records come out bit for bit those of an uninterrupted run."""
 
 import io
 import json
-import random
+import os
 import signal
 import subprocess
 import sys
@@ -68,32 +69,55 @@ def content(results: Path) -> dict:
     return out
 
 
-def test_kill_at_random_points_then_resume_is_bit_identical(tmp_path):
+# where each attempt is killed: the process stops itself there (hashbench.failpoints) and the
+# test kills it stopped, so every kill lands where it says, whatever the machine's speed
+KILL_POINTS = (
+    "train-step@3",       # inside the vanilla model's training (no checkpoint yet)
+    "attack-start@1",     # vanilla trained and its clean cell written: inside the hag attack
+    "sidecar-written@1",  # the next cell's sidecar on disk, its record not yet written
+    "train-step@2",       # inside the ATRDH model's training, fine-tuned from vanilla
+    "sidecar-written@2",  # again between a sidecar and its record, on the ATRDH model
+)
+
+
+def stopped(pid: int) -> bool:
+    """Whether the process is stopped (SIGSTOP: state T in /proc/<pid>/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+
+def kill_at(point: str, suite: Path, root: Path) -> None:
+    proc = subprocess.Popen(run_args(suite, root), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            env={**os.environ, "HASHBENCH_FAILPOINT": point})
+    deadline = time.monotonic() + 300
+    while not stopped(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, f"the run ended ({proc.returncode}) before reaching {point}"
+    assert stopped(proc.pid), f"the run did not reach {point} in time"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_kill_at_each_point_then_resume_is_bit_identical(tmp_path):
     suite = tmp_path / "killed.toml"
     suite.write_text(SUITE)
-    t0 = time.perf_counter()
     reference = subprocess.run(run_args(suite, tmp_path / "ref"), capture_output=True, text=True,
                                timeout=600)
-    duration = time.perf_counter() - t0
     assert reference.returncode == 0, reference.stderr
     expected = content(tmp_path / "ref" / "results")
     assert len(expected) == CELLS
 
-    chance = random.Random(20261201)  # the kill points: random, and the same on every run
     root = tmp_path / "killed"
-    kills = 0
-    for _ in range(3):
-        proc = subprocess.Popen(run_args(suite, root), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        # a random point in the first half of a whole run's time (import, data loading,
-        # training, an attack, a write): each attempt pays the start-up again, so three such
-        # kills land before the work is done
-        time.sleep(chance.uniform(0.1, 0.5) * duration)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait()
-    assert kills >= 2, "the kills should land before the run ends"
+    for point in KILL_POINTS:
+        kill_at(point, suite, root)
+    results = root / "results" / "killed" / "mnist" / "dpsh-small_cnn-16b"
+    orphans = [p for p in results.rglob("*.queries.npz") if not p.with_suffix("").with_suffix(
+        ".json").is_file()]
+    assert orphans, "a kill between a sidecar and its record leaves the sidecar alone"
     resumed = subprocess.run(run_args(suite, root), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert content(root / "results") == expected
