@@ -27,6 +27,11 @@ class ModelChangedError(PluginError):
     """An attack changed the model it was given; the runner drops that copy of the model."""
 
 
+class HandedInModelError(PluginError):
+    """A model handed in whole broke its contract inside an attack (its guard found it): the
+    attack guards pass it on as it is, so the model is blamed, not the attack that called it."""
+
+
 class CellTimeout(BaseException):
     """A cell ran past its time limit. A BaseException, so that a plugin's ``except Exception``
     cannot swallow it; the runner turns it into a failed record."""
@@ -64,6 +69,8 @@ def unchanged_model(model: torch.nn.Module, plugin: str) -> Iterator[None]:
                "use hashbench.optim.eval_mode instead of model.train()")
     try:
         yield
+    except HandedInModelError:
+        raise
     except Exception as err:
         # a plugin that failed half way may have changed the model too: say so, so that the
         # runner drops this copy whichever way the attack ended

@@ -11,8 +11,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hashbench.errors import ConfigError, HashbenchError, PluginError, one_line
-from hashbench.guards import global_rng_state, restore_global_rngs, touched_global_rngs
+from hashbench.errors import ConfigError, HashbenchError, one_line
+from hashbench.guards import (
+    HandedInModelError,
+    global_rng_state,
+    restore_global_rngs,
+    touched_global_rngs,
+)
+from hashbench.metrics import binarize
 from hashbench.models.adapter import PlainHashModel
 
 
@@ -33,10 +39,15 @@ class GuardedModel(nn.Module):
         return self.inner.bits
 
     def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        if isinstance(self.inner, PlainHashModel):  # check the user's own outputs, before tanh
+            raw = self._checked(lambda: self.inner.module(x), x, needs_grad=True)
+            return torch.tanh(alpha * raw)  # PlainHashModel.forward, on the checked outputs
         return self._checked(lambda: self.inner(x, alpha), x, needs_grad=True)
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.inner, PlainHashModel):  # sign() would turn NaN into codes
+            return binarize(self._checked(lambda: self.inner.module(x), x, needs_grad=False))
         return self._checked(lambda: self.inner.encode(x), x, needs_grad=False)
 
     def _checked(self, call, x: torch.Tensor, needs_grad: bool) -> torch.Tensor:
@@ -46,22 +57,24 @@ class GuardedModel(nn.Module):
         except HashbenchError:
             raise
         except Exception as err:  # noqa: BLE001 - the user's model, any failure
-            raise PluginError(f"{self.who} raised {one_line(err)} on a batch of "
-                              f"{tuple(x.shape)}") from err
+            raise HandedInModelError(f"{self.who} raised {one_line(err)} on a batch of "
+                                     f"{tuple(x.shape)}") from err
         touched = touched_global_rngs(rngs)
         if touched:
             restore_global_rngs(rngs)
-            raise PluginError(f"{self.who} drew from the global random generator "
-                              f"({', '.join(touched)}) when called; a model must be "
-                              "deterministic in eval mode (no dropout, no torch.rand in forward)")
+            raise HandedInModelError(f"{self.who} drew from the global random generator "
+                                     f"({', '.join(touched)}) when called; a model must be "
+                                     "deterministic in eval mode (no dropout, no torch.rand in "
+                                     "forward)")
         if _versions(self.inner) != versions:
-            raise PluginError(f"{self.who} changed its own weights or buffers when called; "
-                              "a model's forward must not update its state in place")
+            raise HandedInModelError(f"{self.who} changed its own weights or buffers when "
+                                     "called; a model's forward must not update its state in "
+                                     "place")
         check_outputs(out, x, self.bits, self.who)
         if needs_grad and torch.is_grad_enabled() and x.requires_grad and not out.requires_grad:
-            raise PluginError(f"{self.who}'s output does not depend differentiably on its input "
-                              "(detached, integer or computed under no_grad); white-box attacks "
-                              "need its gradient")
+            raise HandedInModelError(f"{self.who}'s output does not depend differentiably on "
+                                     "its input (detached, integer or computed under no_grad); "
+                                     "white-box attacks need its gradient")
         return out
 
 
@@ -74,19 +87,20 @@ def _versions(module: nn.Module) -> tuple[int, ...]:
 def check_outputs(out, x: torch.Tensor, bits: int, who: str) -> None:
     """A model's output on ``x``: a finite floating (N, bits) tensor on ``x``'s device."""
     if not isinstance(out, torch.Tensor):
-        raise PluginError(f"{who} returned {type(out).__name__}, not a tensor; return the "
-                          "(N, K) real outputs whose signs are the codes")
+        raise HandedInModelError(f"{who} returned {type(out).__name__}, not a tensor; return "
+                                 "the (N, K) real outputs whose signs are the codes")
     if not out.is_floating_point():
-        raise PluginError(f"{who} returned {out.dtype} outputs; return real (floating) outputs, "
-                          "whose signs are the codes")
+        raise HandedInModelError(f"{who} returned {out.dtype} outputs; return real (floating) "
+                                 "outputs, whose signs are the codes")
     if tuple(out.shape) != (x.shape[0], bits):
-        raise PluginError(f"{who} returned shape {tuple(out.shape)} on {x.shape[0]} inputs; "
-                          f"expected ({x.shape[0]}, {bits})")
+        raise HandedInModelError(f"{who} returned shape {tuple(out.shape)} on {x.shape[0]} "
+                                 f"inputs; expected ({x.shape[0]}, {bits})")
     if out.device != x.device:
-        raise PluginError(f"{who} returned outputs on {out.device} for inputs on {x.device}; "
-                          "keep the model on the device it is run on")
+        raise HandedInModelError(f"{who} returned outputs on {out.device} for inputs on "
+                                 f"{x.device}; keep the model on the device it is run on")
     if not torch.isfinite(out).all():
-        raise PluginError(f"{who} returned non-finite outputs (NaN or inf); check its weights")
+        raise HandedInModelError(f"{who} returned non-finite outputs (NaN or inf); check its "
+                                 "weights")
 
 
 def check_handed_in(module, who: str) -> None:

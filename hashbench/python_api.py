@@ -24,6 +24,7 @@ from hashbench.errors import ConfigError, PluginError
 from hashbench.guards import CellTimeout, model_fingerprint, time_limit, weights_sha256
 from hashbench.handed_in import GuardedModel, check_handed_in, check_raw_outputs
 from hashbench.models.adapter import as_hash_model
+from hashbench.models.adapter import as_hash_model as adapt
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.provision import Provisioned
 from hashbench.records import load_record
@@ -247,6 +248,13 @@ def _guarded_model(model, parts, data, device: torch.device, who: str):
     blamed on ``who``) and the sha256 of its weights; probed first: two calls on clean inputs
     must leave its weights, buffers and mode as they were."""
     images = data.query.images(torch.arange(2)).to(device)
+
+    def as_hash_model(module, example, inputs="images"):  # its errors name the model
+        try:
+            return adapt(module, example, inputs)
+        except ConfigError as err:
+            raise ConfigError(f"{who}: {err}") from None
+
     if parts is None:
         raw = as_hash_model(model.to(device), images)
         check_raw_outputs(raw, images, who)

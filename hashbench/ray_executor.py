@@ -143,12 +143,22 @@ def check_reachable(address: str | None, timeout: float) -> None:
         raise HashbenchError(f"--address {address!r} is not HOST:PORT (or ray://HOST:PORT, or "
                              "auto); e.g. --address 10.0.0.5:6379")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as conn:
+            # a Ray head (its GCS, or the Ray Client server) speaks gRPC: an HTTP/2 client
+            # preface is answered by a SETTINGS frame (type 4) at once; anything else that
+            # listens there (or a proxy accepting every connection) is not a Ray head
+            conn.settimeout(timeout)
+            conn.sendall(HTTP2_PREFACE + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+            reply = conn.recv(9)
+        if len(reply) < 4 or reply[3] != 4:
+            raise OSError(f"it does not answer as a gRPC server (got {reply[:9]!r})")
     except OSError as err:
         raise HashbenchError(f"--executor ray: no Ray head answers at {address} ({err}); start "
                              "one there with `ray start --head`, or drop --address to start a "
                              "local one") from err
+
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 @dataclass
 class RayExecutor:

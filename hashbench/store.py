@@ -83,9 +83,9 @@ class ModelStore:
                     isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in codes.items()):
                 raise ValueError("not a dict of code tensors")
         except Exception as err:  # noqa: BLE001 - truncated, corrupt or foreign: all the same
-            raise HashbenchError(f"codes cache entry {path} is unreadable ({one_line(err)}); "
-                                 "delete it and run again (the codes are recomputed from the "
-                                 "model)") from err
+            raise HashbenchError(f"codes cache entry {path} is unreadable: delete it and run "
+                                 "again, the codes are recomputed from the model "
+                                 f"({one_line(err, limit=160)})") from err
         return codes
 
     def save_codes(self, key: str, codes: dict[str, torch.Tensor]) -> None:
@@ -103,7 +103,7 @@ def model_from_checkpoint(data: bytes, device: torch.device, what: str,
         model = build_model(ckpt["spec"], pretrained=False)
         model.load_state_dict(ckpt["state_dict"])
     except Exception as err:  # noqa: BLE001 - any failure means a corrupt checkpoint
-        raise HashbenchError(f"{what} is unreadable ({one_line(err)}); {fix}") from err
+        raise HashbenchError(f"{what} is unreadable: {fix} ({one_line(err, limit=160)})") from err
     return model.to(device).eval()
 
 
@@ -131,8 +131,8 @@ class AttackStates(StateCache):
                     return
                 except Exception as err:  # noqa: BLE001 - any failure: fit it again
                     raise HashbenchError(
-                        f"attack state cache entry {path} is unreadable ({one_line(err)}); "
-                        "delete it to fit it again") from err
+                        f"attack state cache entry {path} is unreadable: delete it to fit it "
+                        f"again ({one_line(err, limit=160)})") from err
             fit(module)
             buf = io.BytesIO()
             torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, buf)

@@ -204,8 +204,9 @@ def _ms_coco(src: Path, seed: int, classes: Path | None) -> tuple[Splits, list[s
         try:
             data = json.loads(ann.read_text(encoding="utf-8"))
             for k, img in enumerate(data["images"]):
-                images[int(img["id"])] = _item_path(f"{part}/{img['file_name']}", name,
-                                                    f"{ann}: images[{k}].file_name")
+                where = f"{ann}: images[{k}].file_name"
+                images[int(img["id"])] = _item_path(
+                    f"{part}/{_item_path(img['file_name'], name, where)}", name, where)
             for c in data["categories"]:
                 cats[int(c["id"])] = c["name"]
             for k, a in enumerate(data["annotations"]):

@@ -80,6 +80,13 @@ VALIDATE_CASES = {
     "unknown schema version": (edit_json(lambda r: r.update(schema_version=9)), "schema_version"),
     "unknown field": (edit_json(lambda r: r.update(extra=1)), "Additional properties"),
     "status unknown": (edit_json(lambda r: r.update(status="fine")), "status"),
+    "NaN deep in the cost": (raw_replace('"wall_seconds": ', "NaN"),
+                             "$.cost.wall_seconds holds NaN"),
+    "NaN in a metric, named": (raw_replace('"map": ', "NaN"), "$.metrics.map holds NaN"),
+    "200,000 unknown keys": (edit_json(lambda r: r.update({f"k{i}": i for i in range(200000)})),
+                             "Additional properties"),
+    "nested past the parser's depth": (lambda p: p.write_text("[" * 200000 + "]" * 200000),
+                                       "nested too deeply"),
 }
 
 
@@ -93,7 +100,8 @@ def test_validate_names_the_fault_and_fails(case, smoke_results, tmp_path):
     res = hb("validate", str(results))
     assert res.returncode == 1
     bad = [line for line in res.stdout.splitlines() if line.startswith("invalid")]
-    assert len(bad) == 1 and "hag.json" in bad[0] and message in bad[0], res.stdout
+    assert len(bad) == 1 and "hag.json" in bad[0] and message in bad[0], res.stdout[:2000]
+    assert len(res.stdout) + len(res.stderr) < 2000  # bounded, however big the record
     assert "4 valid, 1 invalid" in res.stdout
     assert snapshot(results) == before  # validate reads, never writes
 
@@ -119,7 +127,13 @@ HOSTILE = {
     "ansi escape": "\x1b[31mred\x1b[0m",
     "osc escape": "\x1b]0;owned\x07",
     "rich markup": "[/][bold]x[/bold]",
+    "right-to-left override": "cgat\u202egpj.exe",
+    "bidi isolate and mark": "\u2067cgat\u2069\u200f",
+    "bell and backspace": "cg\x07\x08at",
+    "zero-width space and BOM": "cg\u200bat\ufeff",
+    "escape hiding a formula": "\x1b=cmd",
 }
+UNSAFE = ["\x1b", "\x07", "\x08", "\u202e", "\u2067", "\u2069", "\u200f", "\u200b", "\ufeff"]
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
@@ -139,5 +153,7 @@ def test_hostile_names_stay_inert_in_every_output(case, smoke_results, tmp_path)
     for csv in (tmp_path / "board").glob("*.csv"):
         for cell in csv.read_text().replace("\n", ",").split(","):
             assert not cell.strip('"').startswith(("=", "+", "@", "-")), (csv, cell)
-    readme = (tmp_path / "board" / "README.md").read_text()
-    assert "\x1b" not in readme and "\x07" not in readme
+    outputs = {"terminal": res.stdout + res.stderr,
+               **{p.name: p.read_text() for p in (tmp_path / "board").iterdir() if p.is_file()}}
+    for where, text in outputs.items():
+        assert not [c for c in UNSAFE if c in text], (where, case)
