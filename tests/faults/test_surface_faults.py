@@ -53,13 +53,13 @@ def test_an_option_that_is_not_a_usable_number_is_refused(command, option, messa
     assert not (tmp_path / "r").exists() and not (tmp_path / "c").exists()
 
 
-@pytest.mark.parametrize("damage", ["truncated", "empty", "not a torch file"])
+@pytest.mark.parametrize("damage", ["truncated", "not a torch file"])
 def test_a_broken_codes_cache_entry_is_named_with_the_fix(damage, smoke_results, tmp_path):
     results, cache = copy_run(smoke_results, tmp_path)
     (results / SMOKE_MODEL / "hag.json").unlink()
     entry = next((cache / "codes").glob("*.pt"))
     data = entry.read_bytes()
-    entry.write_bytes({"truncated": data[: len(data) // 2], "empty": b"",
+    entry.write_bytes({"truncated": data[: len(data) // 2],
                        "not a torch file": b"PK\x03\x04 garbage"}[damage])
     res = hb("run", "--suite", "smoke", "--results", results, "--cache", cache)
     assert res.returncode == 1, res.stderr  # the cell that needs the codes failed, named
@@ -77,7 +77,7 @@ name = "images"
 version = 1
 seed = 0
 [[groups]]
-datasets = ["nus_wide"]
+datasets = ["nus_wide", "ms_coco", "flickr25k"]
 methods = ["dpsh"]
 backbones = ["small_cnn"]
 bits = [16]
@@ -87,17 +87,19 @@ attacks = []
 epochs = 1
 batch_size = 4
 """
+# one list dataset per way an image file can be broken, so that one run covers all three
+DAMAGES = {"nus_wide": "missing", "ms_coco": "truncated", "flickr25k": "not an image"}
 
 
-def list_dataset(root: Path, damage: str) -> Path:
-    """A four-image nus_wide list folder whose third image is damaged as ``damage`` says."""
-    folder = root / "nus_wide"
+def list_dataset(root: Path, name: str, n_classes: int, damage: str) -> Path:
+    """A four-image list folder whose third image is damaged as ``damage`` says."""
+    folder = root / name
     (folder / "img").mkdir(parents=True)
     lines = []
     for i in range(4):
         path = folder / "img" / f"{i}.jpg"
         Image.fromarray(np.full((8, 8, 3), 40 * i, dtype=np.uint8)).save(path)
-        lines.append(f"img/{i}.jpg " + " ".join("1" if k == i % 21 else "0" for k in range(21)))
+        lines.append(f"img/{i}.jpg " + " ".join("1" if k == i else "0" for k in range(n_classes)))
     bad = folder / "img" / "2.jpg"
     if damage == "missing":
         bad.unlink()
@@ -110,18 +112,22 @@ def list_dataset(root: Path, damage: str) -> Path:
     return bad
 
 
-@pytest.mark.parametrize("damage", ["missing", "truncated", "not an image"])
-def test_a_broken_image_of_a_list_dataset_is_one_line_naming_it(damage, tmp_path):
-    bad = list_dataset(tmp_path / "data", damage)
+def test_a_broken_image_of_a_list_dataset_is_one_line_naming_it(tmp_path):
+    from hashbench.data.literature import LIST_DATASETS
+
+    bad = {name: list_dataset(tmp_path / "data", name, LIST_DATASETS[name].n_classes, damage)
+           for name, damage in DAMAGES.items()}
     suite = tmp_path / "images.toml"
     suite.write_text(LIST_SUITE)
     res = hb("run", "--suite", suite, "--data-root", tmp_path / "data", "--results",
              tmp_path / "r", "--cache", tmp_path / "c")
     assert res.returncode == 1, res.stderr
-    rec = json.loads(next((tmp_path / "r").rglob("clean.json")).read_text())
-    assert rec["status"] == "failed"
-    assert f"cannot read image {bad}" in rec["error"] and "hashbench data prepare" in rec["error"]
-    assert "Original Traceback" not in rec["error"] and "DataLoader" not in rec["error"]
+    for name, damage in DAMAGES.items():
+        rec = json.loads(next((tmp_path / "r").rglob(f"{name}/**/clean.json")).read_text())
+        assert rec["status"] == "failed", damage
+        assert f"cannot read image {bad[name]}" in rec["error"], (damage, rec["error"])
+        assert "hashbench data prepare" in rec["error"]
+        assert "Original Traceback" not in rec["error"] and "DataLoader" not in rec["error"]
     assert "Traceback" not in res.stderr
 
 
@@ -168,11 +174,11 @@ def test_selfcheck_of_a_plugin_that_never_returns_stops_at_its_time_limit(tmp_pa
     env = install(tmp_path / "site")
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-m", "hashbench.cli", "selfcheck", "--attack", "hang",
-                          "--timeout", "3"], capture_output=True, text=True, env=env,
+                          "--timeout", "1"], capture_output=True, text=True, env=env,
                          timeout=300)
     assert res.returncode == 1, res.stderr
     lines = error_lines(res.stderr)
-    assert len(lines) == 1 and "selfcheck of attack 'hang' ran past its time limit of 3 s" \
+    assert len(lines) == 1 and "selfcheck of attack 'hang' ran past its time limit of 1 s" \
         in lines[0], res.stderr
     assert "--timeout SECONDS" in lines[0] and "Traceback" not in res.stderr
     assert time.perf_counter() - t0 < 120
