@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import math
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,6 +19,13 @@ from pathlib import Path
 import jsonschema
 
 from hashbench.errors import ConfigError
+from hashbench.suite_checks import (  # noqa: F401 - MAX_*: the suite's bounds, read by the CLI
+    DEFAULT_CELL_TIMEOUT,
+    IMAGE_TEXT,
+    MAX_CELL_TIMEOUT,
+    MAX_SEED,
+    check_suite_file,
+)
 from hashbench.tracks import TRACKS
 
 CLEAN = "clean"
@@ -27,7 +33,6 @@ WORST_CASE = "worst_case"
 # the per-query worst case over attacks that need only a deployed system's rankings (or nothing)
 BLACKBOX_WORST_CASE = "blackbox_worst_case"
 AGGREGATES = (WORST_CASE, BLACKBOX_WORST_CASE)
-IMAGE_TEXT = "image-text"
 # query modality -> the direction of its cells: image queries retrieve texts and vice versa
 DIRECTIONS = {"image": "i2t", "text": "t2i"}
 QUERY_MODALITY = {v: k for k, v in DIRECTIONS.items()}
@@ -111,11 +116,6 @@ class CellSpec:
         return d
 
 
-# a suite file that does not say: an hour, some ten times the dearest CPU cell of standard v2
-# (a defense's training with its vanilla parent); GPU literature suites set their own
-DEFAULT_CELL_TIMEOUT = 3600.0
-MAX_CELL_TIMEOUT = 604800.0  # a week, as the suite schema says
-MAX_SEED = 2**32 - 1  # numpy's seed range; the suite schema bounds seed and seeds alike
 
 
 @dataclass(frozen=True)
@@ -258,82 +258,6 @@ class Suite:
                             out.append(CellSpec(**here, attack=aggregate, attack_params={},
                                                 worst_case_of=members))
         return out
-
-
-def check_suite_file(path: Path, data: dict) -> None:
-    """What the schema cannot say: every name is known (with close matches), every parameter
-    section configures something a group uses, and no group or cell is listed twice."""
-    from hashbench.registry import attacks, close_matches, defenses, methods, methods_of
-
-    used = {"defense": set(), "attack": set(), "method": set()}
-    seen_groups = []
-    for i, g in enumerate(data["groups"]):
-        where = f"suite {path}: groups[{i}]"
-        if g in seen_groups:
-            raise ConfigError(f"{where} repeats groups[{seen_groups.index(g)}]; remove one")
-        seen_groups.append(g)
-        for key in ("datasets", "methods", "backbones", "bits", "defenses", "attacks",
-                    "text_attacks", "eps"):
-            values = g.get(key, [])
-            dupes = sorted({str(v) for v in values if values.count(v) > 1})
-            if dupes:
-                raise ConfigError(f"{where}: {key} lists {', '.join(dupes)} twice; list each once")
-        kind = g.get("modality", "image")
-        same = methods_of(kind)
-        for name in g["methods"]:
-            if name in same:
-                continue
-            if name in methods.names():
-                raise ConfigError(f"{where}: method '{name}' is an "
-                                  f"{methods.get(name).modality} hashing method, but this "
-                                  f"group is {kind}; use one of {', '.join(same)}")
-            raise ConfigError(f"{where}: unknown hashing method '{name}'"
-                              f"{close_matches(name, same)}")
-        for name in g["defenses"]:  # loaded now: a plugin that fails to import stops the run
-            defenses.get(name)      # before anything trains
-        listed = [*g["attacks"], *g.get("text_attacks", [])]
-        for name in listed:
-            attacks.get(name)
-        used["defense"].update(g["defenses"])
-        used["attack"].update(listed)
-        used["method"].update(g["methods"])
-    # a defense's parent (the defense it fine-tunes) takes its parameters from its own section
-    used["defense"].update({defenses.get(n).starts_from for n in set(used["defense"])} -
-                           {"scratch"})
-    if "seed" in data and "seeds" in data:
-        raise ConfigError(f"suite {path}: sets both seed ({data['seed']}) and seeds; keep one "
-                          "(seeds lists every root seed the suite runs)")
-    if "cell_timeout" in data and not math.isfinite(data["cell_timeout"]):
-        raise ConfigError(f"suite {path}: cell_timeout is {data['cell_timeout']}; give a finite "
-                          f"number of seconds (0: no limit, at most {MAX_CELL_TIMEOUT:g})")
-    for i, g in enumerate(data["groups"]):
-        for key in ("eps", "budget"):
-            for v in g[key] if isinstance(g.get(key), list) else [g.get(key, 0.0)]:
-                if not math.isfinite(v):
-                    raise ConfigError(f"suite {path}: groups[{i}].{key} holds {v}; a budget is "
-                                      "a finite number in [0, 1]")
-    registries = {"defense": defenses, "attack": attacks, "method": methods}
-    for kind in ("defense", "attack", "method"):
-        for name, params in data.get(kind, {}).items():
-            if name in used[kind]:  # parameters are checked now, not when a cell first runs
-                if kind != "method" or any(g.get("modality") == IMAGE_TEXT
-                                           for g in data["groups"]):
-                    registries[kind].check_params(name, params)
-    for kind in ("defense", "attack", "method"):
-        for name in data.get(kind, {}):
-            if name not in used[kind]:
-                raise ConfigError(
-                    f"suite {path}: [{kind}.{name}] configures a {kind} no group uses"
-                    f"{close_matches(name, used[kind])}; fix the name or remove the section")
-    for key in ("worst_case", "blackbox_worst_case"):
-        for name in data.get(key, []):
-            if name not in used["attack"]:
-                raise ConfigError(f"suite {path}: {key} names '{name}', an attack no group "
-                                  f"runs{close_matches(name, used['attack'])}")
-            if key == "blackbox_worst_case" and not attacks.get(name).blackbox:
-                raise ConfigError(f"suite {path}: blackbox_worst_case names '{name}', which reads "
-                                  "the attacked model; list only attacks that need rankings or "
-                                  "nothing of it (ranking_blackbox, transfer, transfer_arch)")
 
 
 def _refuse_a_published_name(path: Path, data: dict) -> None:
