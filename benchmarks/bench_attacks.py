@@ -81,7 +81,7 @@ def main() -> None:
 def scaling(model, data, codes, steps: int) -> None:
     """Seconds of a center_pgd cell's attack against the number of queries (batches of
     ATTACK_BATCH, as the runner makes them); linear when seconds per query stay flat."""
-    from hashbench.evaluate import ATTACK_BATCH
+    from hashbench.harness.evaluate import ATTACK_BATCH
 
     attack = attacks.create("center_pgd", eps=0.3, steps=steps)
     ctx = AttackContext(type(attack).needs, 0, "bench", "center_pgd", **{

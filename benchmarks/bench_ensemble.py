@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 from hashbench.data import load_dataset
-from hashbench.evaluate import attack_metrics
+from hashbench.harness.evaluate import attack_metrics
+from hashbench.harness.provision import Provisioned
+from hashbench.harness.store import ModelStore
 from hashbench.progress import NULL_PROGRESS
-from hashbench.provision import Provisioned
-from hashbench.records import load_record, read_sidecar
+from hashbench.records.io import load_record, read_sidecar
 from hashbench.registry import attacks
-from hashbench.store import ModelStore
 
 
 def parse_attack(spec: str) -> tuple[str, dict]:

@@ -14,7 +14,7 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
-from hashbench.records import iter_record_paths, load_record
+from hashbench.records.io import iter_record_paths, load_record
 
 DEFENSES = ("vanilla", "atrdh", "cgat", "saat")
 ABOVE_FLOOR = 0.15

@@ -14,8 +14,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from hashbench.records import iter_record_paths, load_record
-from hashbench.timing import PHASES
+from hashbench.harness.timing import PHASES
+from hashbench.records.io import iter_record_paths, load_record
 
 
 def main() -> None:

@@ -45,23 +45,6 @@ def list_cmd():
         out.print(table)
 
 
-def plugin_checks(kind: str, cls) -> list:
-    """The contract rules of one plugin class, for its kind and modality."""
-    from hashbench.selfcheck import check_attack, check_defense, check_image_method
-    from hashbench.selfcheck_crossmodal import (
-        check_image_text_defense,
-        check_method,
-        check_text_attack,
-    )
-
-    if kind == "attack":
-        return check_text_attack(cls) if cls.modality == "text" else check_attack(cls)
-    if kind == "defense":
-        return check_image_text_defense(cls) if cls.modality == "image-text" else \
-            check_defense(cls)
-    return check_method(cls) if cls.modality == "image-text" else check_image_method(cls)
-
-
 @cli.command()
 @click.option("--defense", "defense", default=None, help="registered defense name")
 @click.option("--attack", "attack", default=None, help="registered attack name")
@@ -73,6 +56,7 @@ def selfcheck(defense, attack, method, timeout):
     """Check one plugin's contract on a slice of the embedded data (seconds): image and text
     attacks, image and image-text defenses, image and image-text hashing methods."""
     from hashbench.registry import attacks, defenses, methods
+    from hashbench.selfcheck import plugin_checks
 
     given = [(r, n) for r, n in ((defenses, defense), (attacks, attack), (methods, method))
              if n is not None]
@@ -81,7 +65,7 @@ def selfcheck(defense, attack, method, timeout):
     registry, name = given[0]
     entry = registry.entry(name)
     cls = registry.get(name)
-    from hashbench.guards import CellTimeout, time_limit
+    from hashbench.harness.guards import CellTimeout, time_limit
 
     try:
         with console.status(f"checking {registry.kind} {name}"), \
@@ -115,8 +99,8 @@ def selfcheck(defense, attack, method, timeout):
 def report(results_dir, out_dir, no_plots):
     """Render leaderboards (Markdown, CSV, HTML) and plots from the result records."""
     from hashbench.errors import ResultError
-    from hashbench.leaderboard import build_boards, load_records, write_leaderboards
-    from hashbench.plots import detail_links, write_plots
+    from hashbench.report.leaderboard import build_boards, load_records, write_leaderboards
+    from hashbench.report.plots import detail_links, write_plots
 
     if not Path(results_dir).is_dir():
         raise ResultError(f"{results_dir}: no results folder; run `hashbench run --suite NAME` "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from typing import Iterable
+
 
 class HashbenchError(Exception):
     """Base class: the CLI prints ``str(err)`` on one line and exits non-zero."""
@@ -41,3 +44,11 @@ def one_line(err: BaseException, with_type: bool = True, limit: int = 400) -> st
         message = lines[-1].split(": ", 1)[-1]                              # last line
     text = " ".join((f"{type(err).__name__}: {message}" if with_type else message).split())
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def close_matches(name: str, choices: Iterable[str]) -> str:
+    """'; did you mean ...? available: ...' for error messages."""
+    choices = sorted(choices)
+    near = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    return f"{hint} (available: {', '.join(choices) or 'none'})"

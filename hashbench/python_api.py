@@ -18,20 +18,20 @@ from pathlib import Path
 import torch
 
 from hashbench import __version__
-from hashbench.cells import record_path
 from hashbench.data import load_dataset
-from hashbench.errors import ConfigError, PluginError
-from hashbench.guards import CellTimeout, model_fingerprint, time_limit, weights_sha256
-from hashbench.handed_in import GuardedModel, check_handed_in, check_raw_outputs
+from hashbench.errors import ConfigError, PluginError, close_matches
+from hashbench.harness.cells import record_path
+from hashbench.harness.guards import CellTimeout, model_fingerprint, time_limit, weights_sha256
+from hashbench.harness.handed_in import GuardedModel, check_handed_in, check_raw_outputs
+from hashbench.harness.provision import Provisioned
+from hashbench.harness.runner import Runner, RunOptions
+from hashbench.harness.suites import AGGREGATES, CLEAN, IMAGE_TEXT, load_suite
+from hashbench.harness.tracks import TRACKS
 from hashbench.models.adapter import as_hash_model
 from hashbench.models.adapter import as_hash_model as adapt
 from hashbench.progress import NULL_PROGRESS, Progress
-from hashbench.provision import Provisioned
-from hashbench.records import load_record
-from hashbench.registry import NAME_RE, close_matches
-from hashbench.runner import Runner, RunOptions
-from hashbench.suites import AGGREGATES, CLEAN, IMAGE_TEXT, load_suite
-from hashbench.tracks import TRACKS
+from hashbench.records.io import load_record
+from hashbench.registry import NAME_RE
 
 DIRECTION_NAMES = {"i2t": "I->T", "t2i": "T->I"}
 
@@ -344,7 +344,7 @@ class ScriptAttack:
         label vectors) of the items the attack may use (``train`` defaults to ``database``).
         Which of them an attack needs is its ``needs``; a missing one is a one-line error."""
         from hashbench.api import AttackContext, Need, QueryBatch
-        from hashbench.threat_model import check_adversarial
+        from hashbench.harness.threat_model import check_adversarial
 
         attack = self.attack
         net = as_hash_model(model, images[:2])
@@ -371,7 +371,7 @@ class ScriptAttack:
                            target_labels=target_labels)
         if attack.access == "ranking":  # the ranked ids of net over the database, nothing else
             from hashbench.api import RankingOracle
-            from hashbench.evaluate import ranked_ids
+            from hashbench.harness.evaluate import ranked_ids
 
             oracle = RankingOracle(ranked_ids(net, database[0]), len(images), len(database[0]),
                                    attack.params.queries, f"attack {attack.name}")

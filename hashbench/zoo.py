@@ -13,15 +13,15 @@ copies only checkpoints whose bytes hash to what the records name.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 import torch
 
 from hashbench.errors import ConfigError, ResultError, one_line
-from hashbench.paths import check_component, check_relative, inside
-from hashbench.records import atomic_write_bytes, iter_record_paths, load_record, sha256_bytes
+from hashbench.harness.paths import check_component, check_relative, inside
+from hashbench.locations import zoo_root
+from hashbench.records.io import atomic_write_bytes, iter_record_paths, load_record, sha256_bytes
 
 MANIFEST = "manifest.json"
 ZOO_VERSION = 1
@@ -41,9 +41,8 @@ class ZooEntry:
 
 
 def default_root() -> Path:
-    """``$HASHBENCH_ZOO``, else ``zoo/`` beside the installed package (a repository checkout)."""
-    env = os.environ.get("HASHBENCH_ZOO")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "zoo"
+    """``$HASHBENCH_ZOO``, else ``zoo/`` of the checkout holding hashbench (``locations``)."""
+    return zoo_root()
 
 
 def entries(root: Path | None = None) -> list[ZooEntry]:
@@ -73,7 +72,7 @@ def entries(root: Path | None = None) -> list[ZooEntry]:
 
 
 def find(name: str, seed: int = 0, root: Path | None = None) -> ZooEntry:
-    from hashbench.registry import close_matches
+    from hashbench.errors import close_matches
 
     known = entries(root)
     for e in known:
@@ -93,7 +92,7 @@ def load_model(name: str, seed: int = 0, device: str | torch.device = "cpu",
     """The published model ``name`` (e.g. ``"standard-v2/mnist/dpsh-small_cnn-32b/cgat"``) of
     root seed ``seed``, in eval mode: its file's sha256 checked against the manifest (which is
     its records' checkpoint_sha256), its weights loaded without unpickling code."""
-    from hashbench.store import model_from_checkpoint
+    from hashbench.harness.store import model_from_checkpoint
 
     entry = find(name, seed, root)
     base = Path(root or default_root())

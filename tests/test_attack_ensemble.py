@@ -6,10 +6,10 @@ import torch
 from masking import HardSign  # tests/masking.py
 
 from hashbench.api import Need, SourceModel
-from hashbench.evaluate import attack_metrics
+from hashbench.harness.evaluate import attack_metrics
+from hashbench.harness.provision import Provisioned
 from hashbench.metrics import random_ranking_map
 from hashbench.progress import NULL_PROGRESS
-from hashbench.provision import Provisioned
 from hashbench.registry import attacks
 from hashbench.retrieval_objective import min_average_precision
 from hashbench.training import encode_split

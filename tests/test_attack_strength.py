@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from hashbench.evaluate import attack_metrics, clean_metrics
+from hashbench.harness.evaluate import attack_metrics, clean_metrics
+from hashbench.harness.provision import Provisioned
 from hashbench.progress import NULL_PROGRESS
-from hashbench.provision import Provisioned
 from hashbench.registry import attacks
 from hashbench.training import encode_split
 

@@ -9,12 +9,12 @@ import torch
 
 from hashbench.api import TrainContext
 from hashbench.data import load_dataset
-from hashbench.evaluate import attack_metrics
+from hashbench.harness.evaluate import attack_metrics
+from hashbench.harness.provision import Provisioned
+from hashbench.harness.tracks import IMAGE_TEXT
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
 from hashbench.progress import NULL_PROGRESS
-from hashbench.provision import Provisioned
 from hashbench.registry import attacks, defenses, methods
-from hashbench.tracks import IMAGE_TEXT
 from hashbench.training import encode_split, encode_texts
 
 N_QUERIES = 100

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from hashbench.api import TrainContext
-from hashbench.evaluate import attack_metrics, clean_metrics
+from hashbench.harness.evaluate import attack_metrics, clean_metrics
+from hashbench.harness.provision import Provisioned
 from hashbench.progress import NULL_PROGRESS
-from hashbench.provision import Provisioned
 from hashbench.registry import attacks, defenses, make_loss
 from hashbench.seeding import generator
 from hashbench.training import encode_split

@@ -11,9 +11,9 @@ from masking import HardSign  # tests/masking.py
 
 from hashbench.api import AttackContext, Need, QueryBatch, RankingOracle, SourceModel
 from hashbench.errors import PluginError
-from hashbench.evaluate import attack_metrics, ranked_ids
+from hashbench.harness.evaluate import attack_metrics, ranked_ids
+from hashbench.harness.provision import Provisioned
 from hashbench.progress import NULL_PROGRESS
-from hashbench.provision import Provisioned
 from hashbench.registry import attacks
 from hashbench.training import encode_split
 

@@ -1,11 +1,11 @@
 """Choosing where a run's cells are computed (``hashbench run --executor``). Here, not in
-``hashbench.executor``, so that the local executor (which the runner uses) never refers to the
+``hashbench.harness.executor``, so that the local executor (which the runner uses) never refers to the
 Ray one (which uses the runner): no import cycle, lazy or not."""
 
 from __future__ import annotations
 
 from hashbench.errors import ConfigError
-from hashbench.executor import Executor, LocalExecutor
+from hashbench.harness.executor import Executor, LocalExecutor
 
 EXECUTORS = ("local", "ray")
 
@@ -16,7 +16,7 @@ def make_executor(name: str, address: str | None = None, gpus_per_cell: float | 
     if name == "local":
         return LocalExecutor()
     if name == "ray":
-        from hashbench.ray_executor import RayExecutor
+        from hashbench.harness.ray_executor import RayExecutor
 
         return RayExecutor(address=address, gpus_per_cell=gpus_per_cell,
                            cpus_per_cell=cpus_per_cell, max_retries=max_retries)

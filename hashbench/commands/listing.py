@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.table import Table
 
 from hashbench.data import DATASETS
+from hashbench.harness.suites import load_suite, package_suites
 from hashbench.models.backbones import BACKBONES
 from hashbench.registry import attacks, defenses, methods
-from hashbench.suites import load_suite, package_suites
 
 
 def _plugin_table(registry) -> Table:

@@ -25,7 +25,7 @@ from hashbench.errors import HashbenchError
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(paths):
     """Check result records (files or folders) against the result schema."""
-    from hashbench.records import iter_record_paths, load_record, sidecar_bytes
+    from hashbench.records.io import iter_record_paths, load_record, sidecar_bytes
 
     bad = 0
     n = 0
@@ -54,7 +54,7 @@ def validate(paths):
               "(then only codes, attacks and metrics are recomputed)")
 @click.option("--tolerance", type=FiniteFloat(min=0), default=None,
               help="largest |published - recomputed| that counts as reproduced "
-              "[default: hashbench.reproduce.TOLERANCE]")
+              "[default: hashbench.harness.reproduce.TOLERANCE]")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, envvar="HASHBENCH_DATA")
 def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
@@ -62,9 +62,9 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
     scratch and compare their metrics with the published values."""
     import tempfile
 
-    from hashbench.records import load_record
-    from hashbench.reproduce import TOLERANCE, check_scratch, compare, published_cells
-    from hashbench.runner import Runner, RunOptions, RunSummary
+    from hashbench.harness.reproduce import TOLERANCE, check_scratch, compare, published_cells
+    from hashbench.harness.runner import Runner, RunOptions, RunSummary
+    from hashbench.records.io import load_record
 
     tolerance = TOLERANCE if tolerance is None else tolerance
     if scratch is not None:
@@ -133,9 +133,9 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
 def evaluate_queries(suite_name, dataset, defense, model_id, queries_path, name, targeted,
                      results_dir, cache_dir, data_root, device):
     """Check and score adversarial queries made by any tool; write a record marked external."""
-    from hashbench.external import external_cell, load_queries, score_external
-    from hashbench.runner import Runner, RunOptions
-    from hashbench.suites import load_suite
+    from hashbench.harness.external import external_cell, load_queries, score_external
+    from hashbench.harness.runner import Runner, RunOptions
+    from hashbench.harness.suites import load_suite
 
     cell = external_cell(load_suite(suite_name), dataset, defense, model_id)
     adv, sha256 = load_queries(queries_path)

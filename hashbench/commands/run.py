@@ -18,8 +18,8 @@ from hashbench.commands.output import (
     terminal_safe,
 )
 from hashbench.errors import HashbenchError
+from hashbench.harness.suites import MAX_CELL_TIMEOUT, MAX_SEED
 from hashbench.progress import Progress
-from hashbench.suites import MAX_CELL_TIMEOUT, MAX_SEED
 
 
 @click.command()
@@ -77,11 +77,11 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
         allow_dirty, amp, quiet, as_json, executor, address, gpus_per_cell,
         cpus_per_cell, max_retries):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
-    from hashbench.cells import parse_filters, select, suite_folder
     from hashbench.commands.executors import make_executor
-    from hashbench.provenance import refuse_dirty_shipped_results
-    from hashbench.runner import Runner, RunOptions, resolve_device
-    from hashbench.suites import load_suite
+    from hashbench.harness.cells import parse_filters, select, suite_folder
+    from hashbench.harness.provenance import refuse_dirty_shipped_results
+    from hashbench.harness.runner import Runner, RunOptions, resolve_device
+    from hashbench.harness.suites import load_suite
 
     suite = load_suite(suite_name)
     if not allow_dirty:

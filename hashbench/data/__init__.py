@@ -47,7 +47,7 @@ _CACHE: dict[tuple[str, str], RetrievalData] = {}
 def load_dataset(name: str, root: Path | None = None) -> RetrievalData:
     """Load a dataset by name; ``root`` defaults to $HASHBENCH_DATA. Cached per process."""
     if name not in DATASETS:
-        from hashbench.registry import close_matches
+        from hashbench.errors import close_matches
 
         raise ConfigError(f"unknown dataset '{name}'{close_matches(name, DATASETS)}")
     root = root if root is not None else data_root_from_env()

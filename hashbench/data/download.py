@@ -52,7 +52,7 @@ def download(name: str, root: Path | None, progress: Progress = NULL_PROGRESS) -
     their md5 are kept (a second call downloads nothing)."""
     from torchvision.datasets.utils import check_integrity, download_url
 
-    from hashbench.registry import close_matches
+    from hashbench.errors import close_matches
 
     known = sources()
     if name not in known:

@@ -44,7 +44,7 @@ import numpy as np
 
 from hashbench.data.literature import LIST_DATASETS, SPLIT_FILES
 from hashbench.errors import ConfigError, DataError, DataMissing, one_line
-from hashbench.records import atomic_write_bytes
+from hashbench.records.io import atomic_write_bytes
 from hashbench.seeding import numpy_rng
 from hashbench.text import UNSAFE
 
@@ -339,7 +339,7 @@ def prepare(name: str, source: Path, data_root: Path, seed: int = 0,
     """Build ``DATA_ROOT/<name>/`` list files (and tag matrices) from the distribution under
     ``source``. Existing list files are kept unless ``force`` (they define the protocol)."""
     if name not in BUILDERS:
-        from hashbench.registry import close_matches
+        from hashbench.errors import close_matches
 
         raise ConfigError(f"data prepare: unknown dataset {name!r}{close_matches(name, PREPARED)}"
                           f"; one of {', '.join(PREPARED)}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from record_factory import complete  # tests/record_factory.py
 
-from hashbench.leaderboard import build_boards, write_leaderboards
+from hashbench.report.leaderboard import build_boards, write_leaderboards
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))
                  if p), None)

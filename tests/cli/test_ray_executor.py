@@ -15,9 +15,9 @@ from test_run_cli import KILL_SUITE, hb, records
 
 from hashbench.cli import cli
 from hashbench.errors import ConfigError
-from hashbench.records import load_record
-from hashbench.runner import Runner, RunOptions
-from hashbench.suites import load_suite
+from hashbench.harness.runner import Runner, RunOptions
+from hashbench.harness.suites import load_suite
+from hashbench.records.io import load_record
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install "
                           "'hashbench[ray]' (make setup installs it)")
@@ -95,7 +95,7 @@ def test_a_killed_worker_is_retried_and_the_run_completes(local_ray, tmp_path):
                "--cache", str(tmp_path / "lc"), env=ONE_THREAD)
     assert local.returncode == 0, local.stderr
 
-    from hashbench.ray_executor import RayExecutor
+    from hashbench.harness.ray_executor import RayExecutor
 
     runner = Runner(RunOptions(results_dir=tmp_path / "ray", cache_dir=tmp_path / "rc"))
     outcome = {}
@@ -135,7 +135,7 @@ def test_a_model_whose_training_fails_fails_its_cells_with_the_cause(local_ray, 
 def test_missing_ray_is_a_one_line_error(monkeypatch):
     import sys
 
-    from hashbench.ray_executor import require_ray
+    from hashbench.harness.ray_executor import require_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ConfigError, match=r"pip install 'hashbench\[ray\]'"):
@@ -146,7 +146,7 @@ def test_a_worker_whose_code_differs_from_the_drivers_is_refused(tmp_path):
     """The worker recomputes the model key from its own code; a mismatch must not silently
     train a different model (cell_task is called in-process: the check needs no cluster)."""
     from hashbench.errors import HashbenchError
-    from hashbench.ray_executor import cell_task
+    from hashbench.harness.ray_executor import cell_task
 
     class Tracker:
         class started:

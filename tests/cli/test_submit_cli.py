@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hashbench.errors import ConfigError
-from hashbench.suites import load_suite
+from hashbench.harness.suites import load_suite
 
 FOLDER = "smoke/mnist/dpsh-small_cnn-16b/vanilla"
 SMOKE = Path(__file__).resolve().parents[2] / "hashbench/suites/smoke.toml"

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from hashbench.api import AttackContext
+from hashbench.harness.threat_model import check_adversarial
 from hashbench.registry import attacks
-from hashbench.threat_model import check_adversarial
 
 N_CLASSES = 4
 

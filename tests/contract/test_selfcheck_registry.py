@@ -5,8 +5,8 @@ editing this test."""
 
 import pytest
 
-from hashbench.cli import plugin_checks
 from hashbench.registry import attacks, defenses, methods
+from hashbench.selfcheck import plugin_checks
 
 PLUGINS = [(reg.kind, name) for reg in (attacks, defenses, methods) for name in reg.names()]
 REGISTRIES = {"attack": attacks, "defense": defenses, "method": methods}

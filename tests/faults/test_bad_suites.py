@@ -108,3 +108,51 @@ def test_a_bad_suite_is_refused_before_anything_runs(case, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
     assert message in lines[0], lines[0]
     assert not (tmp_path / "results").exists() and not (tmp_path / "cache").exists()
+
+
+MODALITY_CASES = {
+    "a text attack under attacks": (BASE.replace('attacks = ["hag", "center_pgd"]',
+                                                 'attacks = ["hag", "text_flip"]'),
+                                    "attack 'text_flip' perturbs text queries, but attacks "
+                                    "lists image attacks"),
+    "an image-text defense in an image group": (
+        BASE.replace('defenses = ["vanilla", "cgat"]', 'defenses = ["vanilla", "cm_cgat"]'),
+        "defense 'cm_cgat' trains image-text hashing models, but this group is image"),
+    "text attacks in an image group": (
+        BASE.replace('attacks = ["hag", "center_pgd"]',
+                     'attacks = ["hag", "center_pgd"]\ntext_attacks = ["text_flip"]'),
+        "text_attacks in an image group"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MODALITY_CASES))
+def test_a_plugin_of_another_modality_is_refused_at_load(case, tmp_path):
+    text, message = MODALITY_CASES[case]
+    suite = tmp_path / "faulty.toml"
+    suite.write_text(text)
+    res = hb("run", "--suite", suite, "--results", tmp_path / "results", "--cache",
+             tmp_path / "cache")
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 2, res.stderr
+    assert len(lines) == 1 and message in lines[0], res.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("suite, option, message", [
+    ("crossmodal", ["--add-defense", "cgat"],
+     "--add-defense cgat: it trains image hashing models, and suite crossmodal has no image "
+     "group"),
+    ("smoke", ["--add-defense", "cm_cgat"],
+     "--add-defense cm_cgat: it trains image-text hashing models, and suite smoke has no "
+     "image-text group"),
+    ("smoke", ["--add-attack", "text_flip"],
+     "--add-attack text_flip: it perturbs text queries, and suite smoke has no image-text group"),
+])
+def test_an_added_plugin_of_another_modality_is_one_line_before_training(suite, option, message,
+                                                                        tmp_path):
+    res = hb("run", "--suite", suite, "--results", tmp_path / "results", "--cache",
+             tmp_path / "cache", *option)
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert res.returncode == 2, res.stderr
+    assert len(lines) == 1 and message in lines[0], res.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "cache").exists()

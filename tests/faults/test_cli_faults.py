@@ -116,7 +116,8 @@ def test_an_unwritable_folder_is_one_line_and_exit_2(where, smoke_results, tmp_p
 
 def test_a_full_disk_is_one_line_and_loses_nothing(smoke_results, tmp_path, monkeypatch, capsys):
     """In-process, with every fsync failing as on a full disk (no way to fill a disk here)."""
-    from hashbench import cli, records
+    from hashbench import cli
+    from hashbench.records import io as records
 
     results, cache = copy_run(smoke_results, tmp_path)
     (results / FOLDER / "hag.json").unlink()

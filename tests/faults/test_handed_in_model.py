@@ -175,7 +175,7 @@ def test_a_meta_device_model_is_one_line():
 
 def test_a_sound_model_is_measured_and_its_sha_is_of_its_own_weights(tmp_path):
     """The guard wraps the model without changing what identifies it."""
-    from hashbench.guards import weights_sha256
+    from hashbench.harness.guards import weights_sha256
     from hashbench.models.adapter import as_hash_model
 
     model = Linear()

@@ -69,7 +69,7 @@ def content(results: Path) -> dict:
     return out
 
 
-# where each attempt is killed: the process stops itself there (hashbench.failpoints) and the
+# where each attempt is killed: the process stops itself there (hashbench.harness.failpoints) and the
 # test kills it stopped, so every kill lands where it says, whatever the machine's speed
 KILL_POINTS = (
     "train-step@3",       # inside the vanilla model's training (no checkpoint yet)

@@ -20,7 +20,7 @@ from PIL import Image
 from test_plugin_faults import install  # tests/faults/test_plugin_faults.py
 
 from hashbench.errors import HashbenchError
-from hashbench.ray_executor import check_reachable
+from hashbench.harness.ray_executor import check_reachable
 
 SMOKE_MODEL = "smoke/mnist/dpsh-small_cnn-16b/vanilla"
 
@@ -185,7 +185,7 @@ def test_selfcheck_of_a_plugin_that_never_returns_stops_at_its_time_limit(tmp_pa
 
 
 def test_failpoints_are_inert_unless_set(monkeypatch):
-    from hashbench import failpoints
+    from hashbench.harness import failpoints
 
     monkeypatch.delenv(failpoints.ENV, raising=False)
     failpoints.hit("sidecar-written")  # would stop this process if it were armed

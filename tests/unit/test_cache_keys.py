@@ -3,15 +3,14 @@ plugin kit, the models, a method or a defense's source, or to how the key is bui
 cached model and makes every published record's ``cache_key`` stale. A move of harness, report or
 record modules must leave them as they are; a deliberate change updates these pins and says so."""
 
-from pathlib import Path
 
 import pytest
 import torch
 
 from hashbench.data import load_dataset
-from hashbench.provision import Provisioner
-from hashbench.store import ModelStore
-from hashbench.suites import load_suite
+from hashbench.harness.provision import Provisioner
+from hashbench.harness.store import ModelStore
+from hashbench.harness.suites import load_suite
 
 PINNED = {
     "crossmodal_smoke": {

@@ -15,12 +15,12 @@ from hashbench.codes import center_codes
 from hashbench.data import load_dataset
 from hashbench.data.literature import load_list_dataset
 from hashbench.errors import ConfigError, DataError, ThreatModelError
+from hashbench.harness.runner import Runner, RunOptions, RunSummary
+from hashbench.harness.suites import load_suite
+from hashbench.harness.threat_model import check_text_adversarial
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec, build_model
 from hashbench.optim import greedy_flips
 from hashbench.registry import attacks, methods
-from hashbench.runner import Runner, RunOptions, RunSummary
-from hashbench.suites import load_suite
-from hashbench.threat_model import check_text_adversarial
 
 REPO = Path(__file__).resolve().parents[2]
 # the image protocol of mnist_multi, as published in results/standard: adding tags must not move it

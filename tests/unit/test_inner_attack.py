@@ -7,7 +7,7 @@ import torch
 from hashbench.api import TrainContext
 from hashbench.errors import ConfigError
 from hashbench.registry import attacks, defenses
-from hashbench.selfcheck import check_defense
+from hashbench.selfcheck.image import check_defense
 
 
 def ctx() -> TrainContext:

@@ -106,3 +106,68 @@ def test_plugins_import_only_the_plugin_api():
                     outside.add((path.name, name))
     assert not outside, outside
 
+
+
+def _graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {m: imports(p, set(mods)) - {m, "hashbench"} for m, p in mods.items()
+            if m.startswith("hashbench.") and m.split(".")[1] not in ("attacks", "defenses",
+                                                                       "methods")}
+
+
+def _in(module: str, *packages: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def kit_modules() -> set[str]:
+    from hashbench.api import PLUGIN_API
+
+    return set(PLUGIN_API)
+
+
+def test_the_layers_import_downwards_only():
+    """report reads records only; records know no harness; the plugin kit knows neither the
+    engine nor the registry; data and models do not reach for the registry."""
+    graph, kit = _graph(), kit_modules()
+    bad = []
+    for mod, deps in graph.items():
+        for dep in deps:
+            if _in(mod, "hashbench.report") and not _in(
+                    dep, "hashbench.report", "hashbench.records", "hashbench.errors",
+                    "hashbench.text", "hashbench.seeding"):
+                bad.append((mod, dep))
+            if _in(mod, "hashbench.records") and _in(dep, "hashbench.harness", "hashbench.report",
+                                                     "hashbench.registry"):
+                bad.append((mod, dep))
+            if mod in kit and _in(dep, "hashbench.harness", "hashbench.records",
+                                  "hashbench.report", "hashbench.registry"):
+                bad.append((mod, dep))
+            if _in(mod, "hashbench.harness") and _in(dep, "hashbench.report"):
+                bad.append((mod, dep))
+            if _in(mod, "hashbench.data", "hashbench.models") and dep == "hashbench.registry" \
+                    and (mod, dep) not in MODEL_CORE_EXCEPTIONS:
+                bad.append((mod, dep))
+    assert not bad, bad
+
+
+# models/ is part of every model cache key (its source bytes): this lazy "did you mean" import
+# goes when the model core is next edited on purpose (a new suite version retraining anyway),
+# not in a move that must leave every cache key as it is (test_cache_keys)
+MODEL_CORE_EXCEPTIONS = {("hashbench.models.backbones", "hashbench.registry")}
+
+
+def test_the_model_fingerprint_covers_the_plugin_kit():
+    """The kit is listed once (api.PLUGIN_API); the model fingerprint's files are the kit plus
+    what models depend on below it, in the order the published cache keys were built with."""
+    from hashbench.harness.provenance import MODEL_CORE
+
+    kit = {m.removeprefix("hashbench.").replace(".", "/") + ".py" for m in kit_modules()}
+    assert set(MODEL_CORE) == kit | {"seeding.py", "models", "data/splits.py"}
+
+
+def test_hashbench_top_level_holds_the_kit_and_the_front_doors_only():
+    top = {p.stem for p in (ROOT / "hashbench").glob("*.py")}
+    kit = {m.removeprefix("hashbench.") for m in kit_modules()}
+    front = {"__init__", "cli", "python_api", "zoo", "registry", "errors", "progress", "text",
+             "locations", "seeding", "metrics_cpu"}
+    assert top - kit - front == set(), top - kit - front

@@ -4,7 +4,7 @@ import copy
 
 from record_factory import complete, ensemble  # tests/record_factory.py
 
-from hashbench.leaderboard import board_markdown, build_boards, escape_markdown
+from hashbench.report.leaderboard import board_markdown, build_boards, escape_markdown
 
 
 def record(defense: str, attack: str, clean: float, robust: float | None, version: int = 1,
@@ -169,7 +169,7 @@ def test_the_black_box_worst_case_stands_beside_the_white_box_one():
 
 
 def test_a_suite_with_reference_numbers_shows_them_beside_its_own(tmp_path):
-    from hashbench.leaderboard import write_leaderboards
+    from hashbench.report.leaderboard import write_leaderboards
 
     def lit(defense, attack, clean, robust, t_map=None):
         rec = record(defense, attack, clean, robust, method="dph")

@@ -4,10 +4,10 @@ import pytest
 import torch
 from hashbench.methods.csq import hash_centers
 
+from hashbench.harness.store import ModelStore
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.registry import image_methods, make_loss
 from hashbench.seeding import generator
-from hashbench.store import ModelStore
 
 
 def test_output_is_tanh_of_alpha_z_with_k_bits():

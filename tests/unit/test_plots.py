@@ -3,8 +3,8 @@
 import numpy as np
 from record_factory import complete  # tests/record_factory.py
 
-from hashbench.plots import PlotResult, Row, plot_eps_sweeps, plot_tsne
-from hashbench.record_types import Record
+from hashbench.records.types import Record
+from hashbench.report.plots import PlotResult, Row, plot_eps_sweeps, plot_tsne
 
 
 def rec(eps, robust, sweep=True):

@@ -1,6 +1,6 @@
 """Model cache keys follow the code: a changed source file (core or plugin) means a new key."""
 
-from hashbench.provenance import code_fingerprint, source_fingerprint
+from hashbench.harness.provenance import code_fingerprint, source_fingerprint
 
 
 def test_fingerprint_changes_with_any_source_file(tmp_path):
@@ -16,7 +16,7 @@ def test_a_subclassed_plugin_carries_its_base_module(monkeypatch):
     from hashbench.defenses.cgat import CgAT
     from hashbench.defenses.saat import SAAT
 
-    from hashbench import provenance
+    from hashbench.harness import provenance
 
     class MyCgAT(CgAT):  # a third party's variant of a first-party defense
         name = "my_cgat"
@@ -40,7 +40,7 @@ def test_a_model_key_follows_its_training_code_not_the_cli_or_the_report(monkeyp
     from hashbench.defenses.vanilla import Vanilla
     from hashbench.methods.dpsh import DPSH
 
-    from hashbench import provenance
+    from hashbench.harness import provenance
 
     before = code_fingerprint(Vanilla, DPSH)
     real = provenance.source_fingerprint

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from hashbench.errors import ResultError
-from hashbench.record_types import ABSENT, PARTS, Record
-from hashbench.records import iter_record_paths, load_record, schema
+from hashbench.records.io import iter_record_paths, load_record, schema
+from hashbench.records.types import ABSENT, PARTS, Record
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = sorted((ROOT / "tests/fixtures/records").rglob("*.json"))

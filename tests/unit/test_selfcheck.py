@@ -6,7 +6,7 @@ from hashbench.attacks.hag import HAG
 from hashbench.defenses.vanilla import Vanilla
 
 from hashbench.registry import defenses
-from hashbench.selfcheck import check_attack, check_defense
+from hashbench.selfcheck.image import check_attack, check_defense
 
 
 def failed(checks) -> dict[str, str]:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from hashbench.cells import record_path
 from hashbench.errors import ConfigError
-from hashbench.records import config_hash
-from hashbench.suites import load_suite
+from hashbench.harness.cells import record_path
+from hashbench.harness.suites import load_suite
+from hashbench.records.io import config_hash
 
 SUITE = """
 name = "seeded"
@@ -64,9 +64,9 @@ def test_a_parent_other_than_vanilla_is_trained_with_its_own_suite_section(tmp_p
     the parent's identity is built from it, and the parent is the suite's own CgAT model."""
     from hashbench.api import Defense
     from hashbench.data import load_dataset
-    from hashbench.provision import Provisioner
+    from hashbench.harness.provision import Provisioner
+    from hashbench.harness.store import ModelStore
     from hashbench.registry import defenses
-    from hashbench.store import ModelStore
 
     real_get, real_entry = defenses.get, defenses.entry
     cgat = real_get("cgat")
@@ -101,7 +101,7 @@ def torch_cpu():
 
 
 def test_the_black_box_worst_case_takes_only_black_box_attacks(tmp_path):
-    from hashbench.suites import BLACKBOX_WORST_CASE, load_suite
+    from hashbench.harness.suites import BLACKBOX_WORST_CASE, load_suite
 
     text = """name = "bb"
 version = 1

@@ -1,4 +1,4 @@
-"""hashbench.tsne: a faithful t-SNE (clusters stay together) whose map is the same bytes for any
+"""hashbench.report.tsne: a faithful t-SNE (clusters stay together) whose map is the same bytes for any
 thread count and any CPU the kernels are compiled for."""
 
 import hashlib
@@ -8,12 +8,12 @@ import sys
 
 import numpy as np
 
-from hashbench.tsne import P_GRID, embed, joint_probabilities
+from hashbench.report.tsne import P_GRID, embed, joint_probabilities
 
 SCRIPT = """
 import hashlib, sys
 import numpy as np
-from hashbench.tsne import embed
+from hashbench.report.tsne import embed
 rng = np.random.default_rng(0)
 centers = np.where(rng.random((6, 24)) < 0.5, 1, -1)
 codes = centers[np.arange(300) % 6] * np.where(rng.random((300, 24)) < 0.15, -1, 1)

@@ -13,7 +13,7 @@ import hashbench
 from hashbench.data import load_dataset
 from hashbench.errors import ConfigError, ResultError
 from hashbench.metrics import mean_average_precision
-from hashbench.records import sha256_bytes
+from hashbench.records.io import sha256_bytes
 from hashbench.training import encode_split
 from hashbench.zoo import default_root, entries
 

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import torch
 
-from hashbench import cell_record
 from hashbench.data import load_dataset
 from hashbench.errors import ResultError, ThreatModelError
-from hashbench.evaluate import score_adversarial
-from hashbench.provenance import provenance, utc_now
-from hashbench.record_types import PluginRef, SidecarRef
-from hashbench.records import sidecar_path, write_record, write_sidecar
-from hashbench.runner import Runner
-from hashbench.suites import CLEAN, CellSpec, Suite
-from hashbench.threat_model import check_adversarial
+from hashbench.harness import cell_record
+from hashbench.harness.evaluate import score_adversarial
+from hashbench.harness.provenance import provenance, utc_now
+from hashbench.harness.runner import Runner
+from hashbench.harness.suites import CLEAN, CellSpec, Suite
+from hashbench.harness.threat_model import check_adversarial
+from hashbench.records.io import sidecar_path, write_record, write_sidecar
+from hashbench.records.types import PluginRef, SidecarRef
 
 
 def external_cell(suite: Suite, dataset: str, defense: str, model_id: str | None) -> CellSpec:

@@ -19,20 +19,21 @@ from pathlib import Path
 import jsonschema
 
 from hashbench.errors import ConfigError
-from hashbench.suite_checks import (  # noqa: F401 - MAX_*: the suite's bounds, read by the CLI
+from hashbench.harness.suite_checks import (  # noqa: F401 - MAX_*: the suite's bounds, read by the CLI
     DEFAULT_CELL_TIMEOUT,
     IMAGE_TEXT,
     MAX_CELL_TIMEOUT,
     MAX_SEED,
     check_suite_file,
 )
-from hashbench.tracks import TRACKS
+from hashbench.harness.tracks import TRACKS
+from hashbench.records.types import (  # noqa: F401 - the cell names, re-exported for the harness
+    AGGREGATES,
+    BLACKBOX_WORST_CASE,
+    CLEAN,
+    WORST_CASE,
+)
 
-CLEAN = "clean"
-WORST_CASE = "worst_case"
-# the per-query worst case over attacks that need only a deployed system's rankings (or nothing)
-BLACKBOX_WORST_CASE = "blackbox_worst_case"
-AGGREGATES = (WORST_CASE, BLACKBOX_WORST_CASE)
 # query modality -> the direction of its cells: image queries retrieve texts and vice versa
 DIRECTIONS = {"image": "i2t", "text": "t2i"}
 QUERY_MODALITY = {v: k for k, v in DIRECTIONS.items()}
@@ -85,7 +86,7 @@ class CellSpec:
 
     @property
     def track(self):
-        """The image or image-text track's strategy object (``hashbench.tracks``)."""
+        """The image or image-text track's strategy object (``hashbench.harness.tracks``)."""
         return TRACKS[IMAGE_TEXT if self.direction else "image"]
 
     @property
@@ -182,8 +183,18 @@ class Suite:
             added[name] = {**{k: v for k, v in recipe.items() if k in fields},
                            **params.get(name, {})}
             defenses.check_params(name, added[name])  # before anything trains
-        groups = tuple({**g, "defenses": list(dict.fromkeys([*g["defenses"], *names]))}
-                       for g in self.groups)
+        # each added defense goes to the groups of its modality, and must find one
+        modality = {name: defenses.get(name).modality for name in names}
+        kinds = {g.get("modality", "image") for g in self.groups}
+        for name in names:
+            if not any(g.get("modality", "image") == modality[name] for g in self.groups):
+                raise ConfigError(
+                    f"--add-defense {name}: it trains {modality[name]} hashing models, and "
+                    f"suite {self.name} has no {modality[name]} group; add a defense of the "
+                    f"suite's modality ({', '.join(sorted(kinds))})")
+        groups = tuple({**g, "defenses": list(dict.fromkeys(
+            [*g["defenses"], *(n for n in names if modality[n] == g.get("modality", "image"))]))}
+            for g in self.groups)
         return dataclasses.replace(self, groups=groups,
                                    defense_params={**self.defense_params, **added})
 
@@ -199,6 +210,10 @@ class Suite:
         names = [n for n in names if n not in present]
         for name in names:  # before anything trains
             attacks.check_params(name, params.get(name, {}))
+            if attacks.get(name).modality == "text" and not any(
+                    g.get("modality") == IMAGE_TEXT for g in self.groups):
+                raise ConfigError(f"--add-attack {name}: it perturbs text queries, and suite "
+                                  f"{self.name} has no image-text group; add an image attack")
         groups = [dict(g) for g in self.groups]
         for g, name in itertools.product(groups, names):
             key = "text_attacks" if attacks.get(name).modality == "text" else "attacks"
@@ -289,7 +304,7 @@ def load_suite(name_or_path: str) -> Suite:
     if not path.is_file():
         known = package_suites()
         if name_or_path not in known:
-            from hashbench.registry import close_matches
+            from hashbench.errors import close_matches
 
             raise ConfigError(
                 f"suite '{name_or_path}' is neither a file nor a package suite"

@@ -17,6 +17,13 @@ from typing import Any, Callable
 
 from hashbench.errors import ResultError
 
+# what a record's ``cell.attack`` names besides a registered attack: the clean cell, and the
+# per-query worst cases over attacks (all of the suite's, and those that need only rankings)
+CLEAN = "clean"
+WORST_CASE = "worst_case"
+BLACKBOX_WORST_CASE = "blackbox_worst_case"
+AGGREGATES = (WORST_CASE, BLACKBOX_WORST_CASE)
+
 
 class _Absent:
     """A record key that is not there (``None`` is a key holding JSON null)."""

@@ -14,18 +14,18 @@ from hashbench import __version__
 from hashbench.api import Need, SourceModel, TrainContext
 from hashbench.data import RetrievalData
 from hashbench.errors import ConfigError, PluginError, one_line
-from hashbench.guards import blame, check_trained_model
-from hashbench.locks import lock_for
+from hashbench.harness.guards import blame, check_trained_model
+from hashbench.harness.locks import lock_for
+from hashbench.harness.provenance import code_fingerprint
+from hashbench.harness.store import ModelStore
+from hashbench.harness.timing import PhaseClock
 from hashbench.models.crossmodal import CrossModalSpec
 from hashbench.models.hash_model import ModelSpec
 from hashbench.models.pretrained import file_sha256, weights_path
 from hashbench.progress import NULL_PROGRESS, Progress
-from hashbench.provenance import code_fingerprint
-from hashbench.records import config_hash
+from hashbench.records.io import config_hash
 from hashbench.registry import attacks, defenses, make_loss, plugin_ref
 from hashbench.seeding import generator
-from hashbench.store import ModelStore
-from hashbench.timing import PhaseClock
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Provisioner:
         self.clock = clock or PhaseClock()
         self._memo: dict[str, Provisioned] = {}
         self._failed: dict[str, str] = {}  # cache key -> why its training failed in this run
-        # models handed in whole (hashbench.evaluate): (dataset, model id, defense, seed) ->
+        # models handed in whole (hashbench.harness.evaluate): (dataset, model id, defense, seed) ->
         # the model with its codes, and the configuration whose vanilla model is its source
         self.given: dict[tuple, Provisioned] = {}
         self.given_sources: dict[tuple, object] = {}

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hashbench.data import RetrievalData
-from hashbench.record_types import (
+from hashbench.harness.suites import CellSpec
+from hashbench.records.io import SCHEMA_VERSION
+from hashbench.records.types import (
     Cost,
     DatasetRef,
     Metrics,
@@ -24,8 +26,6 @@ from hashbench.record_types import (
     SidecarRef,
     SuiteRef,
 )
-from hashbench.records import SCHEMA_VERSION
-from hashbench.suites import CellSpec
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ import torch
 
 from hashbench.api import AttackContext, Need, QueryBatch, RankingOracle, SourceModel, StateCache
 from hashbench.errors import PluginError
-from hashbench.guards import blame, global_rng_untouched, unchanged_model
-from hashbench.intervals import bootstrap_ci
+from hashbench.harness.guards import blame, global_rng_untouched, unchanged_model
+from hashbench.harness.threat_model import check_adversarial, check_text_adversarial
+from hashbench.harness.timing import PhaseClock
 from hashbench.metrics import (
     average_precision,
     binarize,
@@ -23,8 +24,7 @@ from hashbench.metrics import (
     random_ranking_map,
 )
 from hashbench.optim import eval_mode
-from hashbench.threat_model import check_adversarial, check_text_adversarial
-from hashbench.timing import PhaseClock
+from hashbench.records.intervals import bootstrap_ci
 
 ATTACK_BATCH = 128
 CURVE_POINTS = 100  # ranking cutoffs kept for the PR and P@N curves of a cell

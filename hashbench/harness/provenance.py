@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from hashbench import __version__
+from hashbench.locations import PACKAGE_DIR, checkout_root
 
 
 def utc_now() -> str:
@@ -25,7 +26,7 @@ def utc_now() -> str:
 @lru_cache(maxsize=1)
 def git_state() -> tuple[str | None, bool | None]:
     """(sha, dirty) of the checkout holding hashbench, or (None, None) outside one."""
-    here = Path(__file__).resolve().parent
+    here = PACKAGE_DIR
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=here, capture_output=True, text=True,
@@ -82,7 +83,7 @@ def _plugin_modules(cls: type, core_dir: Path) -> set[str]:
 def code_fingerprint(*classes: type) -> str:
     """Fingerprint of the code a model trained by ``classes`` (its defense, its hashing method,
     the inner attacks it trains against) depends on: ``MODEL_CORE`` and each class's modules."""
-    core_dir = Path(__file__).resolve().parent
+    core_dir = PACKAGE_DIR
     parts = [source_fingerprint(str(core_dir / m)) for m in MODEL_CORE]
     modules = set()
     for cls in classes:
@@ -155,7 +156,9 @@ def refuse_dirty_shipped_results(results_dir: Path, suite: str) -> None:
     sha, dirty = git_state()
     if not dirty:
         return
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = checkout_root()
+    if checkout is None:  # an installed wheel ships no results
+        return
     target = (Path(results_dir) / suite).resolve()
     if target.is_relative_to((checkout / "results").resolve()) and target.is_dir():
         raise HashbenchError(

@@ -30,15 +30,15 @@ from typing import TYPE_CHECKING
 
 from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import ConfigError, HashbenchError
-from hashbench.guards import CellTimeout, time_limit
-from hashbench.provenance import utc_now
-from hashbench.records import read_result, sidecar_path, write_result
-from hashbench.suites import AGGREGATES, CLEAN
+from hashbench.harness.guards import CellTimeout, time_limit
+from hashbench.harness.provenance import utc_now
+from hashbench.harness.suites import AGGREGATES, CLEAN
+from hashbench.records.io import read_result, sidecar_path, write_result
 
 if TYPE_CHECKING:
-    from hashbench.cell_record import CellPlan
-    from hashbench.record_types import Record
-    from hashbench.runner import Runner, RunOptions, RunSummary
+    from hashbench.harness.cell_record import CellPlan
+    from hashbench.harness.runner import Runner, RunOptions, RunSummary
+    from hashbench.records.types import Record
 
 POLL_SECONDS = 0.5
 
@@ -56,7 +56,7 @@ def require_ray():
 def _worker_runner(options: RunOptions, threads: int, results_dir: Path | None = None) -> Runner:
     import torch
 
-    from hashbench.runner import Runner
+    from hashbench.harness.runner import Runner
 
     torch.set_num_threads(max(1, threads))
     return Runner(replace(options, results_dir=results_dir or options.results_dir))

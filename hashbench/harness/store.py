@@ -13,10 +13,10 @@ import torch
 
 from hashbench.attack_kit import StateCache
 from hashbench.errors import HashbenchError, one_line
-from hashbench.locks import lock_for
+from hashbench.harness.locks import lock_for
+from hashbench.harness.provenance import source_fingerprint
 from hashbench.models.crossmodal import build_model
-from hashbench.provenance import source_fingerprint
-from hashbench.records import atomic_write_bytes, config_hash, sha256_bytes
+from hashbench.records.io import atomic_write_bytes, config_hash, sha256_bytes
 
 
 class ModelStore:

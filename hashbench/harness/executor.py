@@ -1,5 +1,5 @@
 """Where a run's cells are computed: here, one after another (``local``), or as tasks on a Ray
-cluster (``ray``, in ``hashbench.ray_executor``). Both hand records back to the runner, which
+cluster (``ray``, in ``hashbench.harness.ray_executor``). Both hand records back to the runner, which
 alone writes them, so results, resumption and failure records are the same either way."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from hashbench.cell_record import CellPlan
-    from hashbench.runner import Runner, RunSummary
+    from hashbench.harness.cell_record import CellPlan
+    from hashbench.harness.runner import Runner, RunSummary
 
 
 

@@ -20,7 +20,8 @@ MAX_SEED = 2**32 - 1  # numpy's seed range; the suite schema bounds seed and see
 def check_suite_file(path: Path, data: dict) -> None:
     """What the schema cannot say: every name is known (with close matches), every parameter
     section configures something a group uses, and no group or cell is listed twice."""
-    from hashbench.registry import attacks, close_matches, defenses, methods, methods_of
+    from hashbench.errors import close_matches
+    from hashbench.registry import attacks, defenses, methods, methods_of
 
     used = {"defense": set(), "attack": set(), "method": set()}
     seen_groups = []
@@ -46,6 +47,7 @@ def check_suite_file(path: Path, data: dict) -> None:
                                   f"group is {kind}; use one of {', '.join(same)}")
             raise ConfigError(f"{where}: unknown hashing method '{name}'"
                               f"{close_matches(name, same)}")
+        check_modalities(g, where)
         for name in g["defenses"]:  # loaded now: a plugin that fails to import stops the run
             defenses.get(name)      # before anything trains
         listed = [*g["attacks"], *g.get("text_attacks", [])]
@@ -91,3 +93,31 @@ def check_suite_file(path: Path, data: dict) -> None:
                 raise ConfigError(f"suite {path}: blackbox_worst_case names '{name}', which reads "
                                   "the attacked model; list only attacks that need rankings or "
                                   "nothing of it (ranking_blackbox, transfer, transfer_arch)")
+
+
+def check_modalities(group: dict, where: str) -> None:
+    """Every defense of ``group`` trains models of the group's modality, every attack under
+    ``attacks`` perturbs images and every one under ``text_attacks`` perturbs tag vectors (an
+    image-text group only): checked when the suite is loaded, before anything trains."""
+    from hashbench.registry import attacks, defenses
+
+    kind = group.get("modality", "image")
+    for name in group["defenses"]:
+        modality = defenses.get(name).modality
+        if modality != kind:
+            same = [n for n in defenses.names() if defenses.entry(n).error is None
+                    and defenses.get(n).modality == kind]
+            raise ConfigError(f"{where}: defense '{name}' trains {modality} hashing models, but "
+                              f"this group is {kind}; use a {kind} defense "
+                              f"({', '.join(same)})")
+    if group.get("text_attacks") and kind != IMAGE_TEXT:
+        raise ConfigError(f"{where}: text_attacks in an {kind} group, which has no text "
+                          "queries; list them in an image-text group")
+    for key, want in (("attacks", "image"), ("text_attacks", "text")):
+        for name in group.get(key, []):
+            modality = attacks.get(name).modality
+            if modality != want:
+                right = ("an image-text group's text_attacks" if modality == "text"
+                         else "attacks (image queries)")
+                raise ConfigError(f"{where}: attack '{name}' perturbs {modality} queries, but "
+                                  f"{key} lists {want} attacks; list it under {right}")

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from hashbench.errors import ConfigError, HashbenchError, one_line
-from hashbench.guards import (
+from hashbench.harness.guards import (
     HandedInModelError,
     global_rng_state,
     restore_global_rngs,

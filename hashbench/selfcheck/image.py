@@ -27,13 +27,13 @@ from hashbench.api import (
 )
 from hashbench.data import load_dataset
 from hashbench.errors import HashbenchError
-from hashbench.evaluate import ranked_ids
-from hashbench.guards import global_rng_state, restore_global_rngs, touched_global_rngs
+from hashbench.harness.evaluate import ranked_ids
+from hashbench.harness.guards import global_rng_state, restore_global_rngs, touched_global_rngs
+from hashbench.harness.threat_model import check_adversarial
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.registry import attacks as attack_registry
 from hashbench.registry import make_loss
 from hashbench.seeding import generator
-from hashbench.threat_model import check_adversarial
 
 BITS = 16
 N_TRAIN, N_QUERY = 96, 8

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hashbench.errors import HashbenchError
-from hashbench.paths import check_component, inside
-from hashbench.suites import CellSpec
+from hashbench.harness.paths import check_component, inside
+from hashbench.harness.suites import CellSpec
 
 FILTER_KEYS = ("dataset", "method", "backbone", "bits", "defense", "attack")
 
@@ -33,7 +33,7 @@ def select(cells: list[CellSpec], only: dict, exclude: dict) -> list[CellSpec]:
     """The cells every ``only`` filter keeps and no ``exclude`` filter drops; a filter value no
     cell has is an error with the close matches (a typo would otherwise select nothing, or,
     in --exclude, silently drop nothing)."""
-    from hashbench.registry import close_matches
+    from hashbench.errors import close_matches
 
     for flag, filters in (("--only", only), ("--exclude", exclude)):
         for key, values in filters.items():

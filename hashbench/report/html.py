@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from hashbench.references import paper_comparison
+from hashbench.report.references import paper_comparison
 from hashbench.text import visible
 
 if TYPE_CHECKING:  # annotations only: leaderboard imports this module
-    from hashbench.leaderboard import Board
+    from hashbench.report.leaderboard import Board
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0; color: #222; background: #fafafa; }

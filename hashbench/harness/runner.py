@@ -15,9 +15,6 @@ from pathlib import Path
 
 import torch
 
-from hashbench import cell_record, failpoints
-from hashbench.cell_record import CellPlan
-from hashbench.cells import protocol_hash, record_path, resolved_topk
 from hashbench.data import RetrievalData, load_dataset
 from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import (
@@ -26,7 +23,10 @@ from hashbench.errors import (
     HashbenchError,
     one_line,
 )
-from hashbench.evaluate import (
+from hashbench.harness import cell_record, failpoints
+from hashbench.harness.cell_record import CellPlan
+from hashbench.harness.cells import protocol_hash, record_path, resolved_topk
+from hashbench.harness.evaluate import (
     QUERY_SIDES,
     attack_metrics,
     clean_metrics,
@@ -34,14 +34,16 @@ from hashbench.evaluate import (
     database_sample,
     worst_case_metrics,
 )
-from hashbench.executor import Executor, LocalExecutor
-from hashbench.guards import CellTimeout, ModelChangedError, time_limit
-from hashbench.locks import FileLock, clean_stale_temp_files, lock_for
+from hashbench.harness.executor import Executor, LocalExecutor
+from hashbench.harness.guards import CellTimeout, ModelChangedError, time_limit
+from hashbench.harness.locks import FileLock, clean_stale_temp_files, lock_for
+from hashbench.harness.provenance import provenance, utc_now
+from hashbench.harness.provision import Provisioner
+from hashbench.harness.store import AttackStates, ModelStore
+from hashbench.harness.suites import AGGREGATES, CLEAN, CellSpec, Suite
+from hashbench.harness.timing import PhaseClock
 from hashbench.progress import NULL_PROGRESS, Progress
-from hashbench.provenance import provenance, utc_now
-from hashbench.provision import Provisioner
-from hashbench.record_types import PluginRef, Record, SidecarRef
-from hashbench.records import (
+from hashbench.records.io import (
     config_hash,
     load_record,
     read_sidecar,
@@ -50,10 +52,8 @@ from hashbench.records import (
     write_result,
     write_sidecar,
 )
+from hashbench.records.types import PluginRef, Record, SidecarRef
 from hashbench.registry import attacks, defenses, methods, plugin_ref
-from hashbench.store import AttackStates, ModelStore
-from hashbench.suites import AGGREGATES, CLEAN, CellSpec, Suite
-from hashbench.timing import PhaseClock
 from hashbench.training import encode_queries
 
 
@@ -98,7 +98,7 @@ def resolve_device(name: str) -> torch.device:
 
 class Runner:
     def __init__(self, options: RunOptions, progress: Progress = NULL_PROGRESS):
-        if failpoints.enabled():  # the kill tests' stop points (hashbench.failpoints)
+        if failpoints.enabled():  # the kill tests' stop points (hashbench.harness.failpoints)
             progress = failpoints.FailpointProgress(progress)
         self.opt, self.progress = options, progress
         self.device = resolve_device(options.device)

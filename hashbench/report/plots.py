@@ -3,7 +3,7 @@ P@N curves (clean vs each attack), t-SNE maps of codes, robustness against eps.
 
 Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot global state) and saved as
 PNG and SVG with the date and software stamps removed, so the same results give the same bytes;
-the t-SNE maps come from ``hashbench.tsne``, whose maps are the same bytes on every machine.
+the t-SNE maps come from ``hashbench.report.tsne``, whose maps are the same bytes on every machine.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from hashbench.leaderboard import board_key, group_key, row_key, slug
-from hashbench.record_types import ABSENT, Record
-from hashbench.records import atomic_write_bytes, read_sidecar
-from hashbench.suites import AGGREGATES, CLEAN
-from hashbench.tsne import embed
+from hashbench.records.io import atomic_write_bytes, read_sidecar
+from hashbench.records.types import ABSENT, AGGREGATES, CLEAN, Record
+from hashbench.report.leaderboard import board_key, group_key, row_key, slug
+from hashbench.report.tsne import embed
 
 TSNE_QUERIES = 200  # clean and adversarial query codes drawn on a t-SNE map
 TSNE_ATTACK_PREFERENCE = ("center_pgd", "hag", "text_flip")  # the untargeted attack shown

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from hashbench.intervals import seed_ci
-from hashbench.leaderboard_html import leaderboard_html
-from hashbench.record_types import ABSENT, Record
-from hashbench.records import atomic_write_bytes, iter_record_paths, load_record
-from hashbench.references import paper_comparison
-from hashbench.suites import BLACKBOX_WORST_CASE, CLEAN, WORST_CASE
+from hashbench.records.intervals import seed_ci
+from hashbench.records.io import atomic_write_bytes, iter_record_paths, load_record
+from hashbench.records.types import ABSENT, BLACKBOX_WORST_CASE, CLEAN, WORST_CASE, Record
+from hashbench.report.html import leaderboard_html
+from hashbench.report.references import paper_comparison
 from hashbench.text import visible
 
 # A robust mAP above the clean one by this much means the attack helped retrieval: broken attack.

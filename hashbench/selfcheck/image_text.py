@@ -18,13 +18,13 @@ import torch
 from hashbench.api import AttackContext, Need, QueryBatch, TrainContext
 from hashbench.data import load_dataset
 from hashbench.errors import HashbenchError
-from hashbench.guards import global_rng_state
+from hashbench.harness.guards import global_rng_state
+from hashbench.harness.threat_model import check_text_adversarial
 from hashbench.metrics import binarize
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
 from hashbench.registry import attacks as attack_registry
 from hashbench.registry import methods as method_registry
-from hashbench.selfcheck import Check, _attempt, _fast, _metadata, _rng_check
-from hashbench.threat_model import check_text_adversarial
+from hashbench.selfcheck.image import Check, _attempt, _fast, _metadata, _rng_check
 from hashbench.training import Batch
 
 BITS, N_TRAIN, N_QUERY, FLIPS = 16, 64, 8, 2
