@@ -1,19 +1,9 @@
 """hashbench: a benchmark for the adversarial robustness of deep-hashing retrieval."""
 
-import os
-
 __version__ = "0.1.0"
 
-# torch picks its CPU kernels per machine (AVX2, AVX-512...) in two places, ATen's own kernels and
-# oneDNN's convolutions, and a different kernel rounds differently: training is chaotic enough
-# that a defense's clean mAP moved by 0.08 between two x86 machines. Capping both at AVX2 (which
-# every x86-64 CPU of the last decade has) reproduced the published standard records bit for bit,
-# checkpoints included, on an AVX-512 machine whose default kernels gave other checkpoints (ATen
-# alone was not enough there: the convolutions differed). Both are read once, when torch starts,
-# so they are set here, on import of hashbench, before torch; a value already in the environment
-# wins, and each record's provenance holds the levels in force.
-os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
-os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
+# importing hashbench changes nothing in the process: the CPU kernel pinning is the run entry
+# points' (hashbench.cpu_kernels)
 
 
 def load_model(name: str, seed: int = 0, device: str = "cpu"):

@@ -1,7 +1,12 @@
 """The ``hashbench`` command. The library computes; the commands talk (rich output only in
 ``hashbench.commands``)."""
 
+# ruff: noqa: E402 - the imports below come after the kernel pinning, on purpose
 from __future__ import annotations
+
+from hashbench import cpu_kernels
+
+cpu_kernels.pin()  # the command-line entry point: before anything below imports torch
 
 import sys
 from pathlib import Path

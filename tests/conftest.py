@@ -1,9 +1,12 @@
+# ruff: noqa: E402 - torch is imported after the kernel pinning, on purpose
 import os
+
+from hashbench import cpu_kernels
+
+cpu_kernels.pin()  # first, as the CLI does: the in-process runs use the protocol's kernels
 
 import pytest
 import torch
-
-import hashbench  # noqa: F401  first: it pins torch's CPU kernels before torch is imported
 
 # Two cores: torch in one process, one thread pool (parallel workers make it several times slower).
 torch.set_num_threads(min(2, os.cpu_count() or 1))

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from hashbench import cpu_kernels
 from hashbench.commands.output import (
     FiniteFloat,
     RichProgress,
@@ -66,6 +67,7 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
     from hashbench.harness.runner import Runner, RunOptions, RunSummary
     from hashbench.records.io import load_record
 
+    cpu_kernels.require_pinned()  # records are computed with the protocol's kernels only
     tolerance = TOLERANCE if tolerance is None else tolerance
     if scratch is not None:
         check_scratch(scratch, list(paths))
@@ -137,6 +139,7 @@ def evaluate_queries(suite_name, dataset, defense, model_id, queries_path, name,
     from hashbench.harness.runner import Runner, RunOptions
     from hashbench.harness.suites import load_suite
 
+    cpu_kernels.require_pinned()  # records are computed with the protocol's kernels only
     cell = external_cell(load_suite(suite_name), dataset, defense, model_id)
     adv, sha256 = load_queries(queries_path)
     with progress_bars() as bar:

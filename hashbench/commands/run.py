@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from hashbench import cpu_kernels
 from hashbench.commands.executors import EXECUTORS
 from hashbench.commands.output import (
     FiniteFloat,
@@ -83,6 +84,7 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     from hashbench.harness.runner import Runner, RunOptions, resolve_device
     from hashbench.harness.suites import load_suite
 
+    cpu_kernels.require_pinned()  # records are computed with the protocol's kernels only
     suite = load_suite(suite_name)
     if not allow_dirty:
         refuse_dirty_shipped_results(results_dir, suite_folder(suite.name, suite.version))

@@ -20,6 +20,7 @@ order, so a 1-thread and a 2-thread run differ in the last digits).
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import shutil
 import sys
@@ -28,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hashbench import cpu_kernels
 from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import ConfigError, HashbenchError
 from hashbench.harness.guards import CellTimeout, time_limit
@@ -179,7 +181,10 @@ class RayExecutor:
             try:
                 with time_limit(self.connect_timeout, f"connecting to Ray at {self.address}"):
                     ray.init(address=self.address, logging_level=logging.ERROR,
-                             log_to_driver=False, include_dashboard=False)
+                             log_to_driver=False, include_dashboard=False,
+                             # workers start torch with the driver's pinned kernels
+                             runtime_env={"env_vars": {k: os.environ.get(k, v) for k, v in
+                                                       cpu_kernels.PINNED.items()}})
             except (ConnectionError, RuntimeError, ValueError, CellTimeout) as err:
                 raise HashbenchError(f"--executor ray: cannot reach a Ray cluster at "
                                      f"{self.address or 'a new local instance'} ({err}); start "

@@ -17,16 +17,15 @@ import pandas as pd
 from hashbench.records.intervals import seed_ci
 from hashbench.records.io import atomic_write_bytes, iter_record_paths, load_record
 from hashbench.records.types import ABSENT, BLACKBOX_WORST_CASE, CLEAN, WORST_CASE, Record
+from hashbench.report.flags import (  # noqa: F401 - the thresholds, named where they are used
+    ABOVE_CLEAN_TOLERANCE,
+    LARGE_EPS,
+    NOT_RANDOM_MARGIN,
+    RECORD_FLAGS,
+)
 from hashbench.report.html import leaderboard_html
 from hashbench.report.references import paper_comparison
 from hashbench.text import visible
-
-# A robust mAP above the clean one by this much means the attack helped retrieval: broken attack.
-ABOVE_CLEAN_TOLERANCE = 0.02
-# At eps >= 0.5 an attacker can turn any image into any other grey-level image, so retrieval
-# should be near random; a robust mAP well above it suggests masked gradients, not robustness.
-LARGE_EPS = 0.5
-NOT_RANDOM_MARGIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -132,13 +131,9 @@ def _table(records: list[Record], outdated: bool = False) -> pd.DataFrame:
         if m.text_flips is not ABSENT:
             row["text flips"] = m.text_flips
         row["third_party"] |= bool(rec.model.defense.third_party)
-        if rec.precision != "fp32":
-            row["flags"].add(f"trained with {rec.precision}")
-        if rec.provenance.git_dirty:
-            row["flags"].add("computed from a dirty tree")
+        row["flags"].update(f for rule in RECORD_FLAGS if (f := rule(rec, pre)))
         attack = rec.attack_name
         if not rec.ok:
-            row["flags"].add(f"{pre}{attack} failed")
             continue
         sha = rec.model.checkpoint_sha256
         if sha:  # every cell of a row (per seed and direction) must measure one checkpoint
@@ -161,17 +156,6 @@ def _table(records: list[Record], outdated: bool = False) -> pd.DataFrame:
             steps = rec.attack.params.get("steps") if rec.attack else None
             if steps is not None:
                 row["steps"] = steps if row["steps"] in (None, steps) else "mixed"
-            if rec.attack and rec.attack.external:
-                row["flags"].add(f"{attack}: queries made outside hashbench")
-            if m.ensemble and m.ensemble.masking_suspected:
-                # black-box stages beat the white-box ones: the model's gradients mislead
-                row["flags"].add(f"{pre}gradient masking suspected ({attack}: black-box "
-                                 f"stages {m.ensemble.blackbox_gain:.3f} below white-box)")
-            if m.map > m.clean_map + ABOVE_CLEAN_TOLERANCE:
-                row["flags"].add(f"{attack} mAP above clean")
-            if (m.eps >= LARGE_EPS and m.random_map is not ABSENT
-                    and m.map > m.random_map + NOT_RANDOM_MARGIN):
-                row["flags"].add(f"{attack} not near random at eps {m.eps:.4g}")
     _flag_foreign_parents(rows)
     clean_cols = [f"{p}clean mAP" for p in prefixes]
     out = [_summarise(r, prefixes, clean_cols) for r in rows.values()]
@@ -359,3 +343,4 @@ def write_leaderboards(boards: list[Board], out_dir: Path,
     records, figures = links or ({}, {})
     atomic_write_bytes(page, leaderboard_html(boards, records, figures).encode("utf-8"))
     return [readme, page, *written]
+
