@@ -21,7 +21,13 @@ import torch
 from hashbench.errors import ConfigError, ResultError, one_line
 from hashbench.harness.paths import check_component, check_relative, inside
 from hashbench.locations import zoo_root
-from hashbench.records.io import atomic_write_bytes, iter_record_paths, load_record, sha256_bytes
+from hashbench.records.io import (
+    atomic_write_bytes,
+    iter_record_paths,
+    load_record,
+    read_verified,
+    sha256_bytes,
+)
 
 MANIFEST = "manifest.json"
 ZOO_VERSION = 1
@@ -97,13 +103,8 @@ def load_model(name: str, seed: int = 0, device: str | torch.device = "cpu",
     entry = find(name, seed, root)
     base = Path(root or default_root())
     path = inside(base, base / entry.file, f"zoo model {name} seed {seed}", ResultError)
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise ResultError(f"zoo model {name} seed {seed}: {path} is missing ({err})") from err
-    if sha256_bytes(data) != entry.sha256:
-        raise ResultError(f"zoo model {name} seed {seed}: {path} does not match its sha256 "
-                          f"{entry.sha256[:12]}; the file was changed or truncated")
+    data = read_verified(path, entry.sha256, f"zoo model {name} seed {seed}:",
+                         "restore it from the repository (git checkout zoo/)")
     return model_from_checkpoint(data, torch.device(device), str(path))
 
 

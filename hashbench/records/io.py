@@ -84,13 +84,20 @@ def sidecar_bytes(record_path: Path, record: dict) -> bytes:
             or "\\" in name:
         raise ResultError(f"{record_path}: sidecar path {name!r} leaves the record's folder; a "
                           "sidecar is a file name beside its record")
-    path = record_path.parent / name
+    return read_verified(record_path.parent / name, ref["sha256"],
+                         f"{record_path}: sidecar", "re-run the cell")
+
+
+def read_verified(path: Path, sha256: str, what: str, fix: str) -> bytes:
+    """The bytes of ``path``, which must hash to ``sha256``: a missing, truncated or changed
+    file raises ResultError naming ``what`` and the ``fix``."""
     try:
-        data = path.read_bytes()
+        data = Path(path).read_bytes()
     except OSError as err:
-        raise ResultError(f"{record_path}: sidecar {path} is missing ({err})") from err
-    if sha256_bytes(data) != ref["sha256"]:
-        raise ResultError(f"{record_path}: sidecar {path} does not match its sha256; re-run the cell")
+        raise ResultError(f"{what} {path} is missing ({err}); {fix}") from err
+    if sha256_bytes(data) != sha256:
+        raise ResultError(f"{what} {path} does not match its sha256 {sha256[:12]}: the file was "
+                          f"changed or truncated; {fix}")
     return data
 
 
