@@ -23,8 +23,8 @@ from hashbench.errors import ConfigError, PluginError, close_matches
 from hashbench.harness.cells import record_path
 from hashbench.harness.guards import CellTimeout, model_fingerprint, time_limit, weights_sha256
 from hashbench.harness.handed_in import GuardedModel, check_handed_in, check_raw_outputs
-from hashbench.harness.provision import Provisioned
-from hashbench.harness.runner import Runner, RunOptions
+from hashbench.harness.provision import HandedInModel, Provisioned
+from hashbench.harness.runner import Runner, RunOptions, resolve_device
 from hashbench.harness.suites import AGGREGATES, CLEAN, IMAGE_TEXT, load_suite
 from hashbench.harness.tracks import TRACKS
 from hashbench.models.adapter import as_hash_model
@@ -195,16 +195,17 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     who = f"model '{name}'"
     for i, part in enumerate([model] if parts is None else parts):
         check_handed_in(part, who if parts is None else f"{who} ({('image', 'text')[i]} side)")
-    runner = Runner(RunOptions(Path(results), Path(cache), device, force, False,
-                               Path(data_root) if data_root else None), progress)
-    data = load_dataset(dataset, runner.opt.data_root)
+    options = RunOptions(results_dir=Path(results), cache_dir=Path(cache), device=device,
+                         force=force, data_root=Path(data_root) if data_root else None)
+    target = resolve_device(device)
+    data = load_dataset(dataset, options.data_root)
     if parts is not None and not data.has_texts:
         raise ConfigError(f"dataset {dataset} has no tag vectors; an image-text model "
                           "is measured on an image-text dataset (mnist_multi)")
     # the model's first calls run under the suite's cell time limit too: a model that never
     # returns fails here, with its name, instead of hanging the caller
     with _model_time_limit(base.cell_timeout, who):
-        net, sha = _guarded_model(model, parts, data, runner.device, who)
+        net, sha = _guarded_model(model, parts, data, target, who)
         codes = templates[0].track.codes(net, data)  # the codes a suite model of the track gets
     cells = []
     for c in templates:
@@ -219,9 +220,10 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
                              defense=name, defense_params={"weights_sha256": sha}))
     ref = {"name": name, "version": 0, "params": {"weights_sha256": sha},
            "distribution": "python-api", "dist_version": __version__, "third_party": True}
-    runner.provisioner.given[(dataset, cells[0].model_id, name, seed)] = \
-        Provisioned(net, sha, sha, ref, codes)
-    runner.provisioner.given_sources[(dataset, cells[0].model_id, seed)] = templates[0]
+    # the runner takes the model from here, and its transfer source from the suite's own cells
+    handed_in = HandedInModel(dataset, cells[0].model_id, name, seed,
+                              Provisioned(net, sha, sha, ref, codes), templates[0])
+    runner = Runner(options, progress, handed_in)
     runner.run(base, cells)
 
     by_direction = {}

@@ -75,8 +75,8 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
     if not cells:
         raise HashbenchError("no ok record under the given paths to reproduce")
     scratch = Path(scratch or tempfile.mkdtemp(prefix="hashbench-reproduce-"))
-    options = RunOptions(scratch / "results", cache_dir or scratch / "cache", device, True, False,
-                         data_root)
+    options = RunOptions(results_dir=scratch / "results", cache_dir=cache_dir or scratch / "cache",
+                         device=device, force=True, data_root=data_root)
     summary, rows = RunSummary(), []
     with progress_bars() as bar:
         runner = Runner(options, RichProgress(bar))
@@ -143,7 +143,8 @@ def evaluate_queries(suite_name, dataset, defense, model_id, queries_path, name,
     cell = external_cell(load_suite(suite_name), dataset, defense, model_id)
     adv, sha256 = load_queries(queries_path)
     with progress_bars() as bar:
-        runner = Runner(RunOptions(results_dir, cache_dir, device, False, False, data_root),
+        runner = Runner(RunOptions(results_dir=results_dir, cache_dir=cache_dir, device=device,
+                                   data_root=data_root),
                         RichProgress(bar))
         path = score_external(runner, cell, adv, name, queries_path, sha256, targeted)
     rec = json.loads(path.read_text())

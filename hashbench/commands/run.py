@@ -101,8 +101,9 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
         raise HashbenchError(f"no cell of suite {suite.name} matches the --only/--exclude filters")
     if download:
         fetch_absent({c.dataset for c in cells}, data_root)
-    options = RunOptions(results_dir, cache_dir, device, force, fail_fast, data_root, amp,
-                         cell_timeout)
+    options = RunOptions(results_dir=results_dir, cache_dir=cache_dir, device=device,
+                         force=force, fail_fast=fail_fast, data_root=data_root, amp=amp,
+                         cell_timeout=cell_timeout)
     if amp and resolve_device(device).type == "cpu":
         console.print("[yellow]note:[/] --amp on the CPU trains in bf16, which is several times "
                       "slower than fp32 without bf16 hardware; it is meant for CUDA")

@@ -74,8 +74,8 @@ def score_external(runner: Runner, cell: CellSpec, adv: torch.Tensor, name: str,
     clean = data.query.images(q_idx)
     linf = check_adversarial(clean, adv.to(clean.dtype), eps, f"external queries {source}")
     started, t0 = utc_now(), time.perf_counter()
-    out = runner._start(plan)
-    prov, _, _, arrays = runner._model_and_clean(plan, out, q_idx)
+    out = runner.start(plan)
+    prov, _, _, arrays = runner.model_and_clean(plan, out, q_idx)
     with torch.no_grad():
         adv_codes = prov.model.eval().encode(adv.to(runner.device, clean.dtype))
     delta = (adv.to(clean.dtype) - clean).flatten(1)

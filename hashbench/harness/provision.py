@@ -53,19 +53,34 @@ class Provisioned:
     parent_sha256: str | None = None
 
 
+@dataclass(frozen=True)
+class HandedInModel:
+    """Where a model handed in whole (``hashbench.benchmark``) comes from: it serves the cells of
+    (dataset, model id, defense, seed) as it is, and ``source`` is the suite cell whose vanilla
+    model is its transfer attacks' source (the configuration it is measured beside)."""
+
+    dataset: str
+    model_id: str
+    defense: str
+    seed: int
+    model: "Provisioned"
+    source: object
+
+    def serves(self, cell, defense: str) -> bool:
+        return (cell.dataset, cell.model_id, defense, cell.seed) == \
+            (self.dataset, self.model_id, self.defense, self.seed)
+
+
 class Provisioner:
     def __init__(self, store: ModelStore, device: torch.device, progress: Progress = NULL_PROGRESS,
                  data_root: Path | None = None, amp: bool = False,
-                 clock: PhaseClock | None = None):
+                 clock: PhaseClock | None = None, handed_in: HandedInModel | None = None):
         self.store, self.device, self.progress = store, device, progress
         self.data_root, self.amp = data_root, amp
         self.clock = clock or PhaseClock()
         self._memo: dict[str, Provisioned] = {}
         self._failed: dict[str, str] = {}  # cache key -> why its training failed in this run
-        # models handed in whole (hashbench.harness.evaluate): (dataset, model id, defense, seed) ->
-        # the model with its codes, and the configuration whose vanilla model is its source
-        self.given: dict[tuple, Provisioned] = {}
-        self.given_sources: dict[tuple, object] = {}
+        self.handed_in = handed_in
         self._sources: dict[tuple[str, str | None], SourceModel] = {}
         self.trained = 0
 
@@ -112,9 +127,8 @@ class Provisioner:
 
     def get(self, cell, data: RetrievalData, defense: str) -> Provisioned:
         """The model of ``cell`` defended by ``defense`` (trained or loaded), with its codes."""
-        given = self.given.get((cell.dataset, cell.model_id, defense, cell.seed))
-        if given is not None:
-            return given
+        if self.handed_in is not None and self.handed_in.serves(cell, defense):
+            return self.handed_in.model
         ident = self.identity(cell, data, defense)
         key, instance, ref, spec = ident.key, ident.instance, ident.ref, ident.spec
         if key in self._memo:
@@ -163,9 +177,8 @@ class Provisioner:
         memoised adversarial queries serve every defense."""
         # a handed-in model's source is the vanilla model of the suite configuration it is
         # measured beside, seen from the cell's own direction
-        template = self.given_sources.get((cell.dataset, cell.model_id, cell.seed))
-        if template is not None:
-            cell = dataclasses.replace(template, direction=cell.direction)
+        if self.handed_in is not None and self.handed_in.serves(cell, self.handed_in.defense):
+            cell = dataclasses.replace(self.handed_in.source, direction=cell.direction)
         return self._as_source(cell, data, self.get(cell, data, cell.baseline))
 
     def surrogate_model(self, cell, data: RetrievalData, backbone: str, method: str

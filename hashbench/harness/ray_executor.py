@@ -275,13 +275,13 @@ class _Driver:
             ready, waiting = ray.wait(waiting, num_returns=1, timeout=POLL_SECONDS)
             for ref in ready:
                 if ref in self.training:
-                    self._model_done(ref)
+                    self._model_done(ref, summary)
                     continue
                 item, key = cells[ref]
                 model_ref = self.models[key]
                 if model_ref in self.training and model_ref in waiting:  # finished, not seen
                     waiting.remove(model_ref)
-                    self._model_done(model_ref)
+                    self._model_done(model_ref, summary)
                 try:
                     record, sidecar = ray.get(ref)
                 except Exception as err:  # noqa: BLE001 - a task error or a dead worker
@@ -312,7 +312,7 @@ class _Driver:
                     ray.cancel(ref, force=True)
                 return
 
-    def _model_done(self, ref) -> None:
+    def _model_done(self, ref, summary: RunSummary) -> None:
         """Keep a trained model in the driver's cache too, so a restart resumes from it."""
         try:
             key, files, trained, phases = self.ray.get(ref)
@@ -320,7 +320,7 @@ class _Driver:
             return
         _same_key(key, self.training[ref])
         self.runner.provisioner.store.import_files(files)
-        self.runner.provisioner.trained += trained
+        summary.trained_models += trained  # trained on a worker: counted in the summary
         self.train_cost[key] = (trained, phases)
 
 

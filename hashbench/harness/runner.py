@@ -38,7 +38,7 @@ from hashbench.harness.executor import Executor, LocalExecutor
 from hashbench.harness.guards import CellTimeout, ModelChangedError, time_limit
 from hashbench.harness.locks import FileLock, clean_stale_temp_files, lock_for
 from hashbench.harness.provenance import provenance, utc_now
-from hashbench.harness.provision import Provisioner
+from hashbench.harness.provision import HandedInModel, Provisioner
 from hashbench.harness.store import AttackStates, ModelStore
 from hashbench.harness.suites import AGGREGATES, CLEAN, CellSpec, Suite
 from hashbench.harness.timing import PhaseClock
@@ -57,7 +57,7 @@ from hashbench.registry import attacks, defenses, methods, plugin_ref
 from hashbench.training import encode_queries
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunOptions:
     results_dir: Path = Path("results")
     cache_dir: Path = Path(".hashbench-cache")
@@ -97,7 +97,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Runner:
-    def __init__(self, options: RunOptions, progress: Progress = NULL_PROGRESS):
+    def __init__(self, options: RunOptions, progress: Progress = NULL_PROGRESS,
+                 handed_in: HandedInModel | None = None):
         if failpoints.enabled():  # the kill tests' stop points (hashbench.harness.failpoints)
             progress = failpoints.FailpointProgress(progress)
         self.opt, self.progress = options, progress
@@ -107,7 +108,7 @@ class Runner:
         self.started_at = time.time()
         self.provisioner = Provisioner(ModelStore(options.cache_dir), self.device, progress,
                                        options.data_root or data_root_from_env(), options.amp,
-                                       self.clock)
+                                       self.clock, handed_in)
 
     def run(self, suite: Suite, cells: list[CellSpec], executor: Executor | None = None
             ) -> RunSummary:
@@ -129,7 +130,7 @@ class Runner:
                 pending.append(item)
         (executor or LocalExecutor()).execute(self, pending, summary)
         self.progress.finish("matrix")
-        summary.trained_models = self.provisioner.trained
+        summary.trained_models += self.provisioner.trained  # plus what workers reported
         return summary
 
     def pending(self, cell: CellSpec, summary: RunSummary) -> CellPlan | None:
@@ -175,7 +176,7 @@ class Runner:
         plugin or data error makes a failed record instead of an exception."""
         started, t0 = utc_now(), time.perf_counter()
         trained_before, phases_before = self.provisioner.trained, self.clock.snapshot()
-        out = self._start(plan)
+        out = self.start(plan)
         try:
             with time_limit(self.cell_timeout, f"cell {plan.path}"):
                 self._compute(plan, out)
@@ -195,7 +196,7 @@ class Runner:
     def failed_record(self, plan: CellPlan, error: str, started: str) -> Record:
         """The record of a cell that could not run at all (its model's training task failed,
         or the worker computing it died more often than retries allow)."""
-        out = self._start(plan)
+        out = self.start(plan)
         out.fail(error)
         return cell_record.record(plan, out, self._provenance(plan, started))
 
@@ -268,7 +269,7 @@ class Runner:
             self.progress.log(f"{path}: {changed}; recomputing the cell")
         return changed is None
 
-    def _start(self, plan: CellPlan) -> cell_record.Outcome:
+    def start(self, plan: CellPlan) -> cell_record.Outcome:
         """The outcome of ``plan`` before its model is provisioned (the method's parameters
         as records hold them: an image method's pinned ones, an image-text plugin's)."""
         cell = plan.cell
@@ -279,7 +280,7 @@ class Runner:
             hash_params, method_ref = {}, None
         return cell_record.start(plan, hash_params, method_ref)
 
-    def _model_and_clean(self, plan: CellPlan, out: cell_record.Outcome, q_idx: torch.Tensor):
+    def model_and_clean(self, plan: CellPlan, out: cell_record.Outcome, q_idx: torch.Tensor):
         """The cell's model (trained or cached) and the clean metrics of the queries ``q_idx``,
         written into ``out``; every kind of cell starts here."""
         cell, data = plan.cell, plan.data
@@ -302,7 +303,7 @@ class Runner:
         cell, data = plan.cell, plan.data
         q_idx = torch.arange(len(data.query) if cell.queries is None
                              else min(cell.queries, len(data.query)))
-        prov, q_codes, labels, arrays = self._model_and_clean(plan, out, q_idx)
+        prov, q_codes, labels, arrays = self.model_and_clean(plan, out, q_idx)
         if cell.attack == CLEAN:
             db_labels = data.database.labels.to(self.device)
             with self.clock.phase("metrics"):
