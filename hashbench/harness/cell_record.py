@@ -89,6 +89,9 @@ def record(plan: CellPlan, out: Outcome, provenance: dict, wall_seconds: float =
             "backward_images": 0, **out.cost, "trained_models": trained_models}
     if phases is not None:
         cost["phases"] = phases
+    metrics = {"eps": plan.eps, "topk": plan.topk, "clean_map": 0.0, **out.metrics}
+    if "map" in out.metrics:  # every attacked cell's drop, computed here once
+        metrics["map_drop"] = metrics["clean_map"] - metrics["map"]
     return Record(
         schema_version=SCHEMA_VERSION,
         suite=SuiteRef.from_dict({"name": c.suite, "version": c.suite_version,
@@ -99,8 +102,7 @@ def record(plan: CellPlan, out: Outcome, provenance: dict, wall_seconds: float =
                            n_query=len(data.query), n_database=len(data.database),
                            n_train=len(data.train)),
         model=out.model, attack=out.attack,
-        metrics=Metrics.from_dict({"eps": plan.eps, "topk": plan.topk, "clean_map": 0.0,
-                                   **out.metrics}, "metrics"),
+        metrics=Metrics.from_dict(metrics, "metrics"),
         cost=Cost.from_dict(cost, "cost"), sidecar=out.sidecar,
         provenance=Provenance.from_dict(provenance, "provenance"),
         status=out.status, error=out.error,

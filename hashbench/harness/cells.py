@@ -60,6 +60,24 @@ def suite_folder(name: str, version: int) -> str:
     return name if version == 1 else f"{name}-v{version}"
 
 
+def at_protocol_eps(cell: CellSpec, protocol_eps: float) -> bool:
+    """Whether ``cell`` is attacked at its dataset protocol's eps (no group eps, or one equal to
+    it): such a cell's record has no eps folder, and it is the board's headline cell."""
+    return cell.eps is None or abs(cell.eps - protocol_eps) <= 1e-12
+
+
+def attack_eps(cell: CellSpec, protocol_eps: float) -> float:
+    """The l-inf budget ``cell``'s attack gets and is held to: its group's eps, else the
+    protocol's."""
+    return float(protocol_eps if cell.eps is None else cell.eps)
+
+
+def training_eps(cell: CellSpec, protocol_eps: float) -> float:
+    """The budget adversarial defenses of ``cell``'s model train at: its group's ``budget``,
+    else the protocol's eps."""
+    return float(protocol_eps if cell.train_eps is None else cell.train_eps)
+
+
 def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
     """Path = key: results/<suite>[-v<version>]/<dataset>/<model>/<defense>[/seed<N>][/<i2t|t2i>][/eps<e>]/
     <attack>.json (the seed folder for multi-seed suites and --seed runs, the direction only for
@@ -77,7 +95,7 @@ def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
         folder = folder / f"seed{cell.seed}"
     if cell.direction:
         folder = folder / cell.direction
-    if cell.eps is not None and abs(cell.eps - protocol_eps) > 1e-12:
+    if not at_protocol_eps(cell, protocol_eps):
         folder = folder / f"eps{cell.eps:.6g}"
     return inside(results_dir, folder / f"{cell.attack}.json", where)
 

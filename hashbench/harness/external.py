@@ -14,7 +14,7 @@ import torch
 from hashbench.data import load_dataset
 from hashbench.errors import ResultError, ThreatModelError
 from hashbench.harness import cell_record
-from hashbench.harness.evaluate import score_adversarial
+from hashbench.harness.evaluate import IMAGE_SIDE, score_adversarial
 from hashbench.harness.provenance import provenance, utc_now
 from hashbench.harness.runner import Runner
 from hashbench.harness.suites import CLEAN, CellSpec, Suite
@@ -28,7 +28,8 @@ def external_cell(suite: Suite, dataset: str, defense: str, model_id: str | None
     defense may be one the suite does not list (as ``run --add-defense``)."""
     cells = [c for c in suite.with_defenses([defense]).cells()
              if c.attack == CLEAN and c.dataset == dataset and c.defense == defense
-             and c.eps is None and (model_id is None or c.model_id == model_id)]
+             and c.eps is None  # no group eps: the protocol's (cells.at_protocol_eps)
+             and (model_id is None or c.model_id == model_id)]
     models = sorted({c.model_id for c in cells})
     if len(models) != 1:
         raise ResultError(
@@ -78,11 +79,9 @@ def score_external(runner: Runner, cell: CellSpec, adv: torch.Tensor, name: str,
     prov, _, _, arrays = runner.model_and_clean(plan, out, q_idx)
     with torch.no_grad():
         adv_codes = prov.model.eval().encode(adv.to(runner.device, clean.dtype))
-    delta = (adv.to(clean.dtype) - clean).flatten(1)
-    m, a = score_adversarial(adv_codes, prov, data, q_idx, plan.topk,
-                             targeted, {"linf": delta.abs().max(1).values,
-                                        "mse": delta.pow(2).mean(1)})
-    out.metrics.update(m, map_drop=out.metrics["clean_map"] - m["map"])
+    m, a = score_adversarial(adv_codes, prov, data, q_idx, plan.topk, targeted,
+                             IMAGE_SIDE.norms(clean, adv.to(clean.dtype)))
+    out.metrics.update(m)
     arrays.update(a)
     out.attack = PluginRef(name=f"external:{name}", version=0,
                            params=dict(cell.attack_params, targeted=targeted),

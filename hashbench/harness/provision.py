@@ -14,6 +14,7 @@ from hashbench import __version__
 from hashbench.api import Need, SourceModel, TrainContext
 from hashbench.data import RetrievalData
 from hashbench.errors import ConfigError, PluginError, one_line
+from hashbench.harness.cells import training_eps
 from hashbench.harness.guards import blame, check_trained_model
 from hashbench.harness.locks import lock_for
 from hashbench.harness.provenance import code_fingerprint
@@ -209,7 +210,7 @@ class Provisioner:
             # the protocol's budget, or the group's: a group's eps list sweeps the attacks only,
             # and the model must not depend on which eps cell came first
             seed=cell.seed, scope=f"{data.name}/{cell.model_id}/{instance.name}",
-            eps=float(data.eps if cell.train_eps is None else cell.train_eps),
+            eps=training_eps(cell, data.eps),
             train_labels=data.train.labels, database_labels=data.database.labels,
             make_hash_loss=lambda: make_loss(cell.method, data.train.labels, cell.bits,
                                              generator(cell.seed, key, "loss")).to(self.device),

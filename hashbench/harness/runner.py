@@ -25,7 +25,7 @@ from hashbench.errors import (
 )
 from hashbench.harness import cell_record, failpoints
 from hashbench.harness.cell_record import CellPlan
-from hashbench.harness.cells import protocol_hash, record_path, resolved_topk
+from hashbench.harness.cells import attack_eps, protocol_hash, record_path, resolved_topk
 from hashbench.harness.evaluate import (
     QUERY_SIDES,
     attack_metrics,
@@ -164,7 +164,7 @@ class Runner:
             raise ConfigError(f"suite {cell.suite}: queries = {cell.queries}, but {data.name}'s "
                               f"query split holds {len(data.query)}; lower it (or drop it for "
                               "the whole split)")
-        eps = float(cell.eps if cell.eps is not None else data.eps)
+        eps = attack_eps(cell, data.eps)
         text = cell.attack not in (CLEAN, *AGGREGATES) and cell.query_modality == "text"
         return CellPlan(cell, data, record_path(self.opt.results_dir, cell, data.eps),
                         self._config_hash(cell, data), protocol_hash(cell, data), eps,
@@ -331,8 +331,6 @@ class Runner:
             arrays.update(a)
             out.cost.update(cost)
             out.attack = PluginRef.from_dict(plugin_ref(attacks, cell.attack, attack), "attack")
-        if "map" in out.metrics:
-            out.metrics["map_drop"] = out.metrics["clean_map"] - out.metrics["map"]
         with self.clock.phase("io"):
             out.sidecar = SidecarRef.from_dict(write_sidecar(sidecar_path(plan.path), arrays))
         failpoints.hit("sidecar-written")

@@ -120,13 +120,46 @@ class CellSpec:
 
 
 @dataclass(frozen=True)
+class Group:
+    """One ``[[groups]]`` table of a suite file, typed, with the schema's defaults filled in."""
+
+    datasets: tuple[str, ...]
+    methods: tuple[str, ...]
+    backbones: tuple[str, ...]
+    bits: tuple[int, ...]
+    defenses: tuple[str, ...]
+    attacks: tuple[str, ...]
+    modality: str = "image"
+    text_attacks: tuple[str, ...] = ()  # image-text groups: the T->I attacks
+    eps: tuple[float, ...] | None = None  # attack budgets (None: the group's budget)
+    budget: float | None = None  # the budget defenses train at and attacks use (None: protocol's)
+    queries: int | None = None
+    topk: int | str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Group":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    @property
+    def image_text(self) -> bool:
+        return self.modality == IMAGE_TEXT
+
+    @property
+    def eps_values(self) -> tuple[float | None, ...]:
+        """The attack budgets the group's cells are expanded over (None: the protocol's)."""
+        if self.eps is not None:
+            return self.eps
+        return (None,) if self.budget is None else (self.budget,)
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     version: int
     description: str
     seed: int
     worst_case: tuple[str, ...]
-    groups: tuple[dict, ...]
+    groups: tuple[Group, ...]
     defense_params: dict
     attack_params: dict
     source: str
@@ -156,7 +189,7 @@ class Suite:
         An added defense trains with them, as the suite's own do."""
         from hashbench.registry import defenses
 
-        sections = [self.defense_params.get(d, {}) for g in self.groups for d in g["defenses"]
+        sections = [self.defense_params.get(d, {}) for g in self.groups for d in g.defenses
                     if defenses.get(d).starts_from != "scratch"]
         if not sections:
             return {}
@@ -174,7 +207,7 @@ class Suite:
         from hashbench.registry import defenses
 
         recipe, params = self.training_recipe(), params or {}
-        present = {d for g in self.groups for d in g["defenses"]}
+        present = {d for g in self.groups for d in g.defenses}
         added = {}
         for name in names:
             if name in present:  # the suite's own: its parameters are the suite's
@@ -185,15 +218,15 @@ class Suite:
             defenses.check_params(name, added[name])  # before anything trains
         # each added defense goes to the groups of its modality, and must find one
         modality = {name: defenses.get(name).modality for name in names}
-        kinds = {g.get("modality", "image") for g in self.groups}
+        kinds = {g.modality for g in self.groups}
         for name in names:
-            if not any(g.get("modality", "image") == modality[name] for g in self.groups):
+            if modality[name] not in kinds:
                 raise ConfigError(
                     f"--add-defense {name}: it trains {modality[name]} hashing models, and "
                     f"suite {self.name} has no {modality[name]} group; add a defense of the "
                     f"suite's modality ({', '.join(sorted(kinds))})")
-        groups = tuple({**g, "defenses": list(dict.fromkeys(
-            [*g["defenses"], *(n for n in names if modality[n] == g.get("modality", "image"))]))}
+        groups = tuple(dataclasses.replace(g, defenses=tuple(dict.fromkeys(
+            [*g.defenses, *(n for n in names if modality[n] == g.modality)])))
             for g in self.groups)
         return dataclasses.replace(self, groups=groups,
                                    defense_params={**self.defense_params, **added})
@@ -206,19 +239,22 @@ class Suite:
         from hashbench.registry import attacks
 
         params = params or {}
-        present = {a for g in self.groups for a in [*g["attacks"], *g.get("text_attacks", [])]}
+        present = {a for g in self.groups for a in [*g.attacks, *g.text_attacks]}
         names = [n for n in names if n not in present]
         for name in names:  # before anything trains
             attacks.check_params(name, params.get(name, {}))
             if attacks.get(name).modality == "text" and not any(
-                    g.get("modality") == IMAGE_TEXT for g in self.groups):
+                    g.image_text for g in self.groups):
                 raise ConfigError(f"--add-attack {name}: it perturbs text queries, and suite "
                                   f"{self.name} has no image-text group; add an image attack")
-        groups = [dict(g) for g in self.groups]
-        for g, name in itertools.product(groups, names):
-            key = "text_attacks" if attacks.get(name).modality == "text" else "attacks"
-            if key == "attacks" or g.get("modality") == IMAGE_TEXT:
-                g[key] = list(dict.fromkeys([*g.get(key, []), name]))
+        groups = []
+        for g in self.groups:
+            for name in names:
+                key = "text_attacks" if attacks.get(name).modality == "text" else "attacks"
+                if key == "attacks" or g.image_text:
+                    g = dataclasses.replace(g, **{key: tuple(dict.fromkeys(
+                        [*getattr(g, key), name]))})
+            groups.append(g)
         return dataclasses.replace(self, groups=tuple(groups), attack_params={
             **self.attack_params, **{n: params.get(n, {}) for n in names}})
 
@@ -238,22 +274,20 @@ class Suite:
         t2i, each direction with its own clean and worst-case cells."""
         out: list[CellSpec] = []
         for g in self.groups:
-            budget = g.get("budget")
-            eps_list = g.get("eps", [None] if budget is None else [budget])
-            image_text = g.get("modality", "image") == IMAGE_TEXT
+            budget, image_text = g.budget, g.image_text
             if image_text:
-                directions = {"i2t": g["attacks"], "t2i": g.get("text_attacks", [])}
+                directions = {"i2t": g.attacks, "t2i": g.text_attacks}
             else:
-                directions = {None: g["attacks"]}
-            baseline = TRACKS[IMAGE_TEXT if image_text else "image"].baseline
+                directions = {None: g.attacks}
+            baseline = TRACKS[g.modality].baseline
             for seed, ds, method, bb, bits, dfn, eps in itertools.product(
-                self.run_seeds, g["datasets"], g["methods"], g["backbones"], g["bits"],
-                g["defenses"], eps_list
+                self.run_seeds, g.datasets, g.methods, g.backbones, g.bits, g.defenses,
+                g.eps_values
             ):
                 base = dict(suite=self.name, suite_version=self.version, dataset=ds, method=method,
                             backbone=bb, bits=bits, defense=dfn,
                             defense_params=self.defense_params.get(dfn, {}), eps=eps,
-                            queries=g.get("queries"), topk=g.get("topk"), seed=seed,
+                            queries=g.queries, topk=g.topk, seed=seed,
                             seed_in_path=self.seeds is not None,
                             suite_sha256=self.file_sha256,
                             vanilla_params=self.defense_params.get(baseline, {}),
@@ -327,7 +361,7 @@ def load_suite(name_or_path: str) -> Suite:
         name=data["name"], version=data["version"], description=data.get("description", ""),
         seed=data.get("seed", 0), worst_case=tuple(data.get("worst_case", [])),
         blackbox_worst_case=tuple(data.get("blackbox_worst_case", [])),
-        groups=tuple(data["groups"]), defense_params=data.get("defense", {}),
+        groups=tuple(Group.from_dict(g) for g in data["groups"]), defense_params=data.get("defense", {}),
         attack_params=data.get("attack", {}), source=str(path),
         method_params=data.get("method", {}),
         seeds=tuple(data["seeds"]) if "seeds" in data else None,
