@@ -86,6 +86,15 @@ IMAGE_SIDE, TEXT_SIDE = QuerySide("image"), QuerySide("text")
 QUERY_SIDES = {"image": IMAGE_SIDE, "text": TEXT_SIDE}
 
 
+def retrieval_data(prov, data, device: torch.device) -> dict:
+    """What a model gives an attack of itself, keyed by ``Need`` value: the train and database
+    codes and their labels (the one mapping, for attacked and transfer-source models alike)."""
+    return {Need.TRAIN_CODES.value: prov.codes["train"],
+            Need.TRAIN_LABELS.value: data.train.labels.to(device),
+            Need.DATABASE_CODES.value: prov.codes["database"],
+            Need.DATABASE_LABELS.value: data.database.labels.to(device)}
+
+
 def _ap(codes, db_codes, labels, db_labels, topk):
     return average_precision(codes, db_codes, labels, db_labels, topk)
 
@@ -137,13 +146,7 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
             {"eps": attack.params.eps}
     clock = clock or PhaseClock()
     model, device = prov.model, next(prov.model.parameters()).device
-    provided = {
-        Need.TRAIN_CODES.value: prov.codes["train"],
-        Need.TRAIN_LABELS.value: data.train.labels.to(device),
-        Need.DATABASE_CODES.value: prov.codes["database"],
-        Need.DATABASE_LABELS.value: data.database.labels.to(device),
-        Need.TRAIN_IMAGES.value: data.train,
-    }
+    provided = {**retrieval_data(prov, data, device), Need.TRAIN_IMAGES.value: data.train}
     if source is not None:
         provided[Need.SOURCE_MODEL.value] = source
     if surrogate is not None:

@@ -11,10 +11,11 @@ from pathlib import Path
 import torch
 
 from hashbench import __version__
-from hashbench.api import Need, SourceModel, TrainContext
+from hashbench.api import SourceModel, TrainContext
 from hashbench.data import RetrievalData
 from hashbench.errors import ConfigError, PluginError, one_line
 from hashbench.harness.cells import training_eps
+from hashbench.harness.evaluate import retrieval_data
 from hashbench.harness.guards import blame, check_trained_model
 from hashbench.harness.locks import lock_for
 from hashbench.harness.provenance import code_fingerprint
@@ -39,6 +40,7 @@ class ModelIdentity:
     ref: dict
     spec: ModelSpec
     parent: "ModelIdentity | None"
+    method: object  # the hashing method plugin, built once per identity
 
 
 @dataclass
@@ -124,14 +126,14 @@ class Provisioner:
             # mixed precision trains a different model; fp32 keys stay as they were
             **({"precision": "amp"} if self.amp else {}),
         })
-        return ModelIdentity(key, instance, ref, spec, parent)
+        return ModelIdentity(key, instance, ref, spec, parent, method)
 
     def get(self, cell, data: RetrievalData, defense: str) -> Provisioned:
         """The model of ``cell`` defended by ``defense`` (trained or loaded), with its codes."""
         if self.handed_in is not None and self.handed_in.serves(cell, defense):
             return self.handed_in.model
         ident = self.identity(cell, data, defense)
-        key, instance, ref, spec = ident.key, ident.instance, ident.ref, ident.spec
+        key, instance, ref = ident.key, ident.instance, ident.ref
         if key in self._memo:
             return self._memo[key]
         if key in self._failed:  # a model is trained at most once per run, even when it fails
@@ -147,7 +149,7 @@ class Provisioner:
                 if loaded is None:
                     try:
                         with self.clock.phase("training"):
-                            model = self._train(cell, data, instance, spec, parent, key)
+                            model = self._train(cell, data, ident, parent)
                             sha = self.store.save_model(key, model, {"defense": ref,
                                                                      "dataset": data.name})
                     except BaseException as err:  # a time limit included
@@ -196,14 +198,12 @@ class Provisioner:
         source (its memoised adversarial queries then serve every cell that reads it)."""
         prov = cell.track.view(prov, cell.direction)
         if (prov.key, cell.direction) not in self._sources:
-            self._sources[(prov.key, cell.direction)] = SourceModel(prov.model, prov.key, {
-                Need.TRAIN_CODES.value: prov.codes["train"],
-                Need.TRAIN_LABELS.value: data.train.labels.to(self.device),
-                Need.DATABASE_CODES.value: prov.codes["database"],
-                Need.DATABASE_LABELS.value: data.database.labels.to(self.device)})
+            self._sources[(prov.key, cell.direction)] = SourceModel(
+                prov.model, prov.key, retrieval_data(prov, data, self.device))
         return self._sources[(prov.key, cell.direction)]
 
-    def _train(self, cell, data, instance, spec, parent, key) -> torch.nn.Module:
+    def _train(self, cell, data, ident: ModelIdentity, parent) -> torch.nn.Module:
+        instance, spec, key, method = ident.instance, ident.spec, ident.key, ident.method
         model = copy.deepcopy(parent.model) if parent is not None else \
             cell.track.new_model(spec, cell.seed).to(self.device)
         ctx = TrainContext(
@@ -217,7 +217,7 @@ class Provisioner:
             attack=attacks.create, progress=self.progress, amp=self.amp,
             text_flips=data.text_flips,
         )
-        cell.track.configure(ctx, cell.track.method(cell)[0], data)
+        cell.track.configure(ctx, method, data)
         plugin = f"defense '{instance.name}'"
         with blame(plugin):
             trained = instance.fit(model, data.train, ctx)
