@@ -16,7 +16,7 @@ def load_model(name: str, seed: int = 0, device: str = "cpu"):
 
 def benchmark(model, dataset: str = "mnist", **options):
     """Measure any trained hashing ``nn.Module`` (images in [0,1] -> K real outputs) as a cell
-    of a suite (RobustBench's name for it; ``hashbench.harness.evaluate`` is the harness's module), or
+    of a suite (RobustBench's name for it; ``hashbench.harness.evaluate`` is the harness's), or
     an image-text model given as ``(image_net, text_net)`` on ``mnist_multi``: see
     :func:`hashbench.python_api.benchmark`."""
     from hashbench.python_api import benchmark as _benchmark
