@@ -28,7 +28,6 @@ from hashbench.harness.runner import Runner, RunOptions, resolve_device
 from hashbench.harness.suites import AGGREGATES, CLEAN, IMAGE_TEXT, load_suite
 from hashbench.harness.tracks import TRACKS
 from hashbench.models.adapter import as_hash_model
-from hashbench.models.adapter import as_hash_model as adapt
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.records.io import load_record
 from hashbench.registry import NAME_RE
@@ -251,21 +250,21 @@ def _guarded_model(model, parts, data, device: torch.device, who: str):
     must leave its weights, buffers and mode as they were."""
     images = data.query.images(torch.arange(2)).to(device)
 
-    def as_hash_model(module, example, inputs="images"):  # its errors name the model
+    def adapted(module, example, inputs="images"):  # as_hash_model, its errors naming the model
         try:
-            return adapt(module, example, inputs)
+            return as_hash_model(module, example, inputs)
         except ConfigError as err:
             raise ConfigError(f"{who}: {err}") from None
 
     if parts is None:
-        raw = as_hash_model(model.to(device), images)
+        raw = adapted(model.to(device), images)
         check_raw_outputs(raw, images, who)
         net = GuardedModel(raw, who)
         probes = [(net, images)]
     else:
         texts = data.query.texts[:2].to(device)
-        raw = ImageTextPair(as_hash_model(parts[0].to(device), images),
-                            as_hash_model(parts[1].to(device), texts, "tag vectors"))
+        raw = ImageTextPair(adapted(parts[0].to(device), images),
+                            adapted(parts[1].to(device), texts, "tag vectors"))
         check_raw_outputs(raw.image, images, f"{who} (image side)")
         check_raw_outputs(raw.text, texts, f"{who} (text side)")
         net = ImageTextPair(GuardedModel(raw.image, f"{who} (image side)"),
