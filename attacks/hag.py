@@ -3,7 +3,7 @@
 Yang et al., "Adversarial Examples for Hamming Space Search", IEEE TCYB 2020. No official code
 exists; this follows the re-implementation in xandery-geek/SAAT (model/attack_model/hag.py): SGD
 with momentum directly on x', a bit mask that drops bits already flipped by margin t, and a
-bit-balance term (methods.md 4.1).
+bit-balance term that keeps the adversarial code's bits from all drifting to one sign.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 Bai et al., "Targeted Attack for Deep Hashing based Retrieval", ECCV 2020
 (jiawangbai/DHTA-master). The anchor is the component-wise majority of n_t database codes whose
 label is exactly the target label; the attack minimises -f_alpha(x')^T a / K. Divergences from
-the official code, all as methods.md 4.2 recommends: eps and the step are in [0,1] pixel space
-(P5; the official 0.032 is in normalised space), the step is a sign step (as the SAAT and ProS-GAN
-re-implementations do), and target labels come from the protocol (zero label overlap with the
-query, P7), identical for every defense.
+the official code, so that every attack of the benchmark shares one threat model: eps and the
+step are in [0,1] pixel space (the official 0.032 is in ImageNet-normalised space, a different
+budget), the step is a sign step (as the SAAT and ProS-GAN re-implementations do), and target
+labels come from the protocol (no label shared with the query), identical for every defense.
 """
 
 from __future__ import annotations
