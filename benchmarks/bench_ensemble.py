@@ -2,7 +2,7 @@
 
     python benchmarks/bench_ensemble.py RESULTS CACHE [--attack NAME[:k=v,...]]...
 
-RESULTS is a suite's results folder (e.g. results/standard, or a scratch run's), CACHE the model
+RESULTS is a suite's results folder (e.g. results/standard-v2, or a scratch run's), CACHE the model
 cache that run used. Every model (dataset x defense) is loaded by the cache key its clean record
 names, so the numbers are for the very checkpoints the records measured. For each model it prints
 the recorded per-attack mAPs, the recorded worst case, each attack given here, and the per-query

@@ -1,6 +1,6 @@
 """Where a suite's wall time went, from its result records alone.
 
-    python benchmarks/suite_breakdown.py [results/standard]
+    python benchmarks/suite_breakdown.py [results/standard-v2]
 
 Two tables: by kind of cell (clean cells hold the training of their model when it was not
 cached, attack cells the attack and its scoring, worst-case cells metrics and I/O), and by phase
@@ -19,7 +19,7 @@ from hashbench.records.io import iter_record_paths, load_record
 
 
 def main() -> None:
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else "results/standard")
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "results/standard-v2")
     kinds: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     phases: dict[str, float] = defaultdict(float)

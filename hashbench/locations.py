@@ -19,9 +19,13 @@ def checkout_root() -> Path | None:
 
 
 def zoo_root() -> Path:
-    """``$HASHBENCH_ZOO``, else ``zoo/`` of the checkout (a wheel has no zoo: set the variable)."""
+    """Where the model zoo is: ``$HASHBENCH_ZOO``; else ``zoo/`` of the checkout holding the
+    package; else, for an installed wheel (which does not carry the zoo's checkpoints), ``zoo/``
+    of the working folder when it holds a zoo manifest (a clone of the repository, say)."""
     env = os.environ.get("HASHBENCH_ZOO")
     if env:
         return Path(env)
     root = checkout_root()
-    return (root or PACKAGE_DIR.parent) / "zoo"
+    if root is not None:
+        return root / "zoo"
+    return Path.cwd() / "zoo"

@@ -93,6 +93,43 @@ def find(name: str, seed: int = 0, root: Path | None = None) -> ZooEntry:
                       "lists them")
 
 
+def published_checkpoint(key: str, name: str, seed: int, params: dict,
+                         root: Path | None = None) -> bytes | None:
+    """The zoo's checkpoint of a model (sha256-checked against the manifest), or None when the
+    zoo has none or there is no zoo. A model is found by its cache key (which hashes everything
+    that determines it: spec, data, seed, recipe, code), else by its published identity: the
+    entry ``name`` (``<suite folder>/<dataset>/<model>/<defense>``) of root seed ``seed``,
+    when the record that measured it, where present, trained it with ``params``. The second
+    way keeps a published checkpoint in use after a code change moves cache keys: a defense
+    added to a published suite is then fine-tuned from the very vanilla model its board
+    measures."""
+    base = Path(root or default_root())
+    if not (base / MANIFEST).is_file():
+        return None
+    known = entries(base)
+    entry = next((e for e in known if e.cache_key == key), None) or next(
+        (e for e in known if e.name == name and e.seed == seed
+         and _trained_with(base, e, params)), None)
+    if entry is None:
+        return None
+    path = inside(base, base / entry.file, f"zoo model {entry.name} seed {entry.seed}",
+                  ResultError)
+    return read_verified(path, entry.sha256, f"zoo model {entry.name} seed {entry.seed}:",
+                         "restore it from the repository (git checkout zoo/)")
+
+
+def _trained_with(base: Path, entry: ZooEntry, params: dict) -> bool:
+    """Whether the record that measured ``entry`` (when it can be read: a checkout's zoo, whose
+    records sit beside it) names ``params`` as its defense's suite parameters."""
+    record = base.parent / entry.record
+    if not record.is_file():
+        return True  # the published name is the identity (suite names are reserved)
+    try:
+        return load_record(record)["cell"]["defense_params"] == params
+    except (ResultError, KeyError, TypeError):
+        return False
+
+
 def load_model(name: str, seed: int = 0, device: str | torch.device = "cpu",
                root: Path | None = None) -> torch.nn.Module:
     """The published model ``name`` (e.g. ``"standard-v2/mnist/dpsh-small_cnn-32b/cgat"``) of

@@ -76,7 +76,7 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
         raise HashbenchError("no ok record under the given paths to reproduce")
     scratch = Path(scratch or tempfile.mkdtemp(prefix="hashbench-reproduce-"))
     options = RunOptions(results_dir=scratch / "results", cache_dir=cache_dir or scratch / "cache",
-                         device=device, force=True, data_root=data_root)
+                         device=device, force=True, data_root=data_root, zoo=False)
     summary, rows = RunSummary(), []
     with progress_bars() as bar:
         runner = Runner(options, RichProgress(bar))

@@ -56,6 +56,9 @@ from hashbench.progress import Progress
               help="a parameter of an added attack")
 @click.option("--allow-dirty", is_flag=True, help="write into a suite's shipped results folder "
               "from a checkout with uncommitted changes (its records are flagged on the board)")
+@click.option("--no-zoo", is_flag=True, help="train every model, even one the model zoo "
+              "publishes (by default a model whose cache key the zoo holds is taken from it, "
+              "sha256-checked)")
 @click.option("--amp", is_flag=True, help="mixed-precision training (fp16 on CUDA, bf16 on CPU); "
               "attacks stay fp32; records say so and the leaderboard flags them")
 @click.option("--quiet", is_flag=True, help="no progress and no summary table; errors and the "
@@ -75,7 +78,7 @@ from hashbench.progress import Progress
               help="ray: retries of a task whose worker died")
 def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_root, force,
         download, fail_fast, cell_timeout, add_defenses, add_attacks, defense_overrides, attack_overrides,
-        allow_dirty, amp, quiet, as_json, executor, address, gpus_per_cell,
+        allow_dirty, no_zoo, amp, quiet, as_json, executor, address, gpus_per_cell,
         cpus_per_cell, max_retries):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
     from hashbench.commands.executors import make_executor
@@ -103,7 +106,7 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
         fetch_absent({c.dataset for c in cells}, data_root)
     options = RunOptions(results_dir=results_dir, cache_dir=cache_dir, device=device,
                          force=force, fail_fast=fail_fast, data_root=data_root, amp=amp,
-                         cell_timeout=cell_timeout)
+                         cell_timeout=cell_timeout, zoo=not no_zoo)
     if amp and resolve_device(device).type == "cpu":
         console.print("[yellow]note:[/] --amp on the CPU trains in bf16, which is several times "
                       "slower than fp32 without bf16 hardware; it is meant for CUDA")

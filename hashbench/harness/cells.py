@@ -55,9 +55,9 @@ def select(cells: list[CellSpec], only: dict, exclude: dict) -> list[CellSpec]:
 
 
 def suite_folder(name: str, version: int) -> str:
-    """A suite version's results folder: ``<name>`` for version 1 (the layout records were first
-    published in), ``<name>-v<version>`` after, so versions never share a folder."""
-    return name if version == 1 else f"{name}-v{version}"
+    """A suite version's results (and zoo) folder: ``<name>-v<version>``, version 1 included, so
+    that the folder says which version it holds and versions never share one."""
+    return f"{name}-v{version}"
 
 
 def at_protocol_eps(cell: CellSpec, protocol_eps: float) -> bool:
@@ -79,7 +79,7 @@ def training_eps(cell: CellSpec, protocol_eps: float) -> float:
 
 
 def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
-    """Path = key: results/<suite>[-v<version>]/<dataset>/<model>/<defense>[/seed<N>][/<i2t|t2i>][/eps<e>]/
+    """Path = key: results/<suite>-v<version>/<dataset>/<model>/<defense>[/seed<N>][/<i2t|t2i>][/eps<e>]/
     <attack>.json (the seed folder for multi-seed suites and --seed runs, the direction only for
     image-text cells). Every name in it is checked (a cell rebuilt from a record is free-form)
     and the path must stay inside ``results_dir`` (a symlinked suite folder that leads elsewhere

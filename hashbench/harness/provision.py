@@ -77,8 +77,11 @@ class HandedInModel:
 class Provisioner:
     def __init__(self, store: ModelStore, device: torch.device, progress: Progress = NULL_PROGRESS,
                  data_root: Path | None = None, amp: bool = False,
-                 clock: PhaseClock | None = None, handed_in: HandedInModel | None = None):
+                 clock: PhaseClock | None = None, handed_in: HandedInModel | None = None,
+                 zoo: Path | None | bool = None):
         self.store, self.device, self.progress = store, device, progress
+        # the model zoo to take published checkpoints from (None: the default one; False: none)
+        self.zoo = zoo
         self.data_root, self.amp = data_root, amp
         self.clock = clock or PhaseClock()
         self._memo: dict[str, Provisioned] = {}
@@ -145,7 +148,8 @@ class Provisioner:
             # another run on the same cache may be training this model: wait for it, then
             # load its checkpoint instead of training the same model twice
             with lock_for(self.store.root, "model", key):
-                loaded = self.store.load_model(key, self.device)
+                loaded = self.store.load_model(key, self.device) or \
+                    self._from_zoo(key, cell, defense)
                 if loaded is None:
                     try:
                         with self.clock.phase("training"):
@@ -167,6 +171,24 @@ class Provisioner:
             result = Provisioned(model, key, sha, ref, self._codes(cell, key, model, data), parent_sha)
         self._memo[key] = result
         return result
+
+    def _from_zoo(self, key: str, cell, defense: str) -> tuple[torch.nn.Module, str] | None:
+        """Model ``key`` (``cell``'s model defended by ``defense``) from the model zoo, copied
+        into the cache, when the zoo publishes it (``zoo.published_checkpoint``): a published
+        checkpoint is never trained again."""
+        from hashbench.harness.cells import suite_folder
+        from hashbench.zoo import published_checkpoint
+
+        if self.zoo is False:
+            return None
+        name = f"{suite_folder(cell.suite, cell.suite_version)}/{cell.dataset}/" \
+            f"{cell.model_id}/{defense}"
+        data = published_checkpoint(key, name, cell.seed, cell.params_of(defense),
+                                    self.zoo or None)
+        if data is None:
+            return None
+        self.store.put_checkpoint(key, data)
+        return self.store.load_model(key, self.device)
 
     def forget(self, key: str | None) -> None:
         """Drop the in-memory copy of model ``key`` (an attack changed it): the next cell loads

@@ -67,6 +67,9 @@ class RunOptions:
     data_root: Path | None = None
     amp: bool = False  # mixed-precision training; attacks and scoring stay fp32
     cell_timeout: float | None = None  # seconds per cell; None: the suite's, 0: no limit
+    # take a model the zoo publishes (same cache key, sha256-checked) instead of training it;
+    # reproduce turns it off, since it re-trains to check the published checkpoints
+    zoo: bool = True
 
 
 @dataclass
@@ -108,7 +111,8 @@ class Runner:
         self.started_at = time.time()
         self.provisioner = Provisioner(ModelStore(options.cache_dir), self.device, progress,
                                        options.data_root or data_root_from_env(), options.amp,
-                                       self.clock, handed_in)
+                                       self.clock, handed_in,
+                                       zoo=None if options.zoo else False)
 
     def run(self, suite: Suite, cells: list[CellSpec], executor: Executor | None = None
             ) -> RunSummary:

@@ -29,7 +29,7 @@ def run(tmp_path_factory):
 
 
 def load(root: Path, rel: str) -> dict:
-    return json.loads((root / "results/crossmodal_smoke/mnist_multi" / rel).read_text())
+    return json.loads((root / "results/crossmodal_smoke-v1/mnist_multi" / rel).read_text())
 
 
 def test_crossmodal_smoke_writes_valid_records_in_both_directions(run):
@@ -64,7 +64,7 @@ def test_directions_score_the_right_codes(run):
     assert i2t["metrics"]["worst_case_of"] == ["center_pgd", "hag"]
     t2i = load(root, "dcmh-small_cnn-16b/cm_vanilla/t2i/worst_case.json")
     assert t2i["metrics"]["worst_case_of"] == ["text_flip"]
-    side = np.load(root / "results/crossmodal_smoke/mnist_multi/dcmh-small_cnn-16b/cm_vanilla"
+    side = np.load(root / "results/crossmodal_smoke-v1/mnist_multi/dcmh-small_cnn-16b/cm_vanilla"
                    "/t2i/text_flip.queries.npz")
     assert side["flips"].max() <= 2 and side["codes"].shape == (64, 16)
 
@@ -126,7 +126,7 @@ def test_a_users_image_text_pair_is_benchmarked_beside_the_suite(run, tmp_path):
                                                       "worst_case"}
     table = out.to_pandas()
     assert set(table["direction"]) == {"i2t", "t2i"} and "T->I" in str(out)
-    flip = json.loads((tmp_path / "results/crossmodal_smoke/mnist_multi/external-module-16b/"
+    flip = json.loads((tmp_path / "results/crossmodal_smoke-v1/mnist_multi/external-module-16b/"
                        "my_pair/t2i/text_flip.json").read_text())
     assert flip["metrics"]["flips_max"] <= 2
     assert flip["model"]["defense"]["distribution"] == "python-api"

@@ -34,7 +34,7 @@ def test_in_budget_queries_are_scored_and_recorded_as_external(tmp_path, clean):
     adv = (clean + 0.3 * torch.randn(clean.shape, generator=g).sign()).clamp(0, 1)
     done = evaluate(tmp_path, adv, "--targeted")
     assert done.returncode == 0, done.stderr
-    path = tmp_path / "results/smoke/mnist/dpsh-small_cnn-16b/vanilla/external-noise.json"
+    path = tmp_path / "results/smoke-v1/mnist/dpsh-small_cnn-16b/vanilla/external-noise.json"
     rec = json.loads(path.read_text())
     assert rec["attack"]["external"] is True and rec["attack"]["name"] == "external:noise"
     assert rec["cell"]["queries"] == 32 and rec["metrics"]["linf_max"] <= 0.3 + 1e-6

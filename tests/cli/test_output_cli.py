@@ -17,7 +17,7 @@ def hb(*args, env=None):
 def test_progress_lines_summary_table_json_and_quiet(smoke_results, tmp_path):
     shutil.copytree(smoke_results / "results", tmp_path / "r")
     shutil.copytree(smoke_results / "cache", tmp_path / "c")
-    (tmp_path / "r/smoke/mnist/dpsh-small_cnn-16b/vanilla/hag.json").unlink()
+    (tmp_path / "r/smoke-v1/mnist/dpsh-small_cnn-16b/vanilla/hag.json").unlink()
     args = ["run", "--suite", "smoke", "--results", str(tmp_path / "r"), "--cache",
             str(tmp_path / "c")]
     res = hb(*args, env={"HASHBENCH_LOG_EVERY": "0"})

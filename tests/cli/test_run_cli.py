@@ -41,7 +41,7 @@ def test_smoke_run_writes_valid_records(smoke_run):
     recs = records(root / "results")
     assert len(recs) == SMOKE_CELLS
     assert hb("validate", str(root / "results")).returncode == 0
-    rec = json.loads((root / "results/smoke/mnist/dpsh-small_cnn-16b/vanilla/hag.json").read_text())
+    rec = json.loads((root / "results/smoke-v1/mnist/dpsh-small_cnn-16b/vanilla/hag.json").read_text())
     assert rec["status"] == "ok" and rec["attack"]["name"] == "hag"
     assert rec["metrics"]["eps"] == 0.3 and rec["metrics"]["linf_max"] <= 0.3 + 1e-6
     assert rec["provenance"]["torch"] and rec["provenance"]["command"].count("smoke")
@@ -65,7 +65,7 @@ def test_same_seed_gives_identical_metrics(smoke_run, tmp_path):
              str(tmp_path / "c"), "--only", "attack=center_pgd,clean")
     assert res.returncode == 0, res.stderr
     for name in ("center_pgd", "clean"):
-        rel = f"smoke/mnist/dpsh-small_cnn-16b/vanilla/{name}.json"
+        rel = f"smoke-v1/mnist/dpsh-small_cnn-16b/vanilla/{name}.json"
         a = json.loads((root / "results" / rel).read_text())["metrics"]
         b = json.loads((tmp_path / "r" / rel).read_text())["metrics"]
         assert a == b
@@ -159,7 +159,7 @@ def test_unknown_attack_in_suite_is_refused_before_anything_trains(tmp_path):
 
 def test_validate_reports_json_path_of_violations(smoke_run, tmp_path):
     root, _, _ = smoke_run
-    good = root / "results/smoke/mnist/dpsh-small_cnn-16b/vanilla/clean.json"
+    good = root / "results/smoke-v1/mnist/dpsh-small_cnn-16b/vanilla/clean.json"
     rec = json.loads(good.read_text())
     rec["metrics"]["clean_map"] = 1.7
     (tmp_path / "bad.json").write_text(json.dumps(rec))
@@ -204,7 +204,7 @@ def test_report_is_byte_identical_and_draws_every_figure(smoke_run, tmp_path):
 def test_report_refuses_a_malformed_record(smoke_run, tmp_path):
     root, _, _ = smoke_run
     bad = tmp_path / "results"
-    src = root / "results/smoke/mnist/dpsh-small_cnn-16b/vanilla/hag.json"
+    src = root / "results/smoke-v1/mnist/dpsh-small_cnn-16b/vanilla/hag.json"
     rec = json.loads(src.read_text())
     del rec["metrics"]
     (bad / "x").mkdir(parents=True)
@@ -223,7 +223,7 @@ def test_reproduce_recomputes_bit_for_bit_and_catches_a_changed_number(smoke_run
     assert same.returncode == 0, same.stdout + same.stderr
     assert "5 cells recomputed" in same.stdout and "all metrics within 1e-09" in same.stdout
     # a published number that is not what the cell computes is caught
-    rec_path = root / "results/smoke/mnist/dpsh-small_cnn-16b/vanilla/hag.json"
+    rec_path = root / "results/smoke-v1/mnist/dpsh-small_cnn-16b/vanilla/hag.json"
     tampered = tmp_path / "pub" / "hag.json"
     tampered.parent.mkdir()
     rec = json.loads(rec_path.read_text())
@@ -243,7 +243,7 @@ def test_a_record_of_another_plugin_version_is_recomputed(smoke_results, tmp_pat
 
     shutil.copytree(smoke_results / "results", tmp_path / "results")
     shutil.copytree(smoke_results / "cache", tmp_path / "cache")
-    folder = tmp_path / "results/smoke/mnist/dpsh-small_cnn-16b/vanilla"
+    folder = tmp_path / "results/smoke-v1/mnist/dpsh-small_cnn-16b/vanilla"
     rec = json.loads((folder / "hag.json").read_text())
     rec["attack"]["version"] = 0
     (folder / "hag.json").write_text(json.dumps(rec))

@@ -13,7 +13,7 @@ import pytest
 from hashbench.errors import ConfigError
 from hashbench.harness.suites import load_suite
 
-FOLDER = "smoke/mnist/dpsh-small_cnn-16b/vanilla"
+FOLDER = "smoke-v1/mnist/dpsh-small_cnn-16b/vanilla"
 SMOKE = Path(__file__).resolve().parents[2] / "hashbench/suites/smoke.toml"
 
 

@@ -54,7 +54,7 @@ def test_runs_on_a_published_suite_and_reaches_the_leaderboard(site, tmp_path):
     done = hb(site, "run", "--suite", "smoke", "--add-defense", "consistency", "--only",
               "defense=consistency", "--results", str(results), "--cache", str(tmp_path / "c"))
     assert done.returncode == 0, done.stderr
-    rec = json.loads((results / "smoke/mnist/dpsh-small_cnn-16b/consistency/hag.json")
+    rec = json.loads((results / "smoke-v1/mnist/dpsh-small_cnn-16b/consistency/hag.json")
                      .read_text())
     assert rec["model"]["defense"]["third_party"] is True
     assert rec["model"]["defense"]["distribution"] == "hashbench-example-defense"

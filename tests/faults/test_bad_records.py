@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from inprocess import hb  # tests/inprocess.py
 
-HAG = "smoke/mnist/dpsh-small_cnn-16b/vanilla/hag.json"
+HAG = "smoke-v1/mnist/dpsh-small_cnn-16b/vanilla/hag.json"
 
 
 def snapshot(folder: Path) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from inprocess import hb as inprocess_hb  # tests/inprocess.py
 
-FOLDER = "smoke/mnist/dpsh-small_cnn-16b/vanilla"
+FOLDER = "smoke-v1/mnist/dpsh-small_cnn-16b/vanilla"
 
 LIST_SUITE = """
 name = "listdata"

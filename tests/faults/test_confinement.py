@@ -14,7 +14,7 @@ import hashbench.zoo
 from hashbench.errors import ResultError
 from hashbench.zoo import build_zoo
 
-SMOKE_MODEL = "smoke/mnist/dpsh-small_cnn-16b"
+SMOKE_MODEL = "smoke-v1/mnist/dpsh-small_cnn-16b"
 
 
 def snapshot(folder: Path) -> dict:
@@ -70,7 +70,7 @@ def _symlinked_file(entry, root, tmp):
 
 
 def _dotdot_name(entry, root, tmp):
-    entry["name"] = "smoke/../../mnist/x"
+    entry["name"] = "smoke-v1/../../mnist/x"
 
 
 def _backslash_file(entry, root, tmp):
@@ -157,10 +157,10 @@ def test_reproduce_refuses_a_scratch_folder_overlapping_the_records(where, smoke
     results = tmp_path / "results"
     shutil.copytree(smoke_results / "results", results)
     scratch = {"the results' parent": tmp_path, "the results": results,
-               "inside them": results / "smoke" / "scratch",
+               "inside them": results / "smoke-v1" / "scratch",
                "a record's folder": results / SMOKE_MODEL / "vanilla"}[where]
     before = snapshot(tmp_path)
-    res = hb("reproduce", results / "smoke", "--scratch", scratch, "--cache",
+    res = hb("reproduce", results / "smoke-v1", "--scratch", scratch, "--cache",
              smoke_results / "cache")
     assert "--scratch" in one_error(res) and "overlaps" in res.stderr
     assert snapshot(tmp_path) == before
@@ -170,7 +170,7 @@ def test_run_refuses_a_suite_folder_that_is_a_symlink_out_of_results(smoke_resul
     results, elsewhere = tmp_path / "results", tmp_path / "elsewhere"
     results.mkdir()
     elsewhere.mkdir()
-    (results / "smoke").symlink_to(elsewhere)
+    (results / "smoke-v1").symlink_to(elsewhere)
     res = hb("run", "--suite", "smoke", "--results", results, "--cache",
              smoke_results / "cache")
     assert "outside" in one_error(res)

@@ -142,7 +142,7 @@ def test_cells_after_hostile_attacks_match_a_clean_run(hostile_run, smoke_result
     smoke run's, so no weight change, mode change or RNG draw leaked into a later cell."""
     root, runs, _ = hostile_run
     hag = root / "results" / f"hostile-attacks/{FOLDER}/vanilla/hag.json"
-    ref = smoke_results / "results" / f"smoke/{FOLDER}/vanilla/hag.json"
+    ref = smoke_results / "results" / f"smoke-v1/{FOLDER}/vanilla/hag.json"
     assert json.loads(hag.read_text())["status"] == "ok"
     assert metrics_of(hag) == metrics_of(ref)
     # the worst case is over hag alone, so it is computed; every hostile cell failed

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-FOLDER = "smoke/mnist/dpsh-small_cnn-16b/vanilla"
+FOLDER = "smoke-v1/mnist/dpsh-small_cnn-16b/vanilla"
 
 
 def hb(*args):

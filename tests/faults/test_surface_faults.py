@@ -22,7 +22,7 @@ from test_plugin_faults import install  # tests/faults/test_plugin_faults.py
 from hashbench.errors import HashbenchError
 from hashbench.harness.ray_executor import check_reachable
 
-SMOKE_MODEL = "smoke/mnist/dpsh-small_cnn-16b/vanilla"
+SMOKE_MODEL = "smoke-v1/mnist/dpsh-small_cnn-16b/vanilla"
 
 
 def error_lines(stderr: str) -> list[str]:

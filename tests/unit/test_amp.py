@@ -65,7 +65,7 @@ def test_amp_run_is_recorded_flagged_and_not_confused_with_fp32(tmp_path):
             str(tmp_path / "r"), "--cache", str(tmp_path / "c")]
     runner = CliRunner()
     assert runner.invoke(cli, args).exit_code == 0
-    path = tmp_path / "r/smoke/mnist/dpsh-small_cnn-16b/vanilla/clean.json"
+    path = tmp_path / "r/smoke-v1/mnist/dpsh-small_cnn-16b/vanilla/clean.json"
     fp32 = json.loads(path.read_text())
     res = runner.invoke(cli, [*args, "--amp"])
     assert res.exit_code == 0, res.output
