@@ -27,7 +27,7 @@ def benchmark(model, dataset: str = "mnist", **options):
 def attack(name: str, eps: float, seed: int = 0, **params):
     """A registered attack as a callable for scripts: ``atk = hashbench.attack("center_pgd",
     eps=0.3); x_adv = atk(model, images, labels, database=(codes, labels))``; any module
-    returning K real outputs works (see :class:`hashbench.python_api.ScriptAttack`)."""
-    from hashbench.python_api import ScriptAttack
+    returning K real outputs works (see :class:`hashbench.script_attack.ScriptAttack`)."""
+    from hashbench.script_attack import ScriptAttack
 
     return ScriptAttack(name, eps, seed, **params)

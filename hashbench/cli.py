@@ -96,43 +96,19 @@ def selfcheck(defense, attack, method, timeout):
 
 
 @cli.command()
-@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
-              show_default=True)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("leaderboard"),
-              show_default=True)
+@click.option("--results", "results_dirs", type=click.Path(path_type=Path), multiple=True,
+              default=[Path("results")], show_default=True,
+              help="a results folder; repeat it to merge several into one board (the first is "
+              "the reference: rows from the others are marked with their folder)")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="where to write [default: leaderboard/ for the shipped results alone, "
+              "else hashbench-report/]")
 @click.option("--no-plots", is_flag=True, help="tables only: skip the PR, P@N and t-SNE plots")
-def report(results_dir, out_dir, no_plots):
+def report(results_dirs, out_dir, no_plots):
     """Render leaderboards (Markdown, CSV, HTML) and plots from the result records."""
-    from hashbench.errors import ResultError
-    from hashbench.report.leaderboard import build_boards, load_records, write_leaderboards
-    from hashbench.report.plots import detail_links, write_plots
+    from hashbench.commands.report_cmd import render
 
-    if not Path(results_dir).is_dir():
-        raise ResultError(f"{results_dir}: no results folder; run `hashbench run --suite NAME` "
-                          "first or pass --results DIR")
-    records = load_records(results_dir)
-    boards = build_boards([rec for _, rec in records])
-    if not boards:
-        raise ResultError(f"{results_dir}: no result records to report")
-    for board in boards:
-        table = Table(title=terminal_safe(board.title))
-        shown = [c for c in board.table.columns if c not in ("third_party", "flags")]
-        for col in shown:
-            table.add_column(col, justify="right" if col not in ("model", "defense") else "left")
-        for row in board.table[shown].itertuples(index=False):
-            table.add_row(*("" if v is None or v != v else f"{v:.3f}" if isinstance(v, float)
-                            else terminal_safe(str(v)) for v in row))
-        # a pipe or file gets the whole table; a terminal gets what fits its width
-        (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
-    if not no_plots:  # first, so that the page's detail views link the plots drawn
-        with console.status("drawing PR, P@N and t-SNE plots"):
-            plots = write_plots(records, out_dir)
-        out.print(f"wrote {len(plots.written)} plot files under {Path(out_dir) / 'plots'}")
-        for note in plots.notes:
-            console.print(f"[yellow]{note}[/]")
-    written = write_leaderboards(boards, out_dir, detail_links(records, boards, out_dir))
-    for path in written:
-        out.print(f"wrote {path}")
+    render(list(results_dirs), out_dir, no_plots)
 
 
 @cli.command()

@@ -61,6 +61,7 @@ class Evaluation:
     random_map: float
     attacks: tuple[AttackResult, ...]
     records: tuple[Path, ...]
+    clean_map_ci95: tuple[float, float] | None = None  # bootstrap over queries
 
     @property
     def worst_case_map(self) -> float | None:
@@ -74,8 +75,9 @@ class Evaluation:
     def to_pandas(self):
         import pandas as pd
 
-        rows = [{"attack": "clean", "map": self.clean_map, "map_ci_low": None,
-                 "map_ci_high": None, "t_map": None, "status": "ok", "error": None}]
+        lo, hi = self.clean_map_ci95 or (None, None)
+        rows = [{"attack": "clean", "map": self.clean_map, "map_ci_low": lo,
+                 "map_ci_high": hi, "t_map": None, "status": "ok", "error": None}]
         for a in self.attacks:
             lo, hi = a.map_ci95 if a.map_ci95 else (None, None)
             rows.append({"attack": a.attack, "map": a.map, "map_ci_low": lo, "map_ci_high": hi,
@@ -86,8 +88,10 @@ class Evaluation:
         head = (f"{self.name} on {self.dataset} ({self.suite}, seed {self.seed}, {self.bits} bits, "
                 f"eps {self.eps:g}, mAP@{self.topk or 'all'}; random ranking {self.random_map:.4f})")
         w = max([14, *(len(a.attack) for a in self.attacks)])
+        ci = self.clean_map_ci95
+        clean_ci = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
         lines = [head, f"  {'attack':<{w}} {'mAP':>7}  {'95% interval':<17} {'t-mAP':>7}",
-                 f"  {'clean':<{w}} {self.clean_map:7.4f}"]
+                 f"  {'clean':<{w}} {self.clean_map:7.4f}  {clean_ci}".rstrip()]
         for a in self.attacks:
             if a.status != "ok":
                 lines.append(f"  {a.attack:<{w}} failed: {a.error}")
@@ -161,7 +165,7 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
               seed: int | None = None, device: str = "auto",
               results: str | Path = "hashbench-results",
               cache: str | Path = ".hashbench-cache", data_root: str | Path | None = None,
-              force: bool = False, progress: Progress = NULL_PROGRESS
+              force: bool = False, progress: Progress | None = None, quiet: bool = False
               ) -> Evaluation | ImageTextEvaluation:
     """Measure ``model`` on ``dataset`` as a cell of ``suite`` would be measured.
 
@@ -172,13 +176,20 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     members included) picks some of the suite's attacks, image and text ones alike; ``seed``
     (default: the suite's first) picks whose protocol draws and whose vanilla model serves as
     the transfer source. Records go to ``results`` under the suite's layout; an unchanged
-    model's finished records are reused unless ``force``.
+    model's finished records are reused unless ``force``. On a board the model is a row of its
+    own: model ``external-<name>``, defense ``handed-in``.
+
+    Progress bars are drawn on a terminal (``quiet=True`` turns them off; ``progress`` takes
+    a ``hashbench.progress.Progress`` of the caller's). An evaluation the board cannot rank
+    (fewer than the suite's attacks, or one of several seeds: a provisional entry) is said
+    before it starts, as a ``UserWarning``.
     """
     if not NAME_RE.match(name):
         raise ConfigError(f"name {name!r} must match {NAME_RE.pattern} (it becomes a folder)")
     parts = _image_text_parts(model)
     suite = suite or ("standard" if parts is None else "crossmodal")
     base = load_suite(suite)
+    base_seeds = base.run_seeds
     seed = base.run_seeds[0] if seed is None else int(seed)
     base = base.with_seed(seed)
     templates = _templates(base, dataset, image_text=parts is not None)
@@ -191,6 +202,7 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
                           f"{close_matches(unknown[0], suite_attacks)}; its attacks: "
                           f"{', '.join(suite_attacks)}")
 
+    _warn_unrankable(base_seeds, seed, suite_attacks, chosen)
     who = f"model '{name}'"
     for i, part in enumerate([model] if parts is None else parts):
         check_handed_in(part, who if parts is None else f"{who} ({('image', 'text')[i]} side)")
@@ -215,15 +227,18 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
             c = replace(c, worst_case_of=members)
         elif c.attack != CLEAN and c.attack not in chosen:
             continue
-        cells.append(replace(c, method="external", backbone="module", bits=net.bits,
-                             defense=name, defense_params={"weights_sha256": sha}))
-    ref = {"name": name, "version": 0, "params": {"weights_sha256": sha},
+        # the board's model column names the model (external-<name>); it brings its own
+        # training, so its defense column says it was handed in
+        cells.append(replace(c, method="external", backbone=name, bits=net.bits,
+                             defense=HANDED_IN, defense_params={"weights_sha256": sha}))
+    ref = {"name": HANDED_IN, "version": 0, "params": {"weights_sha256": sha},
            "distribution": "python-api", "dist_version": __version__, "third_party": True}
     # the runner takes the model from here, and its transfer source from the suite's own cells
-    handed_in = HandedInModel(dataset, cells[0].model_id, name, seed,
+    handed_in = HandedInModel(dataset, cells[0].model_id, HANDED_IN, seed,
                               Provisioned(net, sha, sha, ref, codes), templates[0])
-    runner = Runner(options, progress, handed_in)
-    runner.run(base, cells)
+    with _progress(progress, quiet) as shown:
+        runner = Runner(options, shown, handed_in)
+        runner.run(base, cells)
 
     by_direction = {}
     for direction in dict.fromkeys(c.direction for c in cells):
@@ -232,6 +247,40 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     if parts is None:
         return by_direction[None]
     return ImageTextEvaluation(by_direction)
+
+
+HANDED_IN = "handed-in"  # the defense column of a model measured by ``benchmark``
+
+
+@contextmanager
+def _progress(given: Progress | None, quiet: bool):
+    """The caller's progress, else bars on a terminal (none when ``quiet`` or not a terminal)."""
+    if given is not None or quiet:
+        yield given or NULL_PROGRESS
+        return
+    from hashbench.commands.output import RichProgress, console, progress_bars
+
+    if not console.is_terminal:
+        yield NULL_PROGRESS
+        return
+    with progress_bars() as bar:
+        yield RichProgress(bar)
+
+
+def _warn_unrankable(suite_seeds, seed: int, suite_attacks: list[str], chosen: list[str]) -> None:
+    """Say, before anything runs, why the board will list this evaluation as provisional."""
+    import warnings
+
+    lacks = []
+    if set(chosen) != set(suite_attacks):
+        lacks.append(f"{' + '.join(chosen) or 'no attack'} of the suite's "
+                     f"{', '.join(suite_attacks)}")
+    if len(suite_seeds) > 1:
+        lacks.append(f"seed {seed} of the suite's {len(suite_seeds)} seeds (call benchmark "
+                     "with each of seed=" + ", ".join(map(str, suite_seeds)) + " to cover them)")
+    if lacks:
+        warnings.warn("this evaluation covers " + "; ".join(lacks) + ": the leaderboard lists "
+                      "it as a provisional entry, unranked", UserWarning, stacklevel=3)
 
 
 @contextmanager
@@ -305,6 +354,7 @@ def _evaluation(runner: Runner, cells: list, data, name: str, suite, seed: int,
                 bits: int) -> Evaluation:
     """The records of ``cells`` (one direction) read back as an :class:`Evaluation`."""
     out, clean, eps, topk, random_map, paths = [], None, data.eps, None, 0.0, []
+    clean_ci = None
     for cell in cells:
         path = record_path(runner.opt.results_dir, cell, data.eps)
         paths.append(path)
@@ -316,68 +366,11 @@ def _evaluation(runner: Runner, cells: list, data, name: str, suite, seed: int,
                 raise ConfigError(f"the model could not be measured on {data.name}: "
                                   f"{rec['error']}")
             clean, random_map = m["clean_map"], m.get("random_map", 0.0)
+            clean_ci = tuple(m["clean_map_ci95"]) if m.get("clean_map_ci95") else None
             continue
         ci = m.get("map_ci95")
         out.append(AttackResult(cell.attack, m.get("map", float("nan")),
                                 tuple(ci) if ci else None, m.get("t_map"), rec["status"],
                                 rec["error"]))
     return Evaluation(name, data.name, f"{suite.name} v{suite.version}", seed, bits, eps, topk,
-                      clean, random_map, tuple(out), tuple(paths))
-
-
-class ScriptAttack:
-    """A registered attack for scripts, torchattacks-style: ``atk = hashbench.attack("hag",
-    eps=8/255); x_adv = atk(model, images)``. Every batch it returns passed the harness's check
-    (finite, [0,1], within eps, shaped like ``images``)."""
-
-    def __init__(self, name: str, eps: float, seed: int = 0, **params):
-        from hashbench.registry import attacks
-
-        self.attack = attacks.create(name, eps=eps, **params)
-        self.seed = seed
-
-    def __call__(self, model: torch.nn.Module, images: torch.Tensor,
-                 labels: torch.Tensor | None = None, *,
-                 database: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 train: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 target_labels: torch.Tensor | None = None) -> torch.Tensor:
-        """``labels``: the queries' label vectors; ``database`` / ``train``: (codes in {-1,+1},
-        label vectors) of the items the attack may use (``train`` defaults to ``database``).
-        Which of them an attack needs is its ``needs``; a missing one is a one-line error."""
-        from hashbench.api import AttackContext, Need, QueryBatch
-        from hashbench.harness.threat_model import check_adversarial
-
-        attack = self.attack
-        net = as_hash_model(model, images[:2])
-        train = train if train is not None else database
-        provided = {}
-        if database is not None:
-            provided[Need.DATABASE_CODES.value], provided[Need.DATABASE_LABELS.value] = database
-        if train is not None:
-            provided[Need.TRAIN_CODES.value], provided[Need.TRAIN_LABELS.value] = train
-        missing = sorted(n.value for n in type(attack).needs if n.value not in provided
-                         and n not in (Need.QUERY_LABELS, Need.TARGET_LABELS))
-        if Need.QUERY_LABELS in type(attack).needs and labels is None:
-            missing.append("labels")
-        if Need.TARGET_LABELS in type(attack).needs and target_labels is None:
-            missing.append("target_labels")
-        if attack.access == "ranking" and database is None:  # the system it queries
-            missing.append("database")
-        if missing:
-            raise ConfigError(f"attack {attack.name} needs {', '.join(missing)}; pass labels=, "
-                              "database=(codes, labels), train=(codes, labels) or "
-                              "target_labels= as it says")
-        ctx = AttackContext.for_attack(attack, self.seed, "script", **provided)
-        batch = QueryBatch(index=torch.arange(len(images)), labels=labels,
-                           target_labels=target_labels)
-        if attack.access == "ranking":  # the ranked ids of net over the database, nothing else
-            from hashbench.api import RankingOracle
-            from hashbench.harness.evaluate import ranked_ids
-
-            oracle = RankingOracle(ranked_ids(net, database[0]), len(images), len(database[0]),
-                                   attack.params.queries, f"attack {attack.name}")
-            x_adv = attack.perturb(oracle, images, batch, attack.prepare(None, ctx), ctx)
-        else:
-            x_adv = attack.perturb(net, images, batch, attack.prepare(net, ctx), ctx)
-        check_adversarial(images, x_adv, attack.params.eps, f"attack {attack.name}")
-        return x_adv
+                      clean, random_map, tuple(out), tuple(paths), clean_ci)

@@ -31,8 +31,10 @@ from hashbench.progress import Progress
 @click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=None,
               help="run this root seed only (a seed other than the suite file's writes to "
               "seed<N>/ folders, never over another seed's records)")
-@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
-              show_default=True)
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=None,
+              help="where records go [default: results/ for a package suite as published, "
+              "hashbench-results/ (ignored by git) when --add-defense/--add-attack or a suite "
+              "file is given: a user's rows never dirty the checkout]")
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path),
               default=Path(".hashbench-cache"), show_default=True, envvar="HASHBENCH_CACHE")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, envvar="HASHBENCH_DATA",
@@ -89,6 +91,12 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
 
     cpu_kernels.require_pinned()  # records are computed with the protocol's kernels only
     suite = load_suite(suite_name)
+    if results_dir is None:
+        from hashbench.harness.suites import package_suites
+
+        as_published = suite_name in package_suites() and not (add_defenses or add_attacks)
+        results_dir = Path("results" if as_published else "hashbench-results")
+    full = suite
     if not allow_dirty:
         refuse_dirty_shipped_results(results_dir, suite_folder(suite.name, suite.version))
     d_params = parse_overrides(defense_overrides, "--defense-param", add_defenses, "--add-defense")
@@ -102,6 +110,11 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     cells = select(suite.cells(), parse_filters(only), parse_filters(exclude))
     if not cells:
         raise HashbenchError(f"no cell of suite {suite.name} matches the --only/--exclude filters")
+    if add_defenses:
+        from hashbench.harness.published import unranked
+
+        for line in unranked(full.with_defenses(add_defenses, d_params), cells, add_defenses):
+            console.print(f"[yellow]note:[/] {terminal_safe(line)}")
     if download:
         fetch_absent({c.dataset for c in cells}, data_root)
     options = RunOptions(results_dir=results_dir, cache_dir=cache_dir, device=device,

@@ -1,92 +1,50 @@
 """The leaderboard site: one self-contained page (inline CSS and a few lines of inline script to
-sort; no CDN, no network). A board index; per board a compact summary table (rank band, model,
-defense, clean mAP, worst case with its interval, a bar against the random floor, seeds,
-flags) that fits 1280 px without scrolling, then one collapsible detail per row (every column
-of the board, links to its JSON records, its PR / P@N / t-SNE plots). Collapsed models and
-flagged rows are set apart. Every string from a record goes through ``html.escape``."""
+sort; no CDN, no network) that works when the folder holding it is published on its own.
+
+The newest version of each suite first, older versions in an archive section. Per board: a
+summary table (rank band, model, defense, clean mAP, each attack's mAP, the worst case with its
+interval and a bar against the random floor, seeds, flags) that fits 1280 px, of which a phone
+keeps rank, defense and worst case; provisional entries (unranked) apart; then one model card per
+row (the defense's paper, its parameters and the suite's recipe, each seed's checkpoint sha256,
+the zoo name with the ``load_model`` line, links to the row's records and figures). Every
+string from a record goes through ``html.escape``; a link a plugin gives is kept only when it is
+an http(s) address."""
 
 from __future__ import annotations
 
 import html
+import json
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from hashbench.report.references import paper_comparison
+from hashbench.report.site_style import CITE, SCRIPT, STYLE
 from hashbench.text import visible
 
 if TYPE_CHECKING:  # annotations only: leaderboard imports this module
     from hashbench.report.leaderboard import Board
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 0; color: #222; background: #fafafa; }
-main { max-width: 1240px; margin: 0 auto; padding: 1rem 1.5rem 3rem; }
-h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2.5rem; }
-nav ul { padding-left: 1.2rem; } nav li { margin: 0.2rem 0; }
-p.legend { color: #555; font-size: 0.9rem; max-width: 60rem; }
-div.scroll { overflow-x: auto; }
-table.board { border-collapse: collapse; width: 100%; background: #fff; font-size: 0.9rem; }
-table.board th, table.board td { border-bottom: 1px solid #ddd; padding: 0.35rem 0.45rem;
-  text-align: right; white-space: nowrap; }
-table.board td.text, table.board th.text { text-align: left; }
-table.board th { background: #eef1f5; cursor: pointer; user-select: none; }
-th[aria-sort="ascending"]::after { content: " \\25B2"; }
-th[aria-sort="descending"]::after { content: " \\25BC"; }
-tr.third-party td { background: #fff8e0; }
-tr.flagged td:first-child { box-shadow: inset 4px 0 #d9822b; }
-tr.collapsed td { color: #999; font-style: italic; }
-table.board td.flags { white-space: normal; min-width: 10rem; max-width: 16rem;
-  font-size: 0.8rem; color: #8a4b0f; }
-.track { position: relative; width: 7rem; height: 0.7rem; background: #e6e6e6;
-  border-radius: 2px; display: inline-block; vertical-align: middle; }
-.fill { position: absolute; left: 0; top: 0; bottom: 0; background: #3b7dd8; border-radius: 2px; }
-.floor { position: absolute; top: -3px; bottom: -3px; width: 2px; background: #c0392b; }
-details { background: #fff; border: 1px solid #ddd; border-radius: 4px; margin: 0.4rem 0;
-  padding: 0.4rem 0.8rem; }
-details summary { cursor: pointer; font-weight: 600; }
-details table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0; }
-details td { padding: 0.15rem 0.8rem 0.15rem 0; border-bottom: 1px solid #f0f0f0; }
-.plots { display: flex; flex-wrap: wrap; gap: 0.5rem; }
-.plots img { width: 360px; max-width: 100%; border: 1px solid #eee; }
-ul.records { font-size: 0.8rem; columns: 2; }
-@media (max-width: 700px) {
-  main { padding: 0.5rem; } .opt { display: none; } .track { width: 4rem; }
-  ul.records { columns: 1; }
-}
-"""
+# columns the summary shows apart, or not at all (the card lists every column)
+_APART = ("rank", "model", "defense", "from", "worst-case mAP", "worst-case CI low",
+          "worst-case CI high", "floor", "seeds", "eps", "text flips", "steps", "third_party",
+          "provisional", "flags")
 
-# Click a header to sort by it (numbers numerically, empty cells last); click again to reverse.
-# The page works from file:// with scripts allowed and nothing fetched.
-_SCRIPT = """
-document.querySelectorAll("table.board").forEach(function (table) {
-  table.querySelectorAll("th").forEach(function (th, col) {
-    th.addEventListener("click", function () {
-      var asc = th.getAttribute("aria-sort") !== "ascending";
-      table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
-      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-      var body = table.tBodies[0];
-      var rows = Array.prototype.slice.call(body.rows);
-      rows.sort(function (a, b) {
-        var x = a.cells[col].dataset.value, y = b.cells[col].dataset.value;
-        if (x === "" || y === "") { return (x === "") - (y === ""); }
-        var nx = Number(x), ny = Number(y);
-        var c = (isNaN(nx) || isNaN(ny)) ? x.localeCompare(y) : nx - ny;
-        return asc ? c : -c;
-      });
-      rows.forEach(function (r) { body.appendChild(r); });
-    });
-  });
-});
-// A link ending in #sort=<column> (twice: #sort=<column>,<column>) opens the page sorted by it.
-var wanted = /sort=([^&]+)/.exec(decodeURIComponent(location.hash));
-if (wanted) {
-  wanted[1].split(",").forEach(function (name) {
-    document.querySelectorAll("table.board th").forEach(function (th) {
-      if (th.textContent === name) { th.click(); }
-    });
-  });
-}
-"""
+
+@dataclass
+class SiteLinks:
+    """What the page links beside the boards, keyed by (board slug, model, defense): the row's
+    record paths and figures (relative to the page), its ``cards.Card``; per board slug (key
+    (slug, "", "")) the group's figures; ``citations`` (kind, plugin name) -> (title, url);
+    ``zoo`` the (name, seed) pairs the model zoo publishes."""
+
+    records: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+    cards: dict = field(default_factory=dict)
+    citations: dict = field(default_factory=dict)
+    zoo: frozenset = frozenset()
+
 
 def esc(text) -> str:
     """HTML-escaped, without control, bidi or zero-width characters (``text.visible``)."""
@@ -123,57 +81,130 @@ def _bar(value, floor) -> str:
     return f'<span class="track">{fill}{mark}</span>'
 
 
-def _summary(board: Board, anchor: dict) -> str:
+def _link(citation) -> str:
+    """A plugin's paper as a link (its title as text); an address that is not http(s) is
+    shown, never followed."""
+    if not citation:
+        return "no citation given by the plugin"
+    title, url = citation
+    if str(url).startswith(("https://", "http://")):
+        return f'<a href="{esc(url)}" rel="noopener">{esc(title)}</a>'
+    return f"{esc(title)} ({esc(url)})"
+
+
+def attack_columns(t: pd.DataFrame) -> list[str]:
+    """The board's per-attack mAP columns (an attack added with ``--add-attack`` included),
+    the black-box worst case last."""
+    cols = [c for c in t.columns if c.endswith(" mAP") and c not in _APART
+            and not c.endswith("clean mAP") and not c.endswith("t-mAP")]
+    return sorted(cols, key=lambda c: ("black-box" in c, c))
+
+
+def _summary(board: Board, anchor: dict, rows) -> str:
     t = board.table
     clean_cols = [c for c in t.columns if c.endswith("clean mAP")]
-    head = [("rank", "num", ""), ("model", "text", ""), ("defense", "text", ""),
-            *[(c, "num", "") for c in clean_cols], ("worst-case mAP", "num", ""),
-            ("95% interval", "num", "opt"), ("vs floor", "text", "opt"), ("seeds", "num", "opt"),
-            ("flags", "text", "")]
-    ths = "".join(f'<th class="{k}{" " + o if o else ""}">{esc(n)}</th>' for n, k, o in head)
-    rows = []
-    for i, row in t.iterrows():
+    attack_cols = attack_columns(t)
+    mine = "from" in t.columns
+    head = [("rank", "num", ""), ("model", "text", "opt"), ("defense", "text", ""),
+            *([("from", "text", "opt")] if mine else []),
+            *[(c, "num", "opt") for c in clean_cols],
+            *[(c, "num", "opt atk") for c in attack_cols],
+            ("worst-case mAP", "num", "key"), ("95% interval", "num", "opt"),
+            ("vs floor", "text", "opt"), ("seeds", "num", "opt"), ("flags", "text", "opt")]
+    ths = "".join(f'<th class="{k} {o}" title="{esc(n)}">'
+                  f'{esc(n[:-4] if "atk" in o else n)}</th>' for n, k, o in head)
+    body = []
+    for i in rows:
+        row = t.loc[i]
         flags = row.get("flags") or ""
         collapsed = "of random ranking" in flags
         classes = [c for c, on in (("third-party", bool(row.get("third_party"))),
-                                   ("collapsed", collapsed), ("flagged", bool(flags))) if on]
+                                   ("collapsed", collapsed), ("flagged", bool(flags)),
+                                   ("yours", mine and bool(row.get("from")))) if on]
         worst = row.get("worst-case mAP")
         lo, hi = row.get("worst-case CI low"), row.get("worst-case CI high")
         interval = "" if _missing(lo) else f"[{lo:.4f}, {hi:.4f}]"
         link = f'<a href="#{anchor[i]}">{esc(_fmt(row["defense"]))}</a>'
-        cells = [_td(row["rank"]), _td(row["model"], cls="text"),
+        cells = [_td(row["rank"]), _td(row["model"], cls="text opt"),
                  _td(row["defense"], shown=link, cls="text"),
-                 *[_td(row[c]) for c in clean_cols], _td(worst),
+                 *([_td(row.get("from"), cls="text opt")] if mine else []),
+                 *[_td(row[c], cls="opt") for c in clean_cols],
+                 *[_td(row[c], cls="opt atk") for c in attack_cols], _td(worst, cls="key"),
                  _td(lo, shown=esc(interval), cls="opt"),
                  _td(worst, shown=_bar(worst, board.floor), cls="text opt"),
                  _td(row.get("seeds"), cls="opt"),
                  _td(flags, shown=esc("collapsed to chance" if collapsed else flags),
-                     cls="text flags")]
+                     cls="text flags opt")]
         klass = f' class="{" ".join(classes)}"' if classes else ""
-        rows.append(f"<tr{klass}>{''.join(cells)}</tr>")
+        body.append(f"<tr{klass}>{''.join(cells)}</tr>")
     return (f'<div class="scroll"><table class="board">\n<thead><tr>{ths}</tr></thead>\n'
-            "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table></div>\n")
+            "<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table></div>\n")
 
 
-def _details(board: Board, anchor: dict, records: dict, plots: dict) -> str:
-    out = []
-    for i, row in board.table.iterrows():
-        key = (board.slug, row["model"], row["defense"])
-        facts = "".join(f"<tr><td>{esc(str(c))}</td><td>{esc(_fmt(v))}</td></tr>"
-                        for c, v in row.items() if not _missing(v) and _fmt(v) != "")
-        links = "".join(f'<li><a href="{esc(p)}">{esc("/".join(p.split("/")[-3:]))}</a></li>'
-                        for p in records.get(key, []))
-        imgs = "".join(f'<img src="{esc(p)}" alt="{esc(p.rsplit("/", 1)[-1])}" loading="lazy">'
-                       for p in plots.get(key, []))
-        out.append(
-            f'<details id="{anchor[i]}"><summary>{esc(_fmt(row["rank"]))} · '
+def _provisional(board: Board, anchor: dict, rows) -> str:
+    if not rows:
+        return ""
+    t = board.table
+    body = "".join(
+        f'<tr><td class="text opt">{esc(_fmt(t.loc[i, "model"]))}</td><td class="text">'
+        f'<a href="#{anchor[i]}">{esc(_fmt(t.loc[i, "defense"]))}</a></td>'
+        f'{_td(t.loc[i].get("worst-case mAP"), cls="key")}'
+        f'<td class="text">{esc(t.loc[i, "provisional"])}</td></tr>\n' for i in rows)
+    return ('<h3>Provisional entries (unranked)</h3>\n<p class="legend">A worst case over '
+            "fewer than the suite's attacks, or over fewer than its seeds, is an upper bound "
+            "that the full evaluation can only lower: these rows are listed, not ranked.</p>\n"
+            '<div class="scroll"><table class="board provisional">\n<thead><tr>'
+            '<th class="text opt">model</th><th class="text">defense</th><th class="num key">'
+            'worst-case mAP</th><th class="text">lacks</th></tr></thead>\n<tbody>\n'
+            f"{body}</tbody></table></div>\n")
+
+
+def _kv(params: dict) -> str:
+    if not params:
+        return "<em>none</em>"
+    return "<code>" + esc(", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(params.items()))) \
+        + "</code>"
+
+
+def _card(board: Board, i, anchor: dict, site: SiteLinks) -> str:
+    row = board.table.loc[i]
+    key = (board.slug, row["model"], row["defense"])
+    card = site.cards.get(key)
+    items = []
+    if card is not None:
+        items += [("paper", _link(site.citations.get(("defense", card.defense)))),
+                  ("package", esc(card.distribution)),
+                  ("defense parameters", _kv(card.defense_params)),
+                  ("suite recipe", _kv(card.recipe)),
+                  ("hashing", f"{esc(card.hash_method)} {_kv(card.hash_params)}")]
+        for seed, sha in sorted(card.checkpoints.items()):
+            parent = card.parents.get(seed)
+            items.append((f"seed {seed} checkpoint", f"<code>sha256 {esc(sha)}</code>" + (
+                f" (fine-tuned from <code>{esc(parent[:16])}…</code>)" if parent else "")))
+        loads = [f'<code>hashbench.load_model({esc(json.dumps(card.zoo_name))}, seed={s})'
+                 "</code>" for s in sorted(card.checkpoints) if (card.zoo_name, s) in site.zoo]
+        items.append(("model zoo", "<br>".join(loads) if loads else
+                      "not in the model zoo (train it with <code>hashbench run</code>)"))
+        for attack, params in sorted(card.attacks.items()):
+            items.append((f"attack {attack}",
+                          f"{_link(site.citations.get(('attack', attack)))} {_kv(params)}"))
+    facts = "".join(f"<tr><td>{esc(str(c))}</td><td>{esc(_fmt(v))}</td></tr>"
+                    for c, v in row.items() if not _missing(v) and _fmt(v) != "")
+    info = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in items)
+    links = "".join(f'<li><a href="{esc(p)}">{esc("/".join(p.split("/")[-3:]))}</a></li>'
+                    for p in site.records.get(key, []))
+    imgs = "".join(f'<a href="{esc(p)}"><img src="{esc(p)}" alt="{esc(p.rsplit("/", 1)[-1])}"'
+                   ' loading="lazy"></a>' for p in site.figures.get(key, []))
+    rank = _fmt(row["rank"]) or "unranked"
+    return (f'<details id="{anchor[i]}" class="card"><summary>{esc(rank)} · '
             f'{esc(_fmt(row["model"]))} · {esc(_fmt(row["defense"]))}</summary>\n'
-            f"<table>{facts}</table>\n"
+            f'<table class="card">{info}</table>\n'
             + (f'<div class="plots">{imgs}</div>\n' if imgs else "")
-            + (f'<p>Records (JSON, with their per-query sidecars):</p><ul class="records">'
-               f"{links}</ul>\n" if links else "")
+            + f'<details class="inner"><summary>every column</summary><table>{facts}</table>'
+            "</details>\n"
+            + (f'<p>Records (JSON; their per-query sidecars are in the repository\'s '
+               f'<code>results/</code>):</p><ul class="records">{links}</ul>\n' if links else "")
             + "</details>")
-    return "\n".join(out) + "\n"
 
 
 def _papers(board: Board) -> str:
@@ -188,33 +219,74 @@ def _papers(board: Board) -> str:
             f"</tr></thead>\n<tbody>\n{body}</tbody></table></div>\n")
 
 
-def board_html(board: Board, records: dict | None = None, plots: dict | None = None) -> str:
-    anchor = {i: f"{board.slug}-row{i}" for i in board.table.index}
+def board_html(board: Board, site: SiteLinks | None = None) -> str:
+    site = site or SiteLinks()
+    t = board.table
+    anchor = {i: f"{board.slug}-row{i}" for i in t.index}
+    lacking = t["provisional"].astype(bool) if "provisional" in t else pd.Series(False, t.index)
+    ranked, apart = list(t.index[~lacking]), list(t.index[lacking])
+    group = "".join(f'<a href="{esc(p)}"><img src="{esc(p)}" alt="robustness against eps" '
+                    'loading="lazy"></a>' for p in site.figures.get((board.slug, "", ""), []))
     return (f'<section id="{esc(board.slug)}">\n<h2>{esc(board.title)}</h2>\n'
-            f'<p class="legend">{esc(board.legend)} Click a defense for its details.</p>\n'
-            + _summary(board, anchor) + _details(board, anchor, records or {}, plots or {})
+            f'<p class="legend">{esc(board.legend)} Click a defense for its model card.</p>\n'
+            + _summary(board, anchor, ranked) + _provisional(board, anchor, apart)
+            + (f'<h3>Robustness against eps</h3><div class="plots">{group}</div>\n'
+               if group else "")
+            + "\n".join(_card(board, i, anchor, site) for i in t.index) + "\n"
             + _papers(board) + "</section>\n")
 
 
-def leaderboard_html(boards: list[Board], records: dict | None = None,
-                     plots: dict | None = None) -> str:
-    """The page. ``records`` and ``plots`` map (board slug, model, defense) to the paths (relative
-    to the page) of the row's JSON records and plot images."""
-    index = "".join(f'<li><a href="#{esc(b.slug)}">{esc(b.title)}</a> ({len(b.table)} rows)</li>'
-                    for b in boards)
-    body = "".join(board_html(b, records, plots) for b in boards)
+def current_first(boards: list[Board]) -> list[Board]:
+    current, archive = _order(boards)
+    return current + archive
+
+
+def _order(boards: list[Board]) -> tuple[list[Board], list[Board]]:
+    """(current, archive): each suite's newest version first (the standard suite leading),
+    older versions after, newest first."""
+    newest: dict[str, int] = {}
+    for b in boards:
+        newest[b.suite] = max(newest.get(b.suite, 0), b.suite_version)
+
+    def key(b):
+        return (b.suite != "standard", b.suite, -b.suite_version, b.protocol, b.bits, b.eps)
+
+    ordered = sorted(boards, key=key)
+    return ([b for b in ordered if b.suite_version == newest[b.suite]],
+            [b for b in ordered if b.suite_version < newest[b.suite]])
+
+
+def _index(boards: list[Board]) -> str:
+    return "".join(f'<li><a href="#{esc(b.slug)}">{esc(b.title)}</a> ({len(b.table)} rows)</li>'
+                   for b in boards)
+
+
+def leaderboard_html(boards: list[Board], site: SiteLinks | None = None) -> str:
+    """The page."""
+    current, archive = _order(boards)
+    body = "".join(board_html(b, site) for b in current)
+    if archive:
+        body += ('<section id="archive">\n<h2>Archive: older suite versions</h2>\n<p>Kept '
+                 "published and loadable; their rows are not comparable with the current "
+                 "versions' (another protocol).</p>\n" + "".join(
+                     f"<details class=\"archived\"><summary>{esc(b.title)}</summary>\n"
+                     f"{board_html(b, site)}</details>\n" for b in archive) + "</section>\n")
+    nav = f"<h2>Current boards</h2><ul>{_index(current)}</ul>" + (
+        f'<h2>Archive</h2><ul>{_index(archive)}</ul>' if archive else "")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         "<title>hashbench leaderboard</title>\n"
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' file:\">\n"
-        f"<style>{_STYLE}</style>\n</head>\n<body>\n<main>\n<h1>hashbench leaderboard</h1>\n"
-        "<p>Generated by <code>hashbench report</code> from the result records. Rows are ranked "
-        "by worst-case robust mAP (the per-query lowest AP over the suite's attacks); rows "
-        "whose 95% intervals overlap share a rank; the red mark is the random-ranking floor. "
-        "Click a column to sort. Boards never mix protocols or suite versions; third-party "
-        "entries are shaded, flagged rows marked at the left, collapsed models greyed and "
-        f"unranked.</p>\n<nav><ul>{index}</ul></nav>\n{body}</main>\n"
-        f"<script>{_SCRIPT}</script>\n</body>\n</html>\n"
+        f"<style>{STYLE}</style>\n</head>\n<body>\n<main>\n<h1>hashbench leaderboard</h1>\n"
+        "<p>Adversarial robustness of deep-hashing retrieval, measured by one harness: rows "
+        "are ranked by the worst-case robust mAP (per query, the lowest AP over the suite's "
+        "attacks, its ensemble included); rows whose 95% intervals overlap share a rank; the "
+        "red mark is the random-ranking floor. Click a column to sort, a defense for its model "
+        "card. Boards never mix protocols or suite versions; third-party entries are shaded, "
+        "flagged rows marked at the left, collapsed models greyed and unranked, partial "
+        "evaluations listed apart as provisional. <a href=\"#cite\">How to cite</a>.</p>\n"
+        f"<nav>{nav}</nav>\n{body}{CITE}</main>\n"
+        f"<script>{SCRIPT}</script>\n</body>\n</html>\n"
     )

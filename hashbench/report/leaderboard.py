@@ -23,7 +23,8 @@ from hashbench.report.flags import (  # noqa: F401 - the thresholds, named where
     NOT_RANDOM_MARGIN,
     RECORD_FLAGS,
 )
-from hashbench.report.html import leaderboard_html
+from hashbench.report.html import SiteLinks, current_first, leaderboard_html
+from hashbench.report.ranking import Requirement, inferred, shortfall
 from hashbench.report.references import paper_comparison
 from hashbench.text import visible
 
@@ -55,7 +56,9 @@ class Board:
         return (f"Random-ranking floor: {floor}. Means over the row's seeds; the worst-case "
                 "interval is 95% (t over seeds, or bootstrap over queries for one seed); rows "
                 "whose intervals overlap share a rank; collapsed models (clean mAP within "
-                f"{NOT_RANDOM_MARGIN} of the floor) are listed last, unranked.")
+                f"{NOT_RANDOM_MARGIN} of the floor) are listed after the ranked ones, unranked; "
+                "provisional entries (a worst case over fewer than the suite's attacks, or "
+                "fewer than its seeds) are listed last, unranked, with what they lack.")
 
     @property
     def title(self) -> str:
@@ -89,18 +92,27 @@ def board_key(rec: Record) -> tuple[str, int, str, int, float]:
     return (*group_key(rec), float(rec.metrics.eps))
 
 
-def build_boards(records: list[Record | dict]) -> list[Board]:
-    """The boards of ``records`` (typed, or the JSON objects of records)."""
+def build_boards(records: list[Record | dict], requirements=None,
+                 origins: dict[int, str] | None = None) -> list[Board]:
+    """The boards of ``records`` (typed, or the JSON objects of records). ``requirements``
+    maps (suite, version, dataset) to what a ranked row must cover, (seeds, {direction prefix:
+    attacks}) (``hashbench.harness.published``); a board it does not know requires what its
+    most complete rows cover. ``origins`` maps ``id(record)`` to the results folder a record
+    came from when it is not the first one given: its row says so in a ``from`` column."""
     groups: dict[tuple, list[Record]] = {}
     newest: dict[str, int] = {}
-    for rec in records:
-        if isinstance(rec, dict):
-            rec = Record.from_dict(rec)
+    typed = [Record.from_dict(r) if isinstance(r, dict) else r for r in records]
+    for rec in typed:
         groups.setdefault(board_key(rec), []).append(rec)
         name = rec.suite.name
         newest[name] = max(newest.get(name, 0), rec.suite.version)
-    return [Board(*key, _table(recs, outdated=key[1] < newest[key[0]]), recs[0].dataset.name)
-            for key, recs in sorted(groups.items())]
+    boards = []
+    for key, recs in sorted(groups.items()):
+        found = (requirements or {}).get((key[0], key[1], recs[0].dataset.name))
+        need = Requirement(*found) if found else None
+        boards.append(Board(*key, _table(recs, outdated=key[1] < newest[key[0]], need=need,
+                                         origins=origins or {}), recs[0].dataset.name))
+    return boards
 
 
 # the black-box track's column: the per-query worst case over ranking-only and transfer attacks
@@ -109,7 +121,8 @@ BLACKBOX_COLUMN = "black-box worst-case mAP"
 DIRECTION_PREFIX = {None: "", "i2t": "I→T ", "t2i": "T→I "}
 
 
-def _table(records: list[Record], outdated: bool = False) -> pd.DataFrame:
+def _table(records: list[Record], outdated: bool = False, need: Requirement | None = None,
+           origins: dict[int, str] | None = None) -> pd.DataFrame:
     """One row per model + defense: each metric the mean over the row's seeds, the headline with
     a 95% interval (t over seeds, or the record's bootstrap over queries for one seed), ranks
     shared by rows whose intervals overlap, collapsed models listed after the ranked ones."""
@@ -124,9 +137,12 @@ def _table(records: list[Record], outdated: bool = False) -> pd.DataFrame:
             "model": model, "defense": defense, "third_party": False,
             "eps": m.eps, "steps": None, "floor": None,
             "flags": {"older suite version"} if outdated else set(),
-            "values": {}, "cis": {}, "checkpoints": {}, "parents": {},
+            "values": {}, "cis": {}, "checkpoints": {}, "parents": {}, "covered": {},
+            "from": set(),
         })
         seed = rec.seed
+        if id(rec) in (origins or {}):
+            row["from"].add(origins[id(rec)])
         values, cis = row["values"].setdefault(seed, {}), row["cis"].setdefault(seed, {})
         if m.text_flips is not ABSENT:
             row["text flips"] = m.text_flips
@@ -145,6 +161,7 @@ def _table(records: list[Record], outdated: bool = False) -> pd.DataFrame:
         if m.random_map is not ABSENT and m.random_map is not None:
             row["floor"] = m.random_map
         if attack == WORST_CASE:
+            row["covered"][(seed, pre)] = set(m.worst_case_of or ())
             values[f"{pre}worst-case mAP"] = m.map
             cis[f"{pre}worst-case mAP"] = m.map_ci95 or None
         elif attack == BLACKBOX_WORST_CASE:
@@ -157,12 +174,16 @@ def _table(records: list[Record], outdated: bool = False) -> pd.DataFrame:
             if steps is not None:
                 row["steps"] = steps if row["steps"] in (None, steps) else "mixed"
     _flag_foreign_parents(rows)
+    need = need or inferred(list(rows.values()))
     clean_cols = [f"{p}clean mAP" for p in prefixes]
-    out = [_summarise(r, prefixes, clean_cols) for r in rows.values()]
+    out = [_summarise(r, prefixes, clean_cols) | {"provisional": shortfall(r["covered"], need)}
+           for r in rows.values()]
     frame = pd.DataFrame(out)
     rank_key = "worst-case mAP" if "worst-case mAP" in frame else clean_cols[0]
     frame["_collapsed"] = frame["flags"].str.contains("of random ranking", regex=False)
-    frame = frame.sort_values(["_collapsed", rank_key, "model", "defense"],
+    # ranked rows first, then collapsed models, then provisional entries (each unranked)
+    frame["_apart"] = frame["_collapsed"].astype(int) + 2 * (frame["provisional"] != "")
+    frame = frame.sort_values(["_apart", rank_key, "model", "defense"],
                               ascending=[True, False, True, True], na_position="last",
                               kind="mergesort").reset_index(drop=True)
     frame.insert(0, "rank", pd.Series(_rank_bands(frame, rank_key), dtype=object))
@@ -176,7 +197,9 @@ def _table(records: list[Record], outdated: bool = False) -> pd.DataFrame:
     # system (rankings only) faces
     tail = sorted(blackbox) + tail
     budget = ["eps", "text flips"] if "text flips" in frame else ["eps"]
+    mine = ["from"] if any(row["from"] for row in rows.values()) else []
     cols = fixed + metric_cols + tail + ["floor", "seeds"] + budget + ["steps", "third_party",
+                                                                       *mine, "provisional",
                                                                        "flags"]
     return frame[cols]
 
@@ -210,6 +233,7 @@ def _summarise(row: dict, prefixes: list[str], clean_cols: list[str]) -> dict:
                     row["cis"][s]["worst-case mAP"] = [sum(b[i] for b in bounds) / len(bounds)
                                                        for i in (0, 1)]
     out = {k: row[k] for k in ("model", "defense", "third_party", "eps", "steps", "floor")}
+    out["from"] = ", ".join(sorted(row["from"]))
     if "text flips" in row:
         out["text flips"] = row["text flips"]
     out["seeds"] = len(seeds)
@@ -247,7 +271,7 @@ def _rank_bands(frame: pd.DataFrame, key: str) -> list:
     whose intervals overlap share a rank); collapsed rows get none."""
     low = frame.get("worst-case CI low", frame[key]).fillna(frame[key])
     high = frame.get("worst-case CI high", frame[key]).fillna(frame[key])
-    ranked = ~frame["_collapsed"] & frame[key].notna()
+    ranked = (frame["_apart"] == 0) & frame[key].notna()
     ranks: list = []
     for i in range(len(frame)):
         if not ranked[i]:
@@ -313,20 +337,22 @@ def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_leaderboards(boards: list[Board], out_dir: Path,
-                       links: tuple[dict, dict] | None = None) -> list[Path]:
-    """``README.md`` and ``index.html`` (every board; with ``links``, ``plots.detail_links``'
-    record and figure paths per row, each row's detail links them) and one CSV per board;
+                       site: SiteLinks | None = None) -> list[Path]:
+    """``README.md`` and ``index.html`` (every board, current suite versions first; with
+    ``site``, each row's model card links its records and figures) and one CSV per board;
     returns the paths."""
     out_dir = Path(out_dir)
     written = []
     parts = ["# hashbench leaderboard", "",
-             "Generated by `hashbench report` from `results/`; do not edit by hand. Rows are "
-             "ranked by the worst-case robust mAP (per query, the lowest AP over the suite's "
-             "attacks). Image-text boards show I→T (image queries, text database; image "
-             "attacks at eps) and T→I (text queries; text attacks flipping at most 'text flips' "
-             "tags) side by side and rank by the mean of the two worst cases. Boards never mix "
-             "protocols or suite versions.", ""]
-    for board in boards:
+             "Generated by `hashbench report` from result records; do not edit by hand. Rows "
+             "are ranked by the worst-case robust mAP (per query, the lowest AP over the "
+             "suite's attacks); a row whose worst case covers fewer than the suite's attacks or "
+             "seeds is provisional, unranked. Image-text boards show I→T (image queries, text "
+             "database; image attacks at eps) and T→I (text queries; text attacks flipping at "
+             "most 'text flips' tags) side by side and rank by the mean of the two worst "
+             "cases. Boards never mix protocols or suite versions; each suite's newest version "
+             "comes first, older ones after it.", ""]
+    for board in current_first(boards):
         parts.append(board_markdown(board))
         tables = {board.slug: board.table}
         papers = paper_comparison(board)
@@ -340,7 +366,5 @@ def write_leaderboards(boards: list[Board], out_dir: Path,
             written.append(csv_path)
     readme, page = out_dir / "README.md", out_dir / "index.html"
     atomic_write_bytes(readme, "\n".join(parts).encode("utf-8"))
-    records, figures = links or ({}, {})
-    atomic_write_bytes(page, leaderboard_html(boards, records, figures).encode("utf-8"))
+    atomic_write_bytes(page, leaderboard_html(boards, site).encode("utf-8"))
     return [readme, page, *written]
-

@@ -4,12 +4,19 @@ P@N curves (clean vs each attack), t-SNE maps of codes, robustness against eps.
 Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot global state) and saved as
 PNG and SVG with the date and software stamps removed, so the same results give the same bytes;
 the t-SNE maps come from ``hashbench.report.tsne``, whose maps are the same bytes on every machine.
+
+A figure is drawn only when its inputs changed: ``plots/inputs.json`` holds, per figure, the hash
+of what it is drawn from (its arrays, its title, this module's and the t-SNE module's code and
+matplotlib's version), so re-rendering the shipped board skips every figure whose files are there.
+Figures no record asks for any more are removed: every file under ``plots/`` is one the page can
+link.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
-import os
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +26,7 @@ from matplotlib.figure import Figure
 
 from hashbench.records.io import atomic_write_bytes, read_sidecar
 from hashbench.records.types import ABSENT, AGGREGATES, CLEAN, Record
-from hashbench.report.leaderboard import board_key, group_key, row_key, slug
+from hashbench.report.leaderboard import group_key, row_key, slug
 from hashbench.report.tsne import embed
 
 TSNE_QUERIES = 200  # clean and adversarial query codes drawn on a t-SNE map
@@ -44,15 +51,63 @@ class Row:
     def at_protocol_eps(self, attack: str) -> tuple[Record, dict] | None:
         """The (record, arrays) of ``attack`` at the protocol's eps (the cell without an eps
         override), else the first one found."""
-        found = self.by_attack.get(attack, [])
+        found = sorted(self.by_attack.get(attack, []), key=lambda r: r[0].seed)
         plain = [r for r in found if r[0].cell["eps"] is None]
         return (plain or found or [None])[0]
+
+    @property
+    def seed(self) -> int | None:
+        """The root seed the row's figures show (its lowest)."""
+        clean = self.at_protocol_eps(CLEAN)
+        return clean[0].seed if clean else None
+
+
+INPUTS = "inputs.json"
+
+
+def _code_stamp() -> bytes:
+    here = Path(__file__).resolve().parent
+    parts = [(here / name).read_bytes() for name in ("plots.py", "tsne.py")]
+    return hashlib.sha256(b"".join(parts) + matplotlib.__version__.encode()).digest()
+
+
+def inputs_hash(title: str, arrays: list) -> str:
+    """The hash of a figure's inputs: its title and arrays (dtype, shape and bytes), with the
+    code that draws it."""
+    h = hashlib.sha256(_code_stamp())
+    h.update(title.encode())
+    for arr in arrays:
+        a = np.ascontiguousarray(arr)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 @dataclass
 class PlotResult:
     written: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unchanged: int = 0  # figures whose files were there, drawn from the same inputs
+    folder: Path | None = None  # plots/ (the figures' names in the cache are relative to it)
+    old: dict[str, str] = field(default_factory=dict)  # figure -> inputs hash, as found
+    kept: dict[str, str] = field(default_factory=dict)  # figure -> inputs hash, this render
+
+    def _name(self, base: Path) -> str:
+        return base.relative_to(self.folder).as_posix() if self.folder else base.as_posix()
+
+    def fresh(self, base: Path, key: str) -> bool:
+        """Whether ``base``'s PNG and SVG are there, drawn from inputs hashing to ``key``
+        (then they count as this render's, unchanged)."""
+        name = self._name(base)
+        if self.old.get(name) == key and base.with_suffix(".png").is_file() and \
+                base.with_suffix(".svg").is_file():
+            self.kept[name] = key
+            self.unchanged += 1
+            return True
+        return False
+
+    def drawn(self, base: Path, key: str) -> None:
+        self.kept[self._name(base)] = key
 
 
 def collect_rows(records: list[tuple[Path, Record]]) -> dict[tuple, list[Row]]:
@@ -71,7 +126,7 @@ def collect_rows(records: list[tuple[Path, Record]]) -> dict[tuple, list[Row]]:
     return {k: [v[key] for key in sorted(v)] for k, v in sorted(groups.items())}
 
 
-def _save(fig: Figure, base: Path, result: PlotResult) -> None:
+def _save(fig: Figure, base: Path, result: PlotResult, key: str) -> None:
     with matplotlib.rc_context({"svg.hashsalt": "hashbench", "svg.fonttype": "none"}):
         for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
             buf = io.BytesIO()
@@ -79,6 +134,7 @@ def _save(fig: Figure, base: Path, result: PlotResult) -> None:
             path = base.with_suffix(f".{ext}")
             atomic_write_bytes(path, buf.getvalue())
             result.written.append(path)
+    result.drawn(base, key)
 
 
 def _attack_curves(row: Row):
@@ -101,6 +157,12 @@ def plot_curves(row: Row, title: str, base: Path, result: PlotResult) -> None:
     if not curves:
         result.notes.append(f"{title}: no curve arrays in the sidecars (re-run the cells)")
         return
+    key = inputs_hash(f"curves {title} " + " ".join(n for n, _ in curves),
+                      [a[k] for _, a in curves for k in ("curve_recall", "curve_precision",
+                                                          "curve_cutoffs")])
+    pr, pn = base.with_name(base.name + "_pr"), base.with_name(base.name + "_pn")
+    if result.fresh(pr, key) & result.fresh(pn, key):
+        return
     fig = Figure(figsize=(5, 4))
     ax = fig.add_subplot()
     for name, arr in curves:
@@ -109,7 +171,7 @@ def plot_curves(row: Row, title: str, base: Path, result: PlotResult) -> None:
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
            title=f"PR · {title}")
     ax.legend(loc="upper right", fontsize="small")
-    _save(fig, base.with_name(base.name + "_pr"), result)
+    _save(fig, pr, result, key)
 
     fig = Figure(figsize=(5, 4))
     ax = fig.add_subplot()
@@ -119,7 +181,7 @@ def plot_curves(row: Row, title: str, base: Path, result: PlotResult) -> None:
     ax.set(xlabel="N (items retrieved)", ylabel="precision@N", ylim=(0, 1.02), xscale="log",
            title=f"P@N · {title}")
     ax.legend(loc="upper right", fontsize="small")
-    _save(fig, base.with_name(base.name + "_pn"), result)
+    _save(fig, pn, result, key)
 
 
 def _first_label(labels: np.ndarray) -> np.ndarray:
@@ -142,6 +204,10 @@ def plot_tsne(row: Row, title: str, base: Path, result: PlotResult) -> None:
                   .round().astype(np.int64))
     n_q = len(q)
     points = np.concatenate([c["db_sample_codes"], c["codes"][q], adv["codes"][q]])
+    out = base.with_name(base.name + "_tsne")
+    key = inputs_hash(f"tsne {title} {attack}", [points, c["db_sample_labels"], c["labels"][q]])
+    if result.fresh(out, key):
+        return
     emb = embed(points)
     n_db = len(c["db_sample_codes"])
     db_xy, q_xy, adv_xy = emb[:n_db], emb[n_db:n_db + n_q], emb[n_db + n_q:]
@@ -157,28 +223,36 @@ def plot_tsne(row: Row, title: str, base: Path, result: PlotResult) -> None:
                label=f"{attack} query", vmin=0, vmax=cmap.N - 1)
     ax.set(title=f"t-SNE of codes · {title}", xticks=[], yticks=[])
     ax.legend(loc="best", fontsize="small")
-    _save(fig, base.with_name(base.name + "_tsne"), result)
+    _save(fig, out, result, key)
 
 
 def plot_eps_sweeps(rows: list[Row], title: str, base: Path, result: PlotResult) -> None:
-    """Robust mAP against eps, one line per defense and attack, where a suite sweeps eps."""
+    """Robust mAP against eps (the mean over the row's seeds at each eps), one line per defense
+    and attack, where the group's cells sweep more than one eps."""
     lines = []
     for row in rows:
         for attack, found in sorted(row.by_attack.items()):
-            pts = sorted({(r.metrics.eps, r.metrics.map) for r, _ in found
-                          if r.metrics.map is not ABSENT})
-            if len(pts) > 1 and attack != CLEAN:
-                lines.append((f"{row.defense} / {attack}", pts))
+            by_eps: dict[float, list[float]] = {}
+            for r, _ in found:
+                if r.metrics.map is not ABSENT:
+                    by_eps.setdefault(float(r.metrics.eps), []).append(float(r.metrics.map))
+            if len(by_eps) > 1 and attack != CLEAN:
+                pts = [(e, sum(v) / len(v)) for e, v in sorted(by_eps.items())]
+                lines.append((f"{row.label} / {attack}", pts))
     if not lines:
+        return
+    key = inputs_hash(f"eps {title} " + " ".join(n for n, _ in lines),
+                      [np.asarray(p, dtype=np.float64) for _, p in lines])
+    if result.fresh(base, key):
         return
     fig = Figure(figsize=(5.5, 4))
     ax = fig.add_subplot()
     for label, pts in lines:
         ax.plot(*zip(*pts), marker="o", label=label)
-    ax.set(xlabel="eps (l-inf, [0,1] pixels)", ylabel="mAP under attack", ylim=(0, 1.02),
-           title=f"robustness vs eps · {title}")
+    ax.set(xlabel="eps (l-inf, [0,1] pixels)", ylabel="mAP under attack (mean over seeds)",
+           ylim=(0, 1.02), title=f"robustness vs eps · {title}")
     ax.legend(fontsize="small")
-    _save(fig, base.with_name(base.name + "_eps"), result)
+    _save(fig, base, result, key)
 
 
 def plot_folder(out_dir: Path, suite: str, version: int, protocol: str, bits: int) -> Path:
@@ -194,42 +268,30 @@ def row_base(folder: Path, model: str, defense: str, direction: str | None = Non
 ROW_FIGURES = ("pr", "pn", "tsne")
 
 
-def detail_links(records: list[tuple[Path, Record]], boards: list, out_dir: Path
-                 ) -> tuple[dict, dict]:
-    """Per (board slug, model, defense): the row's record paths and the PNG figures drawn for
-    it, relative to ``out_dir`` (where the page is), for the site's detail views."""
-    out_dir = Path(out_dir)
-    slugs = {(b.suite, b.suite_version, b.protocol, b.bits, b.eps): b.slug for b in boards}
-    links: dict[tuple, list[str]] = {}
-    for path, rec in records:
-        key = (slugs.get(board_key(rec)), *row_key(rec))
-        links.setdefault(key, []).append(Path(os.path.relpath(path, out_dir)).as_posix())
-    figures: dict[tuple, list[str]] = {}
-    for b in boards:
-        folder = plot_folder(out_dir, b.suite, b.suite_version, b.protocol, b.bits)
-        for model, defense in zip(b.table["model"], b.table["defense"]):
-            names = [f"{row_base(folder, model, defense, d).name}_{kind}"
-                     for d in (None, "i2t", "t2i") for kind in ROW_FIGURES]
-            names.append(f"{row_base(folder, model, defense).name}_tsne_modalities")
-            found = [folder / f"{name}.png" for name in names]
-            figures[(b.slug, model, defense)] = [
-                Path(os.path.relpath(p, out_dir)).as_posix() for p in found if p.is_file()]
-    return {k: sorted(v) for k, v in links.items()}, figures
+def row_figures(folder: Path, model: str, defense: str) -> list[Path]:
+    """The PNG figures a row may have (image rows, each direction of image-text rows, and the
+    image-text map of both modalities), whether drawn or not."""
+    names = [f"{row_base(folder, model, defense, d).name}_{kind}"
+             for d in (None, "i2t", "t2i") for kind in ROW_FIGURES]
+    names.append(f"{row_base(folder, model, defense).name}_tsne_modalities")
+    return [folder / f"{name}.png" for name in names]
 
 
 def write_plots(records: list[tuple[Path, Record]], out_dir: Path) -> PlotResult:
-    """Every figure for every group and row under ``out_dir/plots/<group>/``."""
-    result = PlotResult()
+    """Every figure for every group and row under ``out_dir/plots/<group>/``: those whose inputs
+    changed drawn, the others kept; figures of no record removed."""
+    folder_root = Path(out_dir) / "plots"
+    result = PlotResult(folder=folder_root, old=_read_inputs(folder_root))
     for key, rows in collect_rows(records).items():
         suite, version, protocol, bits = key
         folder = plot_folder(out_dir, suite, version, protocol, bits)
-        group_title = f"{protocol} {bits}b"
+        group_title = f"{suite} v{version} · {protocol} {bits}b"
         for row in rows:
-            title = f"{row.label} · {group_title}"
+            title = f"{row.label} · {group_title} · seed {row.seed}"
             base = row_base(folder, row.model, row.defense, row.direction)
             plot_curves(row, title, base, result)
             plot_tsne(row, title, base, result)
-        plot_eps_sweeps(rows, group_title, folder / "all", result)
+        plot_eps_sweeps(rows, group_title, folder / EPS_FIGURE, result)
         pairs: dict[tuple[str, str], dict[str, Row]] = {}
         for row in rows:
             if row.direction:
@@ -237,9 +299,39 @@ def write_plots(records: list[tuple[Path, Record]], out_dir: Path) -> PlotResult
         for (model, defense), by_dir in pairs.items():
             if set(by_dir) == {"i2t", "t2i"}:
                 plot_tsne_modalities(by_dir["i2t"], by_dir["t2i"],
-                                     f"{model} {defense} · {group_title}",
+                                     f"{model} {defense} · {group_title} · seed "
+                                     f"{by_dir['i2t'].seed}",
                                      row_base(folder, model, defense), result)
+    _remove_orphans(folder_root, result)
+    text = json.dumps(dict(sorted(result.kept.items())), indent=0) + "\n"
+    if result.kept or (folder_root / INPUTS).is_file():
+        atomic_write_bytes(folder_root / INPUTS, text.encode())
     return result
+
+
+EPS_FIGURE = "eps_sweep"  # a group's robustness-vs-eps figure (when its cells sweep eps)
+
+
+def _read_inputs(folder: Path) -> dict[str, str]:
+    try:
+        data = json.loads((folder / INPUTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # none yet, or damaged: every figure is drawn again
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} \
+        if isinstance(data, dict) else {}
+
+
+def _remove_orphans(folder: Path, result: PlotResult) -> None:
+    """Figures under ``folder`` that this render neither drew nor kept (a row or an attack no
+    record has any more, a renamed figure): gone, so that no file there is linked from
+    nowhere."""
+    if not folder.is_dir():
+        return
+    keep = set(result.kept)
+    for path in sorted(folder.rglob("*")):
+        if path.suffix in (".png", ".svg") and \
+                path.with_suffix("").relative_to(folder).as_posix() not in keep:
+            path.unlink()
 
 
 def plot_tsne_modalities(i2t: Row, t2i: Row, title: str, base: Path,
@@ -262,6 +354,11 @@ def plot_tsne_modalities(i2t: Row, t2i: Row, title: str, base: Path,
         if attack is not None and "codes" in row.at_protocol_eps(attack)[1]:
             parts[f"{name} query, {attack}"] = (row.at_protocol_eps(attack)[1]["codes"][q],
                                                 parts[f"{name} query"][1])
+    out = base.with_name(base.name + "_tsne_modalities")
+    key = inputs_hash(f"modalities {title} " + " | ".join(parts),
+                      [a for pair in parts.values() for a in pair])
+    if result.fresh(out, key):
+        return
     emb = embed(np.concatenate([c for c, _ in parts.values()]))
     cmap = matplotlib.colormaps["tab10"]
     style = {"text database": ("^", 6, 0.25), "image database": ("o", 6, 0.25),
@@ -279,4 +376,4 @@ def plot_tsne_modalities(i2t: Row, t2i: Row, title: str, base: Path,
                    vmax=cmap.N - 1, s=size, alpha=alpha, marker=marker, label=name, **edge)
     ax.set(title=f"t-SNE of image and text codes · {title}", xticks=[], yticks=[])
     ax.legend(loc="best", fontsize="x-small")
-    _save(fig, base.with_name(base.name + "_tsne_modalities"), result)
+    _save(fig, out, result, key)

@@ -126,8 +126,8 @@ def test_a_users_image_text_pair_is_benchmarked_beside_the_suite(run, tmp_path):
                                                       "worst_case"}
     table = out.to_pandas()
     assert set(table["direction"]) == {"i2t", "t2i"} and "T->I" in str(out)
-    flip = json.loads((tmp_path / "results/crossmodal_smoke-v1/mnist_multi/external-module-16b/"
-                       "my_pair/t2i/text_flip.json").read_text())
+    flip = json.loads((tmp_path / "results/crossmodal_smoke-v1/mnist_multi/external-my_pair-16b/"
+                       "handed-in/t2i/text_flip.json").read_text())
     assert flip["metrics"]["flips_max"] <= 2
     assert flip["model"]["defense"]["distribution"] == "python-api"
     assert hb("validate", str(tmp_path / "results")).returncode == 0

@@ -114,5 +114,5 @@ def test_the_site_fits_1280_px_and_shows_details(page, tmp_path):
     write_leaderboards(build_boards(recs), tmp_path / "long")
     assert not scrolls_sideways(tmp_path / "long" / "index.html", 1280)
     dom = chromium("--dump-dom", page.as_uri()).stdout
-    assert dom.count("<details") == 4 and 'class="floor"' in dom
+    assert dom.count('<details id="') == 4 and 'class="floor"' in dom
     assert "onerror=alert" not in re.sub(r"&lt;img src=x onerror=alert\(1\)&gt;", "", dom)

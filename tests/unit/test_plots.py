@@ -19,16 +19,27 @@ def test_eps_sweep_draws_one_line_per_defense_and_attack(tmp_path):
             for d, pts in (("vanilla", [(0.1, 0.5), (0.3, 0.05)]),
                            ("cgat", [(0.1, 0.8), (0.3, 0.4)]))]
     result = PlotResult()
-    plot_eps_sweeps(rows, "mnist", tmp_path / "all", result)
-    assert sorted(p.name for p in result.written) == ["all_eps.png", "all_eps.svg"]
-    svg = (tmp_path / "all_eps.svg").read_text()
-    assert "vanilla / center_pgd" in svg and "cgat / center_pgd" in svg
+    plot_eps_sweeps(rows, "mnist", tmp_path / "eps_sweep", result)
+    assert sorted(p.name for p in result.written) == ["eps_sweep.png", "eps_sweep.svg"]
+    svg = (tmp_path / "eps_sweep.svg").read_text()
+    assert "vanilla center_pgd" not in svg
+    assert "dpsh-small_cnn vanilla / center_pgd" in svg and "cgat / center_pgd" in svg
+
+
+def test_seeds_at_one_eps_are_no_sweep(tmp_path):
+    """Three seeds measured at the protocol's eps alone: one point per line, so no figure
+    (it used to draw one legend entry per row and attack for a single eps)."""
+    seeds = [(rec(0.3, m), {}) for m in (0.20, 0.25, 0.30)]
+    rows = [Row("m", "cgat", {"hag": seeds})]
+    result = PlotResult()
+    plot_eps_sweeps(rows, "mnist", tmp_path / "eps_sweep", result)
+    assert result.written == []
 
 
 def test_no_sweep_no_figure(tmp_path):
     rows = [Row("m", "vanilla", {"hag": [(rec(0.3, 0.1, sweep=False), {})]})]
     result = PlotResult()
-    plot_eps_sweeps(rows, "mnist", tmp_path / "all", result)
+    plot_eps_sweeps(rows, "mnist", tmp_path / "eps_sweep", result)
     assert result.written == []
 
 
@@ -46,3 +57,38 @@ def test_tsne_map_is_drawn_from_codes_alone(tmp_path):
     first = (tmp_path / "x_tsne.png").read_bytes()
     plot_tsne(row, "t", tmp_path / "x", PlotResult())
     assert (tmp_path / "x_tsne.png").read_bytes() == first  # the same bytes again
+
+
+def test_a_figure_is_drawn_again_only_when_its_inputs_change(tmp_path):
+    """The cache of figures: unchanged inputs (and files in place) skip the drawing; changed
+    inputs, a deleted file or a damaged cache index draw it again."""
+    from hashbench.report.plots import _read_inputs, _remove_orphans
+
+    rng = np.random.default_rng(0)
+    codes = np.where(rng.random((40, 16)) < 0.5, 1, -1).astype(np.int8)
+    labels = np.eye(3, dtype=np.uint8)[np.arange(40) % 3]
+    clean = {"codes": codes, "labels": labels, "db_sample_codes": codes,
+             "db_sample_labels": labels}
+
+    def render(adv_codes):
+        row = Row("m", "vanilla", {"clean": [(rec(0.3, None, sweep=False), clean)],
+                                   "hag": [(rec(0.3, 0.1, sweep=False), {"codes": adv_codes})]})
+        result = PlotResult(folder=tmp_path, old=_read_inputs(tmp_path))
+        plot_tsne(row, "t", tmp_path / "x", result)
+        import json
+        (tmp_path / "inputs.json").write_text(json.dumps(result.kept))
+        return result
+
+    first = render(-codes)
+    assert len(first.written) == 2 and first.unchanged == 0
+    again = render(-codes)
+    assert again.written == [] and again.unchanged == 1
+    assert len(render(codes).written) == 2  # other adversarial codes: drawn again
+    (tmp_path / "x_tsne.svg").unlink()
+    assert len(render(codes).written) == 2  # a file gone: drawn again
+    (tmp_path / "inputs.json").write_text("{not json")
+    assert len(render(codes).written) == 2  # a damaged index: everything drawn again
+    (tmp_path / "stale_pr.png").write_bytes(b"x")  # a figure of a row no record has
+    kept = render(codes)
+    _remove_orphans(tmp_path, kept)
+    assert not (tmp_path / "stale_pr.png").exists() and (tmp_path / "x_tsne.png").exists()

@@ -1,0 +1,118 @@
+"""``hashbench report``: boards from one results folder, or several merged (the shipped records
+beside a user's), written where they cannot overwrite the shipped board by accident."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from hashbench.commands.output import console, out, terminal_safe
+from hashbench.errors import ResultError
+from hashbench.locations import checkout_root
+
+SHIPPED_BOARD = "leaderboard"
+USER_BOARD = Path("hashbench-report")  # ignored by git: a user's board never dirties a checkout
+
+
+def shipped_results() -> Path | None:
+    root = checkout_root()
+    return (root / "results").resolve() if root is not None else None
+
+
+def default_out(results_dirs: list[Path]) -> Path:
+    """leaderboard/ when the results are exactly the shipped ones (rendering them again gives
+    the committed bytes), else hashbench-report/: the shipped board is only ever overwritten
+    from the shipped records, or when ``--out leaderboard`` says so."""
+    shipped = shipped_results()
+    if shipped is not None and [Path(d).resolve() for d in results_dirs] == [shipped]:
+        return shipped.parent / SHIPPED_BOARD
+    return USER_BOARD
+
+
+def load_merged(results_dirs: list[Path]):
+    """Every record of every folder, with the ``origins`` of those not from the first folder.
+    A record whose place (path below its folder) an earlier folder already fills is left out:
+    the first folder is the reference."""
+    from hashbench.report.leaderboard import load_records
+
+    records, origins, seen, dropped = [], {}, set(), []
+    for i, folder in enumerate(results_dirs):
+        if not Path(folder).is_dir():
+            raise ResultError(f"{folder}: no results folder; run `hashbench run --suite NAME` "
+                              "first or pass --results DIR")
+        for path, rec in load_records(folder):
+            place = path.resolve().relative_to(Path(folder).resolve())
+            if place in seen:
+                dropped.append(path)
+                continue
+            seen.add(place)
+            records.append((path, place, rec))
+            if i > 0:
+                origins[id(rec)] = Path(folder).name or str(folder)
+    return records, origins, dropped
+
+
+def render(results_dirs: list[Path], out_dir: Path | None, no_plots: bool) -> None:
+    from hashbench.harness.published import ranking_requirements
+    from hashbench.report.leaderboard import build_boards, write_leaderboards
+    from hashbench.report.plots import write_plots
+    from hashbench.report.site import site_links
+
+    out_dir = Path(out_dir) if out_dir is not None else default_out(results_dirs)
+    records, origins, dropped = load_merged(results_dirs)
+    for path in dropped:
+        console.print(f"[yellow]left out[/] {terminal_safe(str(path))}: an earlier --results "
+                      "folder holds the same cell")
+    boards = build_boards([rec for _, _, rec in records], ranking_requirements(), origins)
+    if not boards:
+        raise ResultError(f"{', '.join(map(str, results_dirs))}: no result records to report")
+    for board in boards:
+        table = Table(title=terminal_safe(board.title))
+        shown = [c for c in board.table.columns if c not in ("third_party", "flags")]
+        for col in shown:
+            table.add_column(col, justify="right" if col not in ("model", "defense") else "left")
+        for row in board.table[shown].itertuples(index=False):
+            table.add_row(*("" if v is None or v != v else f"{v:.3f}" if isinstance(v, float)
+                            else terminal_safe(str(v)) for v in row))
+        # a pipe or file gets the whole table; a terminal gets what fits its width
+        (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
+    if not no_plots:  # first, so that the page's detail views link the plots drawn
+        with console.status("drawing PR, P@N and t-SNE plots"):
+            plots = write_plots([(p, r) for p, _, r in records], out_dir)
+        out.print(f"plots under {out_dir / 'plots'}: {len(plots.written)} drawn, "
+                  f"{plots.unchanged} unchanged")
+        for note in plots.notes:
+            console.print(f"[yellow]{note}[/]")
+    site = site_links(records, boards, out_dir, plugin_citations(), published_models())
+    written = write_leaderboards(boards, out_dir, site)
+    for path in written:
+        out.print(f"wrote {path}")
+
+
+def plugin_citations() -> dict[tuple[str, str], tuple[str, str]]:
+    """(kind, name) -> (paper title, address) of every registered defense and attack that
+    names its paper."""
+    from hashbench.registry import attacks, defenses
+
+    out = {}
+    for kind, registry in (("defense", defenses), ("attack", attacks)):
+        for name in registry.names():
+            try:
+                cite = getattr(registry.get(name), "citation", None)
+            except Exception:  # noqa: BLE001 - a plugin that fails to load has no card link
+                continue
+            if cite is not None and getattr(cite, "url", ""):
+                out[(kind, name)] = (str(cite.title), str(cite.url))
+    return out
+
+
+def published_models() -> frozenset:
+    """The (name, seed) pairs the model zoo publishes (none when there is no zoo)."""
+    from hashbench.zoo import MANIFEST, default_root, entries
+
+    root = default_root()
+    if not (root / MANIFEST).is_file():
+        return frozenset()
+    return frozenset((e.name, e.seed) for e in entries(root))
