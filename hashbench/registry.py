@@ -176,7 +176,7 @@ def image_methods() -> list[str]:
 
 
 def image_method(name: str):
-    """The registered image hashing method ``name`` (its parameters pinned: methods.md P11)."""
+    """The registered image hashing method ``name`` (its parameters pinned: docs/methods.md P11)."""
     image = image_methods()
     if name not in image:
         raise ConfigError(f"unknown hashing method '{name}'{close_matches(name, image)}; image "

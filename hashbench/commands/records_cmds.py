@@ -126,8 +126,10 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
               "perturbed")
 @click.option("--name", required=True, help="name of the external attack ([a-z0-9_-]+)")
 @click.option("--targeted", is_flag=True, help="also score t-mAP against the protocol's targets")
-@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=Path("results"),
-              show_default=True)
+@click.option("--results", "results_dir", type=click.Path(path_type=Path),
+              default=Path("hashbench-results"), show_default=True,
+              help="where the record goes (the default is ignored by git: scoring never dirties "
+              "a checkout)")
 @click.option("--cache", "cache_dir", type=click.Path(path_type=Path),
               default=Path(".hashbench-cache"), show_default=True, envvar="HASHBENCH_CACHE")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, envvar="HASHBENCH_DATA")

@@ -6,7 +6,7 @@
 * ``nus_wide``, ``ms_coco``, ``flickr25k``, ``imagenet100``: the list-file format of the hashing
   literature, ``relative/path.jpg 0 1 0 ...`` one image a line, in ``DATA_ROOT/<name>/`` as
   ``train.txt``, ``test.txt`` (queries) and ``database.txt``; image paths are relative to that
-  folder. Images are resized to 256 and centre-cropped to 224, in [0,1] (methods.md 6.1).
+  folder. Images are resized to 256 and centre-cropped to 224, in [0,1] (docs/methods.md 6.1).
   For the cross-modal track, a split may pair its images with tag vectors, the cross-modal
   literature's bag-of-words matrix: ``train_text.npy`` etc. beside the list files (all three
   splits or none).

@@ -2,7 +2,7 @@
 built from the folders their distributions unpack to (nothing is downloaded or copied).
 
 Each builder reads the distribution's own files, applies the split the hashing literature uses
-(methods.md, the dataset table), and writes ``train.txt``, ``test.txt`` (queries) and
+(docs/methods.md 6.1), and writes ``train.txt``, ``test.txt`` (queries) and
 ``database.txt`` into ``DATA_ROOT/<name>/``, with image paths relative to that folder, plus tag
 matrices (``*_text.npy``) where the distribution has tags. The draws are seeded
 (``numpy_rng(seed, "prepare", name, ...)``) and every input is read in a sorted order, so the
@@ -22,7 +22,7 @@ proportion (the caps below); on the full distributions they are the literature's
   concepts and their 14 "relevant" variants: 38 labels in file-name order); optional
   ``mirflickr/meta/tags/tags<N>.txt``. All 25,000 images (ProS-GAN/CgAT's split): 1,700
   queries, 23,300 database, 5,000 training images drawn from the database without replacement
-  (ProS-GAN drew with replacement: methods.md P12). Tags kept when 20 or more images carry
+  (ProS-GAN drew with replacement: docs/methods.md P12). Tags kept when 20 or more images carry
   them (DCMH's rule: 1,386 on the full release).
 * ``imagenet100``: ``train/<wnid>/*.JPEG`` and ``val/<wnid>/*.JPEG`` (the validation images in
   class folders, as ``valprep.sh`` leaves them); the 100 classes from ``--classes FILE`` (one

@@ -256,7 +256,7 @@ def score_adversarial(adv, prov, data, q_idx, topk, targeted: bool,
 
 
 def worst_case_metrics(member_aps: dict[str, np.ndarray]) -> tuple[dict, dict]:
-    """Per query, the lowest AP over the member attacks; then the mean (lessons.md 8.4)."""
+    """Per query, the lowest AP over the member attacks; then the mean (docs/design.md, the headline number)."""
     stacked = np.stack([member_aps[k] for k in sorted(member_aps)])
     worst = stacked.min(axis=0)
     which = np.array(sorted(member_aps))[stacked.argmin(axis=0)]

@@ -1,4 +1,4 @@
-"""Confidence intervals for reported numbers (design.md: a number is a mean with an interval).
+"""Confidence intervals for reported numbers (docs/design.md: a number is a mean with an interval).
 
 * Over queries, one training run: a percentile bootstrap of the mean per-query AP (2,000
   resamples from a generator seeded by the number of queries alone, so a record's interval is a

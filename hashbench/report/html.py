@@ -92,6 +92,11 @@ def _link(citation) -> str:
     return f"{esc(title)} ({esc(url)})"
 
 
+def _breakable(name: str) -> str:
+    """A column name that may wrap after its underscores (attack names are long)."""
+    return esc(name).replace("_", "_<wbr>")
+
+
 def attack_columns(t: pd.DataFrame) -> list[str]:
     """The board's per-attack mAP columns (an attack added with ``--add-attack`` included),
     the black-box worst case last."""
@@ -105,14 +110,16 @@ def _summary(board: Board, anchor: dict, rows) -> str:
     clean_cols = [c for c in t.columns if c.endswith("clean mAP")]
     attack_cols = attack_columns(t)
     mine = "from" in t.columns
+    # the headline beside the row's name, the per-attack columns after it: the worst case
+    # stays on screen however many attacks a board has
     head = [("rank", "num", ""), ("model", "text", "opt"), ("defense", "text", ""),
             *([("from", "text", "opt")] if mine else []),
             *[(c, "num", "opt") for c in clean_cols],
-            *[(c, "num", "opt atk") for c in attack_cols],
             ("worst-case mAP", "num", "key"), ("95% interval", "num", "opt"),
-            ("vs floor", "text", "opt"), ("seeds", "num", "opt"), ("flags", "text", "opt")]
+            ("vs floor", "text", "opt"), *[(c, "num", "opt atk") for c in attack_cols],
+            ("seeds", "num", "opt"), ("flags", "text", "opt")]
     ths = "".join(f'<th class="{k} {o}" title="{esc(n)}">'
-                  f'{esc(n[:-4] if "atk" in o else n)}</th>' for n, k, o in head)
+                  f'{_breakable(n[:-4] if "atk" in o else n)}</th>' for n, k, o in head)
     body = []
     for i in rows:
         row = t.loc[i]
@@ -123,15 +130,15 @@ def _summary(board: Board, anchor: dict, rows) -> str:
                                    ("yours", mine and bool(row.get("from")))) if on]
         worst = row.get("worst-case mAP")
         lo, hi = row.get("worst-case CI low"), row.get("worst-case CI high")
-        interval = "" if _missing(lo) else f"[{lo:.4f}, {hi:.4f}]"
+        interval = "" if _missing(lo) else f"[{lo:.3f}, {hi:.3f}]"
         link = f'<a href="#{anchor[i]}">{esc(_fmt(row["defense"]))}</a>'
         cells = [_td(row["rank"]), _td(row["model"], cls="text opt"),
                  _td(row["defense"], shown=link, cls="text"),
                  *([_td(row.get("from"), cls="text opt")] if mine else []),
-                 *[_td(row[c], cls="opt") for c in clean_cols],
-                 *[_td(row[c], cls="opt atk") for c in attack_cols], _td(worst, cls="key"),
+                 *[_td(row[c], cls="opt") for c in clean_cols], _td(worst, cls="key"),
                  _td(lo, shown=esc(interval), cls="opt"),
                  _td(worst, shown=_bar(worst, board.floor), cls="text opt"),
+                 *[_td(row[c], cls="opt atk") for c in attack_cols],
                  _td(row.get("seeds"), cls="opt"),
                  _td(flags, shown=esc("collapsed to chance" if collapsed else flags),
                      cls="text flags opt")]

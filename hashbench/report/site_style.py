@@ -12,8 +12,8 @@ nav h2 { font-size: 1rem; margin: 0.8rem 0 0.2rem; }
 nav ul { padding-left: 1.2rem; margin: 0; } nav li { margin: 0.15rem 0; }
 p.legend { color: #555; font-size: 0.9rem; max-width: 60rem; }
 div.scroll { overflow-x: auto; }
-table.board { border-collapse: collapse; width: 100%; background: #fff; font-size: 0.85rem; }
-table.board th, table.board td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.35rem;
+table.board { border-collapse: collapse; width: 100%; background: #fff; font-size: 0.8rem; }
+table.board th, table.board td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.25rem;
   text-align: right; white-space: nowrap; }
 table.board th { white-space: normal; vertical-align: bottom; }
 table.board td.text, table.board th.text { text-align: left; }
@@ -27,7 +27,7 @@ tr.flagged td:first-child { box-shadow: inset 4px 0 #d9822b; }
 tr.collapsed td { color: #999; font-style: italic; }
 table.board td.flags { white-space: normal; min-width: 8rem; max-width: 14rem;
   font-size: 0.75rem; color: #8a4b0f; }
-.track { position: relative; width: 5rem; height: 0.7rem; background: #e6e6e6;
+.track { position: relative; width: 4rem; height: 0.7rem; background: #e6e6e6;
   border-radius: 2px; display: inline-block; vertical-align: middle; }
 .fill { position: absolute; left: 0; top: 0; bottom: 0; background: #3b7dd8; border-radius: 2px; }
 .floor { position: absolute; top: -3px; bottom: -3px; width: 2px; background: #c0392b; }

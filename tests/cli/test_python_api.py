@@ -59,7 +59,13 @@ def test_a_plain_module_is_evaluated_in_five_lines_and_ranked(smoke_results, tmp
     table = result.to_pandas()
     assert list(table["attack"]) == ["clean", "hag", "center_pgd", "targeted_pgd", "worst_case"]
     assert "worst_case" in str(result) and "tiny on mnist" in str(result)
+    clean_line = next(ln for ln in str(result).splitlines() if ln.strip().startswith("clean"))
+    lo, hi = result.clean_map_ci95
+    assert lo < result.clean_map < hi and f"[{lo:.4f}, {hi:.4f}]" in clean_line
+    assert table["map_ci_low"][0] == lo  # the clean interval in the table too
     rec = json.loads(result.records[1].read_text())
+    # the board names the model in its model column; its defense column says it was handed in
+    assert "/external-tiny-16b/handed-in/" in result.records[1].as_posix()
     assert rec["model"]["defense"]["third_party"] is True
     assert rec["model"]["defense"]["distribution"] == "python-api"
     # the record names the suite file that measured it by its bytes' hash
@@ -92,6 +98,11 @@ def test_bad_inputs_to_benchmark_are_one_line_errors(tmp_path):
                            results=tmp_path)
     with pytest.raises(ConfigError, match="codes \\(N, K\\)"):
         hashbench.benchmark(nn.Flatten(0), "mnist", suite="smoke", results=tmp_path)
+    # an evaluation the board cannot rank is said before anything runs
+    with pytest.warns(UserWarning, match="covers hag of the suite's .*provisional entry"), \
+            pytest.raises(ConfigError, match="codes \\(N, K\\)"):
+        hashbench.benchmark(nn.Flatten(0), "mnist", suite="smoke", attacks=["hag"],
+                            results=tmp_path)
 
 
 def test_a_registered_attack_as_a_script_call_on_a_plain_module():

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
@@ -106,3 +107,15 @@ def test_a_phone_keeps_rank_defense_and_worst_case_on_screen(site, tmp_path):
     shot = tmp_path / "phone.png"
     assert chromium(f"--screenshot={shot}", "--window-size=390,900",
                     (page / "index.html").as_uri()).returncode == 0
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
+def test_the_shipped_site_shows_every_column_at_1280_px(tmp_path):
+    """The committed board (image-text boards have some twenty columns): no summary table
+    scrolls sideways in a 1280 px window."""
+    from test_leaderboard_browser import scrolls_sideways
+
+    shipped = Path(__file__).resolve().parents[2] / "leaderboard" / "index.html"
+    page = tmp_path / "index.html"
+    page.write_text(shipped.read_text())
+    assert not scrolls_sideways(page, 1280)

@@ -25,7 +25,8 @@ def site(tmp_path_factory) -> Path:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hashbench-example-defense\n"
                                    "Version: 0.1.0\n")
     (info / "entry_points.txt").write_text(
-        "[hashbench.defenses]\nconsistency = hashbench_example_defense:CodeConsistency\n")
+        "[hashbench.defenses]\nconsistency = hashbench_example_defense:CodeConsistency\n"
+        "hag_at = hashbench_example_defense:HagTraining\n")
     return site
 
 
@@ -43,8 +44,10 @@ def test_listed_as_third_party(site):
     assert "hashbench-example-defense" in line and "third-party" in line
 
 
-def test_selfcheck_passes(site):
-    done = hb(site, "selfcheck", "--defense", "consistency")
+@pytest.mark.parametrize("name", ["consistency", "hag_at"])
+def test_selfcheck_passes(site, name):
+    """hag_at is the docs' worked example of an inner attack run inside ``fit``."""
+    done = hb(site, "selfcheck", "--defense", name)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 failed" in done.stdout
 

@@ -197,3 +197,53 @@ def test_a_suite_with_reference_numbers_shows_them_beside_its_own(tmp_path):
     assert got[("tha", "t_map")] == (0.75, 0.7298)
     assert pd.isna(got[("sdha", "map")][0])  # not measured here: the paper's number alone
     assert "Paper vs hashbench" in (tmp_path / "index.html").read_text()
+
+
+def rows_of(defense, worst, members, seeds, third_party=False):
+    recs = []
+    for seed in seeds:
+        clean = record(defense, "clean", 0.95, None, third_party=third_party)
+        worst_case = record(defense, "worst_case", 0.95, worst, third_party=third_party)
+        for rec in (clean, worst_case):
+            rec["cell"]["seed"] = seed
+        worst_case["metrics"]["worst_case_of"] = list(members)
+        recs += [clean, worst_case]
+    return recs
+
+
+FULL = ("hag", "center_pgd", "targeted_pgd", "hash_aa")
+NEED = {("standard", 1, "mnist"): (frozenset({0, 1, 2}), {"": frozenset(FULL)})}
+
+
+def test_a_partial_evaluation_is_provisional_and_ranks_no_one_out():
+    """The HAG-only, one-seed row would top the board by its number; it is listed apart,
+    unranked, saying what it lacks, and the honest rows keep their ranks."""
+    recs = (rows_of("cgat", 0.26, FULL, (0, 1, 2)) + rows_of("vanilla", 0.05, FULL, (0, 1, 2))
+            + rows_of("mine", 0.42, ["hag"], (0,), third_party=True))
+    (board,) = build_boards(recs, NEED)
+    t = board.table.set_index("defense")
+    assert t.loc["mine", "provisional"] == "hag only; 1 of 3 seeds"
+    assert t.loc["mine", "rank"] is None and list(board.table["defense"])[-1] == "mine"
+    assert t.loc["cgat", "rank"] == 1 and t.loc["cgat", "provisional"] == ""
+    # the same rule for a first-party row missing a seed or an attack
+    more = recs + rows_of("saat", 0.5, FULL[:3], (0, 1, 2)) + rows_of("atrdh", 0.5, FULL, (0, 1))
+    t = build_boards(more, NEED)[0].table.set_index("defense")
+    assert t.loc["saat", "provisional"] == "without hash_aa"
+    assert t.loc["atrdh", "provisional"] == "2 of 3 seeds"
+    assert t.loc["cgat", "rank"] == 1
+
+
+def test_a_board_of_an_unpublished_suite_requires_what_its_fullest_rows_cover():
+    recs = rows_of("cgat", 0.26, FULL, (0, 1)) + rows_of("mine", 0.42, ["hag"], (0,))
+    t = build_boards(recs)[0].table.set_index("defense")  # no published requirement
+    assert t.loc["cgat", "provisional"] == "" and t.loc["cgat", "rank"] == 1
+    assert t.loc["mine", "provisional"] == "hag only; 1 of 2 seeds"
+
+
+def test_rows_from_a_second_results_folder_are_marked():
+    recs = rows_of("cgat", 0.26, FULL, (0,)) + rows_of("mine", 0.3, FULL, (0,))
+    typed = [__import__("hashbench.records.types", fromlist=["Record"]).Record.from_dict(r)
+             for r in recs]
+    origins = {id(r): "hashbench-results" for r in typed if r.model.defense.name == "mine"}
+    t = build_boards(typed, None, origins)[0].table.set_index("defense")
+    assert t.loc["mine", "from"] == "hashbench-results" and t.loc["cgat", "from"] == ""
