@@ -280,7 +280,7 @@ def _warn_unrankable(suite_seeds, seed: int, suite_attacks: list[str], chosen: l
                      "with each of seed=" + ", ".join(map(str, suite_seeds)) + " to cover them)")
     if lacks:
         warnings.warn("this evaluation covers " + "; ".join(lacks) + ": the leaderboard lists "
-                      "it as a provisional entry, unranked", UserWarning, stacklevel=3)
+                      "it as a provisional entry, unranked", UserWarning, stacklevel=4)
 
 
 @contextmanager

@@ -21,6 +21,12 @@ def shipped_results() -> Path | None:
     return (root / "results").resolve() if root is not None else None
 
 
+def shipped_boards() -> list[Path]:
+    """The shipped board, whose figures a report elsewhere copies instead of drawing again."""
+    shipped = shipped_results()
+    return [shipped.parent / SHIPPED_BOARD] if shipped is not None else []
+
+
 def default_out(results_dirs: list[Path]) -> Path:
     """leaderboard/ when the results are exactly the shipped ones (rendering them again gives
     the committed bytes), else hashbench-report/: the shipped board is only ever overwritten
@@ -80,7 +86,7 @@ def render(results_dirs: list[Path], out_dir: Path | None, no_plots: bool) -> No
         (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
     if not no_plots:  # first, so that the page's detail views link the plots drawn
         with console.status("drawing PR, P@N and t-SNE plots"):
-            plots = write_plots([(p, r) for p, _, r in records], out_dir)
+            plots = write_plots([(p, r) for p, _, r in records], out_dir, shipped_boards())
         out.print(f"plots under {out_dir / 'plots'}: {len(plots.written)} drawn, "
                   f"{plots.unchanged} unchanged")
         for note in plots.notes:

@@ -63,18 +63,30 @@ class Row:
 
 
 INPUTS = "inputs.json"
+_STAMP: bytes | None = None  # _code_stamp(), computed once
 
 
 def _code_stamp() -> bytes:
-    here = Path(__file__).resolve().parent
-    parts = [(here / name).read_bytes() for name in ("plots.py", "tsne.py")]
-    return hashlib.sha256(b"".join(parts) + matplotlib.__version__.encode()).digest()
+    """The code that draws the figures: the drawing functions' source (not this module's
+    caching and bookkeeping, whose edits change no figure), the t-SNE module and matplotlib's
+    version."""
+    import inspect
+
+    from hashbench.report import tsne
+
+    drawing = (_save, _attack_curves, _first_label, plot_curves, plot_tsne, plot_eps_sweeps,
+               plot_tsne_modalities)
+    source = "".join(inspect.getsource(f) for f in drawing) + inspect.getsource(tsne)
+    return hashlib.sha256((source + matplotlib.__version__).encode()).digest()
 
 
 def inputs_hash(title: str, arrays: list) -> str:
     """The hash of a figure's inputs: its title and arrays (dtype, shape and bytes), with the
     code that draws it."""
-    h = hashlib.sha256(_code_stamp())
+    global _STAMP
+    if _STAMP is None:
+        _STAMP = _code_stamp()
+    h = hashlib.sha256(_STAMP)
     h.update(title.encode())
     for arr in arrays:
         a = np.ascontiguousarray(arr)
@@ -95,15 +107,27 @@ class PlotResult:
     def _name(self, base: Path) -> str:
         return base.relative_to(self.folder).as_posix() if self.folder else base.as_posix()
 
+    # other boards' plots/ folders (the shipped board's) whose figures are copied, not drawn
+    # again, where their inputs hash the same: a merged report redraws only its new rows
+    others: list[tuple[Path, dict]] = field(default_factory=list)  # (plots/, its inputs)
+
     def fresh(self, base: Path, key: str) -> bool:
         """Whether ``base``'s PNG and SVG are there, drawn from inputs hashing to ``key``
-        (then they count as this render's, unchanged)."""
+        (then they count as this render's, unchanged), or can be copied from another board
+        that drew them from the same inputs."""
         name = self._name(base)
-        if self.old.get(name) == key and base.with_suffix(".png").is_file() and \
-                base.with_suffix(".svg").is_file():
+        if self.old.get(name) == key and _both(base):
             self.kept[name] = key
             self.unchanged += 1
             return True
+        for folder, inputs in self.others:
+            src = folder / name
+            if inputs.get(name) == key and _both(src):
+                for ext in (".png", ".svg"):
+                    atomic_write_bytes(base.with_suffix(ext), src.with_suffix(ext).read_bytes())
+                self.kept[name] = key
+                self.unchanged += 1
+                return True
         return False
 
     def drawn(self, base: Path, key: str) -> None:
@@ -124,6 +148,10 @@ def collect_rows(records: list[tuple[Path, Record]]) -> dict[tuple, list[Row]]:
         row.by_attack.setdefault(rec.attack_name, []).append(
             (rec, read_sidecar(path, rec.to_dict())))
     return {k: [v[key] for key in sorted(v)] for k, v in sorted(groups.items())}
+
+
+def _both(base: Path) -> bool:
+    return base.with_suffix(".png").is_file() and base.with_suffix(".svg").is_file()
 
 
 def _save(fig: Figure, base: Path, result: PlotResult, key: str) -> None:
@@ -277,11 +305,15 @@ def row_figures(folder: Path, model: str, defense: str) -> list[Path]:
     return [folder / f"{name}.png" for name in names]
 
 
-def write_plots(records: list[tuple[Path, Record]], out_dir: Path) -> PlotResult:
+def write_plots(records: list[tuple[Path, Record]], out_dir: Path,
+                others: list[Path] | None = None) -> PlotResult:
     """Every figure for every group and row under ``out_dir/plots/<group>/``: those whose inputs
-    changed drawn, the others kept; figures of no record removed."""
+    changed drawn (or copied from one of the ``others`` boards' folders, which drew them from
+    the same inputs), the others kept; figures of no record removed."""
     folder_root = Path(out_dir) / "plots"
-    result = PlotResult(folder=folder_root, old=_read_inputs(folder_root))
+    others = [(f, _read_inputs(f)) for f in (Path(o) / "plots" for o in others or [])
+              if f.resolve() != folder_root.resolve()]
+    result = PlotResult(folder=folder_root, old=_read_inputs(folder_root), others=others)
     for key, rows in collect_rows(records).items():
         suite, version, protocol, bits = key
         folder = plot_folder(out_dir, suite, version, protocol, bits)

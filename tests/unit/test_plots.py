@@ -92,3 +92,24 @@ def test_a_figure_is_drawn_again_only_when_its_inputs_change(tmp_path):
     kept = render(codes)
     _remove_orphans(tmp_path, kept)
     assert not (tmp_path / "stale_pr.png").exists() and (tmp_path / "x_tsne.png").exists()
+
+
+def test_a_board_elsewhere_copies_the_figures_another_board_drew_from_the_same_inputs(tmp_path):
+    from hashbench.report.plots import _read_inputs
+
+    rng = np.random.default_rng(1)
+    codes = np.where(rng.random((40, 16)) < 0.5, 1, -1).astype(np.int8)
+    labels = np.eye(3, dtype=np.uint8)[np.arange(40) % 3]
+    clean = {"codes": codes, "labels": labels, "db_sample_codes": codes,
+             "db_sample_labels": labels}
+    row = Row("m", "vanilla", {"clean": [(rec(0.3, None, sweep=False), clean)],
+                               "hag": [(rec(0.3, 0.1, sweep=False), {"codes": -codes})]})
+    shipped, mine = tmp_path / "shipped", tmp_path / "mine"
+    first = PlotResult(folder=shipped)
+    plot_tsne(row, "t", shipped / "x", first)
+    import json
+    (shipped / "inputs.json").write_text(json.dumps(first.kept))
+    elsewhere = PlotResult(folder=mine, others=[(shipped, _read_inputs(shipped))])
+    plot_tsne(row, "t", mine / "x", elsewhere)
+    assert elsewhere.written == [] and elsewhere.unchanged == 1
+    assert (mine / "x_tsne.png").read_bytes() == (shipped / "x_tsne.png").read_bytes()
