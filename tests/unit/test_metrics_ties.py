@@ -1,0 +1,128 @@
+"""Tie-aware metrics against their definition: the average, over every order within groups of
+tied distances (enumerated), of the index-order metric; the random floor in closed form; the
+index-order AP where nothing is tied; the same bytes whatever the thread count."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hashbench.metrics import average_precision
+from hashbench.metrics_ties import (
+    expected_average_precision,
+    expected_precision_recall,
+    random_floor,
+)
+
+
+def ap_of(rel: list[int], k: int) -> float:
+    hits, total = 0, 0.0
+    for r, is_rel in enumerate(rel[:k], start=1):
+        if is_rel:
+            hits += 1
+            total += hits / r
+    return total / hits if hits else 0.0
+
+
+def orders(dist: np.ndarray):
+    """Every ranking of the database that sorts by distance (any order within ties)."""
+    groups = [list(np.flatnonzero(dist == d)) for d in sorted(set(dist.tolist()))]
+    for perms in itertools.product(*(itertools.permutations(g) for g in groups)):
+        yield [i for p in perms for i in p]
+
+
+def case(seed: int, n_db: int, bits: int = 3, n_q: int = 4, classes: int = 3):
+    rng = np.random.default_rng(seed)
+    q = np.where(rng.random((n_q, bits)) < 0.5, 1, -1)
+    db = np.where(rng.random((n_db, bits)) < 0.5, 1, -1)
+    ql = (rng.random((n_q, classes)) < 0.4).astype(np.uint8)
+    dbl = (rng.random((n_db, classes)) < 0.4).astype(np.uint8)
+    return q, db, ql, dbl
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_ap_at_every_k_is_the_average_over_all_orders_within_ties(seed):
+    n_db = 3 + seed % 5  # up to 7 items: at most 5040 orders
+    q, db, ql, dbl = case(seed, n_db)
+    for k in [None, *range(1, n_db + 1)]:
+        got, hits = expected_average_precision(q, db, ql, dbl, k)
+        for i in range(len(q)):
+            dist = (q.shape[1] - db @ q[i]) // 2
+            rel = (dbl @ ql[i] > 0).astype(int)
+            runs = [[rel[j] for j in o] for o in orders(dist)]
+            want = np.mean([ap_of(r, k or n_db) for r in runs])
+            want_hits = np.mean([sum(r[:k or n_db]) for r in runs])
+            assert got[i] == pytest.approx(want, abs=1e-12), (seed, k, i)
+            assert hits[i] == pytest.approx(want_hits, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_precision_and_recall_are_the_average_over_all_orders(seed):
+    n_db = 4 + seed % 4
+    q, db, ql, dbl = case(100 + seed, n_db)
+    cut = np.arange(n_db, 0, -1)  # any order of cutoffs
+    p, r = expected_precision_recall(q, db, ql, dbl, cut)
+    for i in range(len(q)):
+        dist = (q.shape[1] - db @ q[i]) // 2
+        rel = (dbl @ ql[i] > 0).astype(int)
+        runs = [[rel[j] for j in o] for o in orders(dist)]
+        for c_i, c in enumerate(cut):
+            hits = np.mean([sum(run[:c]) for run in runs])
+            assert p[i, c_i] == pytest.approx(hits / c, abs=1e-12)
+            if rel.sum():
+                assert r[i, c_i] == pytest.approx(hits / rel.sum(), abs=1e-12)
+            else:
+                assert np.isnan(r[i, c_i])
+
+
+def test_constant_codes_score_exactly_the_random_floor():
+    """A collapsed model (every code the same) is one tied group: its AP is the expected AP
+    of a random ranking, (r-1)/(n-1) + H_n (n-r)/(n(n-1)), not the fraction r/n."""
+    rng = np.random.default_rng(3)
+    n_db = 450
+    labels = np.eye(10, dtype=np.uint8)[rng.integers(0, 10, n_db)]
+    q_labels = np.eye(10, dtype=np.uint8)[rng.integers(0, 10, 50)]
+    ones = np.ones((n_db, 32)), np.ones((50, 32))
+    ap, _ = expected_average_precision(ones[1], ones[0], q_labels, labels, None)
+    r = (labels @ q_labels.T > 0).sum(0)
+    h = sum(1 / j for j in range(1, n_db + 1))
+    want = (r - 1) / (n_db - 1) + h * (n_db - r) / (n_db * (n_db - 1))
+    assert np.allclose(ap, want, rtol=0, atol=1e-12)
+    assert np.allclose(random_floor(r, n_db), want, rtol=0, atol=1e-15)
+    assert (random_floor(r, n_db) > r / n_db).all()  # the old floor was too low
+    # the board's floor on the embedded MNIST: 450 relevant of 4500 gives 0.1016, not 0.1000
+    assert float(random_floor(np.array([450]), 4500)[0]) == pytest.approx(0.1016, abs=5e-5)
+
+
+def test_without_ties_it_is_the_index_order_ap():
+    """64-bit random codes over 40 items: every distance to a query distinct (checked), so the
+    expectation is the one ranking's AP."""
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        q = np.where(rng.random((1, 64)) < 0.5, 1.0, -1.0)
+        db = np.where(rng.random((12, 64)) < 0.5, 1.0, -1.0)
+        dist = (64 - db @ q[0]) / 2
+        if len(set(dist)) < len(dist):
+            continue
+        ql = np.array([[1, 0]], dtype=np.uint8)
+        dbl = np.eye(2, dtype=np.uint8)[rng.integers(0, 2, 12)]
+        for k in (None, 5):
+            got, _ = expected_average_precision(q, db, ql, dbl, k)
+            want = average_precision(torch.tensor(q), torch.tensor(db), torch.tensor(ql),
+                                     torch.tensor(dbl), k).ap
+            assert got[0] == pytest.approx(want[0], abs=1e-12)
+
+
+def test_the_same_bytes_on_one_or_two_threads_and_a_large_cut_group():
+    rng = np.random.default_rng(9)
+    db = np.where(rng.random((3000, 8)) < 0.5, 1, -1)  # 8 bits: groups of hundreds
+    q = np.where(rng.random((40, 8)) < 0.5, 1, -1)
+    dbl = np.eye(10, dtype=np.uint8)[rng.integers(0, 10, 3000)]
+    ql = np.eye(10, dtype=np.uint8)[rng.integers(0, 10, 40)]
+    one = expected_average_precision(q, db, ql, dbl, 1000, n_threads=1)
+    two = expected_average_precision(q, db, ql, dbl, 1000, n_threads=2)
+    assert one[0].tobytes() == two[0].tobytes() and one[1].tobytes() == two[1].tobytes()
+    assert np.isfinite(one[0]).all() and ((0 <= one[0]) & (one[0] <= 1)).all()
+    assert not math.isnan(float(one[0].mean()))
