@@ -11,9 +11,15 @@ EXECUTORS = ("local", "ray")
 
 
 def make_executor(name: str, address: str | None = None, gpus_per_cell: float | None = None,
-                  cpus_per_cell: float = 1.0, max_retries: int = 2) -> Executor:
-    """The executor called ``name``; ray's options are ignored by ``local``."""
+                  cpus_per_cell: float = 1.0, max_retries: int = 2, jobs: int = 1,
+                  threads: int = 1) -> Executor:
+    """The executor called ``name``; ray's options are ignored by ``local``, and ``jobs`` (worker
+    processes of ``threads`` torch threads each, when more than one) by ``ray``."""
     if name == "local":
+        if jobs > 1:
+            from hashbench.harness.pool_executor import PoolExecutor
+
+            return PoolExecutor(jobs, threads)
         return LocalExecutor()
     if name == "ray":
         from hashbench.harness.ray_executor import RayExecutor

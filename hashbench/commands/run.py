@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -66,6 +67,10 @@ from hashbench.progress import Progress
 @click.option("--quiet", is_flag=True, help="no progress and no summary table; errors and the "
               "one-line result only")
 @click.option("--json", "as_json", is_flag=True, help="print what the run did as JSON on stdout")
+@click.option("--jobs", type=click.IntRange(min=1, max=1024), default=None,
+              help="local: cells computed by this many worker processes, one torch thread "
+              "each [default: the number of cores for a suite that fixes threads = 1 (the same "
+              "bytes on any machine), else 1: this process]")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="local",
               show_default=True, help="where cells run: this process, or Ray tasks "
               "(pip install 'hashbench[ray]')")
@@ -80,7 +85,7 @@ from hashbench.progress import Progress
               help="ray: retries of a task whose worker died")
 def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_root, force,
         download, fail_fast, cell_timeout, add_defenses, add_attacks, defense_overrides, attack_overrides,
-        allow_dirty, no_zoo, amp, quiet, as_json, executor, address, gpus_per_cell,
+        allow_dirty, no_zoo, amp, quiet, as_json, jobs, executor, address, gpus_per_cell,
         cpus_per_cell, max_retries):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
     from hashbench.commands.executors import make_executor
@@ -123,7 +128,10 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
     if amp and resolve_device(device).type == "cpu":
         console.print("[yellow]note:[/] --amp on the CPU trains in bf16, which is several times "
                       "slower than fp32 without bf16 hardware; it is meant for CUDA")
-    engine = make_executor(executor, address, gpus_per_cell, cpus_per_cell, max_retries)
+    if jobs is None:
+        jobs = (os.cpu_count() or 1) if suite.threads == 1 and executor == "local" else 1
+    engine = make_executor(executor, address, gpus_per_cell, cpus_per_cell, max_retries,
+                           jobs=jobs, threads=suite.threads or 1)
     with progress_bars(quiet or as_json) as bar:
         progress = Progress() if quiet or as_json else RichProgress(bar)
         summary = Runner(options, progress).run(suite, cells, engine)

@@ -18,11 +18,13 @@ from hashbench.harness.guards import blame, global_rng_untouched, unchanged_mode
 from hashbench.harness.threat_model import check_adversarial, check_text_adversarial
 from hashbench.harness.timing import PhaseClock
 from hashbench.metrics import (
+    APResult,
     average_precision,
     binarize,
     precision_recall_curve,
     random_ranking_map,
 )
+from hashbench.metrics_ties import expected_average_precision, expected_precision_recall
 from hashbench.optim import eval_mode
 from hashbench.records.intervals import bootstrap_ci
 
@@ -95,17 +97,59 @@ def retrieval_data(prov, data, device: torch.device) -> dict:
             Need.DATABASE_LABELS.value: data.database.labels.to(device)}
 
 
-def _ap(codes, db_codes, labels, db_labels, topk):
+# How a Hamming ranking's ties are scored (a suite's ``ties``): "index" breaks them by database
+# index (suites up to standard v2), "expected" takes the expectation over every order within
+# them (``hashbench.metrics_ties``), so the database's file order never enters a number.
+TIES = ("index", "expected")
+
+
+def _numpy(*tensors):
+    return [t.detach().cpu().numpy() for t in tensors]
+
+
+def _ap(codes, db_codes, labels, db_labels, topk, ties: str = "index") -> APResult:
+    if ties == "expected":
+        ap, hits = expected_average_precision(*_numpy(binarize(codes), binarize(db_codes),
+                                                      labels, db_labels), topk, _threads())
+        return APResult(ap=ap, retrieved_relevant=hits)
     return average_precision(codes, db_codes, labels, db_labels, topk)
 
 
-def curve_arrays(codes, db_codes, labels, db_labels) -> dict[str, np.ndarray]:
+def floor_map(q_labels, db_labels, topk, ties: str = "index") -> float:
+    """The board's random floor: for "expected" ties, the exact expected mAP@K of a random
+    ranking (a model whose codes are all equal scores it); for "index", each query's fraction
+    of relevant items, as the suites before it recorded."""
+    if ties != "expected":
+        return random_ranking_map(q_labels, db_labels)
+    ones_q, ones_db = np.ones((q_labels.shape[0], 1)), np.ones((db_labels.shape[0], 1))
+    ap, _ = expected_average_precision(ones_q, ones_db, *_numpy(q_labels, db_labels), topk,
+                                       _threads())
+    return float(ap.mean()) if ap.size else 0.0
+
+
+def _threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
+
+
+def curve_arrays(codes, db_codes, labels, db_labels, ties: str = "index"
+                 ) -> dict[str, np.ndarray]:
     """The sidecar arrays that let ``hashbench report`` draw curves without the model: precision
-    and recall at ~100 ranking cutoffs (PR and P@N curves) and the query codes themselves."""
+    and recall at ~100 ranking cutoffs (PR and P@N curves; the queries with a relevant item)
+    and the query codes themselves."""
     n_db = db_codes.shape[0]
     cut = np.unique(np.linspace(1, n_db, min(CURVE_POINTS, n_db)).round().astype(np.int64))
-    pr = precision_recall_curve(codes, db_codes, labels, db_labels, cut)
-    return {"curve_cutoffs": cut, "curve_precision": pr.precision, "curve_recall": pr.recall,
+    if ties == "expected":
+        p, r = expected_precision_recall(*_numpy(binarize(codes), binarize(db_codes), labels,
+                                                 db_labels), cut, _threads())
+        keep = ~np.isnan(r[:, 0]) if len(r) else np.zeros(0, dtype=bool)
+        denom = max(int(keep.sum()), 1)
+        precision, recall = p[keep].sum(0) / denom, r[keep].sum(0) / denom
+    else:
+        pr = precision_recall_curve(codes, db_codes, labels, db_labels, cut)
+        precision, recall = pr.precision, pr.recall
+    return {"curve_cutoffs": cut, "curve_precision": precision, "curve_recall": recall,
             "codes": codes.to(torch.int8).cpu().numpy()}
 
 
@@ -118,13 +162,16 @@ def database_sample(db_codes, db_labels) -> dict[str, np.ndarray]:
             "db_sample_labels": db_labels[t.to(db_labels.device)].to(torch.uint8).cpu().numpy()}
 
 
-def clean_metrics(q_codes, prov, data, q_labels, targets, topk) -> tuple[dict, dict]:
+def clean_metrics(q_codes, prov, data, q_labels, targets, topk, ties: str = "index"
+                  ) -> tuple[dict, dict]:
     db, db_labels = prov.codes["database"], data.database.labels.to(q_codes.device)
-    ap = _ap(q_codes, db, q_labels, db_labels, topk)
+    ap = _ap(q_codes, db, q_labels, db_labels, topk, ties)
     has_t = targets.any(dim=1)
-    t_ap = _ap(q_codes[has_t], db, targets[has_t], db_labels, topk)
+    t_ap = _ap(q_codes[has_t], db, targets[has_t], db_labels, topk, ties)
     metrics = {"clean_map": ap.mean(), "clean_map_ci95": bootstrap_ci(ap.ap),
-               "clean_t_map": t_ap.mean(), "random_map": random_ranking_map(q_labels, db_labels)}
+               "clean_t_map": t_ap.mean(),
+               "random_map": floor_map(q_labels, db_labels, topk, ties),
+               **({"ties": ties} if ties != "index" else {})}
     return metrics, {"clean_ap": ap.ap}
 
 
@@ -133,7 +180,8 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
                    budget: dict | None = None,
                    source: Callable[[], SourceModel | None] | None = None,
                    surrogate: Callable[[str, str], SourceModel] | None = None,
-                   cache: StateCache | None = None) -> tuple[dict, dict, dict]:
+                   cache: StateCache | None = None, ties: str = "index"
+                   ) -> tuple[dict, dict, dict]:
     """Run ``attack`` on the queries ``q_idx`` (images, or texts for ``TEXT_SIDE``); check every
     batch against ``budget`` (the cell plan's; default: the attack's own eps or flips, for
     callers without a plan); score the adversarial codes. ``source`` gives, when called, the
@@ -198,7 +246,7 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
     with clock.phase("metrics"):
         metrics, arrays = score_adversarial(adv, prov, data, q_idx, topk, attack.targeted,
                                             {k: torch.cat([n[k] for n in norms])
-                                             for k in norms[0]} if norms else {})
+                                             for k in norms[0]} if norms else {}, ties)
     if report is not None:
         metrics["ensemble"] = report.metrics
         arrays.update(report.arrays)
@@ -230,24 +278,24 @@ def ranked_ids(model: torch.nn.Module, db_codes: torch.Tensor
 
 
 def score_adversarial(adv, prov, data, q_idx, topk, targeted: bool,
-                      norms: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+                      norms: dict[str, torch.Tensor], ties: str = "index") -> tuple[dict, dict]:
     """mAP (and t-mAP for a targeted attack) of adversarial query codes, with the sizes of their
     perturbations (``linf`` and ``mse`` for images, ``flips`` for texts; one value per query)."""
     device = adv.device
     db, db_labels = prov.codes["database"], data.database.labels.to(device)
     labels = data.query.labels[q_idx].to(device)
-    ap = _ap(adv, db, labels, db_labels, topk)
+    ap = _ap(adv, db, labels, db_labels, topk, ties)
     metrics = {"map": ap.mean(), "map_ci95": bootstrap_ci(ap.ap)}
     for name, values in norms.items():
         metrics[f"{name}_mean"] = float(values.mean())
         if name != "mse":
             metrics[f"{name}_max"] = float(values.max())
     arrays = {"ap": ap.ap, **{k: v.numpy() for k, v in norms.items() if k != "mse"},
-              **curve_arrays(adv, db, labels, db_labels)}
+              **curve_arrays(adv, db, labels, db_labels, ties)}
     if targeted:
         targets = data.target_labels[q_idx].to(device)
         has_t = targets.any(dim=1)
-        t_ap = _ap(adv[has_t], db, targets[has_t], db_labels, topk)
+        t_ap = _ap(adv[has_t], db, targets[has_t], db_labels, topk, ties)
         metrics["t_map"] = t_ap.mean()
         full = np.zeros(len(q_idx))
         full[has_t.cpu().numpy()] = t_ap.ap

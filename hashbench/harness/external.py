@@ -80,7 +80,7 @@ def score_external(runner: Runner, cell: CellSpec, adv: torch.Tensor, name: str,
     with torch.no_grad():
         adv_codes = prov.model.eval().encode(adv.to(runner.device, clean.dtype))
     m, a = score_adversarial(adv_codes, prov, data, q_idx, plan.topk, targeted,
-                             IMAGE_SIDE.norms(clean, adv.to(clean.dtype)))
+                             IMAGE_SIDE.norms(clean, adv.to(clean.dtype)), cell.ties)
     out.metrics.update(m)
     arrays.update(a)
     out.attack = PluginRef(name=f"external:{name}", version=0,

@@ -221,7 +221,8 @@ class Provisioner:
         prov = cell.track.view(prov, cell.direction)
         if (prov.key, cell.direction) not in self._sources:
             self._sources[(prov.key, cell.direction)] = SourceModel(
-                prov.model, prov.key, retrieval_data(prov, data, self.device))
+                prov.model, _draws(cell, prov.key, cell.baseline),
+                retrieval_data(prov, data, self.device))
         return self._sources[(prov.key, cell.direction)]
 
     def _train(self, cell, data, ident: ModelIdentity, parent) -> torch.nn.Module:
@@ -235,7 +236,8 @@ class Provisioner:
             eps=training_eps(cell, data.eps),
             train_labels=data.train.labels, database_labels=data.database.labels,
             make_hash_loss=lambda: make_loss(cell.method, data.train.labels, cell.bits,
-                                             generator(cell.seed, key, "loss")).to(self.device),
+                                             generator(cell.seed, _draws(cell, key, instance.name),
+                                                       "loss")).to(self.device),
             attack=attacks.create, progress=self.progress, amp=self.amp,
             text_flips=data.text_flips,
         )
@@ -252,6 +254,12 @@ class Provisioner:
             self.store.save_codes(key, codes)
         return {k: v.to(self.device) for k, v in codes.items()}
 
+
+
+def _draws(cell, key: str, defense: str) -> str:
+    """What the seeded draws of ``cell``'s model defended by ``defense`` are scoped by: its
+    cache key, or (``generators = "cell"``) its identity, which no code edit moves."""
+    return key if cell.generators == "key" else f"{cell.draw_scope}/{defense}"
 
 
 def _inner_attacks(defense) -> list[type]:

@@ -122,6 +122,10 @@ class Runner:
         self.started_at = time.time()
         if self.opt.cell_timeout is None:
             self.cell_timeout = suite.cell_timeout
+        if suite.threads:  # the protocol's thread count, in this process too (--jobs 1)
+            from hashbench.harness.pool_executor import hold_threads
+
+            hold_threads(suite.threads)
         for stale in clean_stale_temp_files(self.opt.results_dir, self.opt.cache_dir):
             self.progress.log(f"removed {stale}, a temporary file a killed run left")
         self.progress.start("matrix", len(cells), f"suite {suite.name} v{suite.version}")
@@ -299,7 +303,8 @@ class Runner:
         labels = data.query.labels[q_idx].to(self.device)
         targets = data.target_labels[q_idx].to(self.device)
         with self.clock.phase("metrics"):
-            clean, arrays = clean_metrics(q_codes, prov, data, labels, targets, plan.topk)
+            clean, arrays = clean_metrics(q_codes, prov, data, labels, targets, plan.topk,
+                                          cell.ties)
         out.metrics.update(clean)
         return prov, q_codes, labels, arrays
 
@@ -311,7 +316,8 @@ class Runner:
         if cell.attack == CLEAN:
             db_labels = data.database.labels.to(self.device)
             with self.clock.phase("metrics"):
-                arrays.update(curve_arrays(q_codes, prov.codes["database"], labels, db_labels))
+                arrays.update(curve_arrays(q_codes, prov.codes["database"], labels, db_labels,
+                                           cell.ties))
             arrays.update(database_sample(prov.codes["database"], db_labels))
             arrays["labels"] = labels.to(torch.uint8).cpu().numpy()
         elif cell.attack in AGGREGATES:
@@ -330,7 +336,8 @@ class Runner:
                                         surrogate=lambda backbone, method:
                                         self.provisioner.surrogate_model(cell, data, backbone,
                                                                          method),
-                                        cache=AttackStates(self.provisioner.store, prov.key))
+                                        cache=AttackStates(self.provisioner.store, prov.key),
+                                        ties=cell.ties)
             out.metrics.update(m)
             arrays.update(a)
             out.cost.update(cost)

@@ -71,6 +71,13 @@ class CellSpec:
     # parent..., other than the baseline (whose are vanilla_params): a parent is trained with
     # its own section of the suite, as the suite's own cells of it are
     parent_params: dict = field(default_factory=dict)
+    # how the ranking's ties are scored (harness.evaluate.TIES); "index" cells keep the dict
+    # (and the config hash) they had before the choice existed
+    ties: str = "index"
+    # what the model's seeded draws (its loss's, its transfer source's) are scoped by: "key",
+    # the model cache key (suites up to standard v2: a code edit moves them), or "cell", the
+    # cell's identity (suite, version, dataset, model, defense), which no code edit moves
+    generators: str = "key"
     # the sha256 of the suite file's bytes the cell came from, written into its record so a
     # reader can tell which file measured it; provenance, not configuration: not hashed (a
     # comment edited in a suite file recomputes nothing)
@@ -114,7 +121,16 @@ class CellSpec:
             del d["train_eps"]
         if not self.parent_params:  # cells whose parent is the baseline keep theirs too
             del d["parent_params"]
+        if self.ties == "index":
+            del d["ties"]
+        if self.generators == "key":
+            del d["generators"]
         return d
+
+    @property
+    def draw_scope(self) -> str:
+        """The name of this cell's model in seeded draws when ``generators`` is "cell"."""
+        return f"{self.suite}-v{self.suite_version}/{self.dataset}/{self.model_id}"
 
 
 
@@ -171,6 +187,13 @@ class Suite:
     cell_timeout: float = DEFAULT_CELL_TIMEOUT
     file_sha256: str | None = None  # of the suite file's bytes, carried into every record
     blackbox_worst_case: tuple[str, ...] = ()  # the members of BLACKBOX_WORST_CASE cells
+    # how the metrics score tied Hamming distances: "index" (by database index, the suites
+    # up to standard v2) or "expected" (over every order within ties: harness.evaluate.TIES)
+    ties: str = "index"
+    # torch threads every cell runs on (None: the process's own, as suites up to standard v2
+    # were computed); 1 makes the numbers the same on any core count (harness.pool_executor)
+    threads: int | None = None
+    generators: str = "key"  # CellSpec.generators
 
     @property
     def run_seeds(self) -> tuple[int, ...]:
@@ -289,7 +312,8 @@ class Suite:
                             defense_params=self.defense_params.get(dfn, {}), eps=eps,
                             queries=g.queries, topk=g.topk, seed=seed,
                             seed_in_path=self.seeds is not None,
-                            suite_sha256=self.file_sha256,
+                            suite_sha256=self.file_sha256, ties=self.ties,
+                            generators=self.generators,
                             vanilla_params=self.defense_params.get(baseline, {}),
                             parent_params=self._ancestors(dfn, baseline),
                             train_eps=None if budget is None else float(budget))
@@ -366,7 +390,8 @@ def load_suite(name_or_path: str) -> Suite:
         method_params=data.get("method", {}),
         seeds=tuple(data["seeds"]) if "seeds" in data else None,
         cell_timeout=float(data.get("cell_timeout", DEFAULT_CELL_TIMEOUT)),
-        file_sha256=hashlib.sha256(raw).hexdigest(),
+        file_sha256=hashlib.sha256(raw).hexdigest(), ties=data.get("ties", "index"),
+        threads=data.get("threads"), generators=data.get("generators", "key"),
     )
     seen: dict[tuple, int] = {}
     for cell in suite.cells():  # two groups must not compute (and write) the same cell

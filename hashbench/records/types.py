@@ -161,6 +161,7 @@ class Metrics(Part):
     linf_max: float = optional()
     mse_mean: float = optional()
     ensemble: EnsembleReport = optional(EnsembleReport)
+    ties: str = optional()  # "expected": tied distances scored by their expectation
 
 
 @dataclass(frozen=True)
