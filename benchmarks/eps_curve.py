@@ -1,6 +1,6 @@
 """The eps curve of a budget sweep (benchmarks/eps_curve.toml) and the v2 budget rule applied.
 
-    python benchmarks/eps_curve.py RESULTS/eps_curve
+    python benchmarks/eps_curve.py RESULTS/eps_curve-v1
 
 Prints, per budget, each model's clean mAP and worst-case mAP (per query, the lowest AP over the
 suite's attacks, hash_aa included), the random floor, and whether the rule written in

@@ -26,26 +26,13 @@ from typing import TYPE_CHECKING
 from hashbench.errors import one_line
 from hashbench.harness.executor import LocalExecutor
 from hashbench.harness.suites import AGGREGATES
+from hashbench.harness.threads import hold_threads
 
 if TYPE_CHECKING:
     from hashbench.harness.cell_record import CellPlan
     from hashbench.harness.runner import Runner, RunOptions, RunSummary
 
 _WORKER: dict = {}  # per worker process: its runner, and the datasets it loaded
-
-
-def hold_threads(threads: int) -> None:
-    """torch's intra- and inter-op threads and numba's held to ``threads`` in this process (the
-    inter-op count can be set once, before any parallel work: a fresh process)."""
-    import numba
-    import torch
-
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(threads)
-    except RuntimeError:  # already set, or parallel work already ran: keep what it is
-        pass
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
 def _init(options: RunOptions, threads: int) -> None:

@@ -123,7 +123,7 @@ class Runner:
         if self.opt.cell_timeout is None:
             self.cell_timeout = suite.cell_timeout
         if suite.threads:  # the protocol's thread count, in this process too (--jobs 1)
-            from hashbench.harness.pool_executor import hold_threads
+            from hashbench.harness.threads import hold_threads
 
             hold_threads(suite.threads)
         for stale in clean_stale_temp_files(self.opt.results_dir, self.opt.cache_dir):

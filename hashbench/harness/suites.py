@@ -71,12 +71,10 @@ class CellSpec:
     # parent..., other than the baseline (whose are vanilla_params): a parent is trained with
     # its own section of the suite, as the suite's own cells of it are
     parent_params: dict = field(default_factory=dict)
-    # how the ranking's ties are scored (harness.evaluate.TIES); "index" cells keep the dict
-    # (and the config hash) they had before the choice existed
+    # how ties in the ranking are scored (evaluate.TIES), and what a model's seeded draws are
+    # scoped by: "key" (its cache key, which code edits move) or "cell" (its identity); the
+    # defaults are the suites' up to standard v2, whose cells keep their dicts and hashes
     ties: str = "index"
-    # what the model's seeded draws (its loss's, its transfer source's) are scoped by: "key",
-    # the model cache key (suites up to standard v2: a code edit moves them), or "cell", the
-    # cell's identity (suite, version, dataset, model, defense), which no code edit moves
     generators: str = "key"
     # the sha256 of the suite file's bytes the cell came from, written into its record so a
     # reader can tell which file measured it; provenance, not configuration: not hashed (a
@@ -133,8 +131,6 @@ class CellSpec:
         return f"{self.suite}-v{self.suite_version}/{self.dataset}/{self.model_id}"
 
 
-
-
 @dataclass(frozen=True)
 class Group:
     """One ``[[groups]]`` table of a suite file, typed, with the schema's defaults filled in."""
@@ -187,13 +183,11 @@ class Suite:
     cell_timeout: float = DEFAULT_CELL_TIMEOUT
     file_sha256: str | None = None  # of the suite file's bytes, carried into every record
     blackbox_worst_case: tuple[str, ...] = ()  # the members of BLACKBOX_WORST_CASE cells
-    # how the metrics score tied Hamming distances: "index" (by database index, the suites
-    # up to standard v2) or "expected" (over every order within ties: harness.evaluate.TIES)
-    ties: str = "index"
-    # torch threads every cell runs on (None: the process's own, as suites up to standard v2
-    # were computed); 1 makes the numbers the same on any core count (harness.pool_executor)
-    threads: int | None = None
+    ties: str = "index"  # CellSpec.ties
     generators: str = "key"  # CellSpec.generators
+    # torch threads per cell (None: the process's own, as the suites up to standard v2 were
+    # computed); 1 gives the same numbers on any core count (harness.pool_executor)
+    threads: int | None = None
 
     @property
     def run_seeds(self) -> tuple[int, ...]:

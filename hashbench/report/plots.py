@@ -27,6 +27,13 @@ from matplotlib.figure import Figure
 from hashbench.records.io import atomic_write_bytes, read_sidecar
 from hashbench.records.types import ABSENT, AGGREGATES, CLEAN, Record
 from hashbench.report.leaderboard import group_key, row_key, slug
+from hashbench.report.plot_cache import (  # noqa: F401 - PlotResult and the cache, re-exported
+    INPUTS,
+    PlotResult,
+    _both,
+    _read_inputs,
+    _remove_orphans,
+)
 from hashbench.report.tsne import embed
 
 TSNE_QUERIES = 200  # clean and adversarial query codes drawn on a t-SNE map
@@ -62,7 +69,6 @@ class Row:
         return clean[0].seed if clean else None
 
 
-INPUTS = "inputs.json"
 _STAMP: bytes | None = None  # _code_stamp(), computed once
 
 
@@ -95,45 +101,6 @@ def inputs_hash(title: str, arrays: list) -> str:
     return h.hexdigest()
 
 
-@dataclass
-class PlotResult:
-    written: list[Path] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    unchanged: int = 0  # figures whose files were there, drawn from the same inputs
-    folder: Path | None = None  # plots/ (the figures' names in the cache are relative to it)
-    old: dict[str, str] = field(default_factory=dict)  # figure -> inputs hash, as found
-    kept: dict[str, str] = field(default_factory=dict)  # figure -> inputs hash, this render
-
-    def _name(self, base: Path) -> str:
-        return base.relative_to(self.folder).as_posix() if self.folder else base.as_posix()
-
-    # other boards' plots/ folders (the shipped board's) whose figures are copied, not drawn
-    # again, where their inputs hash the same: a merged report redraws only its new rows
-    others: list[tuple[Path, dict]] = field(default_factory=list)  # (plots/, its inputs)
-
-    def fresh(self, base: Path, key: str) -> bool:
-        """Whether ``base``'s PNG and SVG are there, drawn from inputs hashing to ``key``
-        (then they count as this render's, unchanged), or can be copied from another board
-        that drew them from the same inputs."""
-        name = self._name(base)
-        if self.old.get(name) == key and _both(base):
-            self.kept[name] = key
-            self.unchanged += 1
-            return True
-        for folder, inputs in self.others:
-            src = folder / name
-            if inputs.get(name) == key and _both(src):
-                for ext in (".png", ".svg"):
-                    atomic_write_bytes(base.with_suffix(ext), src.with_suffix(ext).read_bytes())
-                self.kept[name] = key
-                self.unchanged += 1
-                return True
-        return False
-
-    def drawn(self, base: Path, key: str) -> None:
-        self.kept[self._name(base)] = key
-
-
 def collect_rows(records: list[tuple[Path, Record]]) -> dict[tuple, list[Row]]:
     """Group ok records (with readable sidecars) by leaderboard group, then model + defense."""
     groups: dict[tuple, dict[tuple, Row]] = {}
@@ -148,10 +115,6 @@ def collect_rows(records: list[tuple[Path, Record]]) -> dict[tuple, list[Row]]:
         row.by_attack.setdefault(rec.attack_name, []).append(
             (rec, read_sidecar(path, rec.to_dict())))
     return {k: [v[key] for key in sorted(v)] for k, v in sorted(groups.items())}
-
-
-def _both(base: Path) -> bool:
-    return base.with_suffix(".png").is_file() and base.with_suffix(".svg").is_file()
 
 
 def _save(fig: Figure, base: Path, result: PlotResult, key: str) -> None:
@@ -342,28 +305,6 @@ def write_plots(records: list[tuple[Path, Record]], out_dir: Path,
 
 
 EPS_FIGURE = "eps_sweep"  # a group's robustness-vs-eps figure (when its cells sweep eps)
-
-
-def _read_inputs(folder: Path) -> dict[str, str]:
-    try:
-        data = json.loads((folder / INPUTS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # none yet, or damaged: every figure is drawn again
-    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} \
-        if isinstance(data, dict) else {}
-
-
-def _remove_orphans(folder: Path, result: PlotResult) -> None:
-    """Figures under ``folder`` that this render neither drew nor kept (a row or an attack no
-    record has any more, a renamed figure): gone, so that no file there is linked from
-    nowhere."""
-    if not folder.is_dir():
-        return
-    keep = set(result.kept)
-    for path in sorted(folder.rglob("*")):
-        if path.suffix in (".png", ".svg") and \
-                path.with_suffix("").relative_to(folder).as_posix() not in keep:
-            path.unlink()
 
 
 def plot_tsne_modalities(i2t: Row, t2i: Row, title: str, base: Path,

@@ -54,7 +54,7 @@ def test_ensemble_cells_run_validate_and_render(tmp_path):
              str(tmp_path / "cache"))
     assert run.returncode == 0, run.stderr
     assert hb("validate", str(results)).returncode == 0
-    folder = results / "ensemble_check/mnist/dpsh-small_cnn-16b"
+    folder = results / "ensemble_check-v1/mnist/dpsh-small_cnn-16b"
     for defense in ("vanilla", "cgat"):
         rec = json.loads((folder / defense / "hash_aa.json").read_text())
         ens = rec["metrics"]["ensemble"]

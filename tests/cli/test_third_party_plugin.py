@@ -26,7 +26,7 @@ def site(tmp_path_factory) -> Path:
                                    "Version: 0.1.0\n")
     (info / "entry_points.txt").write_text(
         "[hashbench.defenses]\nconsistency = hashbench_example_defense:CodeConsistency\n"
-        "hag_at = hashbench_example_defense:HagTraining\n")
+        "hag_at = hashbench_example_defense.hag_training:HagTraining\n")
     return site
 
 

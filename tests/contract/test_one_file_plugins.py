@@ -144,7 +144,7 @@ def test_the_new_loss_trains_a_suite_model_attacked_by_the_new_attack(installed,
                           str(tmp_path / "r"), "--cache", str(tmp_path / "c")],
                          capture_output=True, text=True, env=installed["env"], timeout=600)
     assert run.returncode == 0, run.stderr
-    folder = tmp_path / "r/one_file_plugins/mnist/margin_dph-small_cnn-16b"
+    folder = tmp_path / "r/one_file_plugins-v1/mnist/margin_dph-small_cnn-16b"
     for defense in ("vanilla", "noisy"):
         rec = json.loads((folder / defense / "one_step.json").read_text())
         assert rec["status"] == "ok", rec["error"]

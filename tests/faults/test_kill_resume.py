@@ -117,7 +117,7 @@ def test_kill_at_each_point_then_resume_is_bit_identical(tmp_path):
     assert reference.returncode == 0, err
     expected = content(tmp_path / "ref" / "results")
     assert len(expected) == CELLS
-    results = root / "results" / "killed" / "mnist" / "dpsh-small_cnn-16b"
+    results = root / "results" / "killed-v1" / "mnist" / "dpsh-small_cnn-16b"
     orphans = [p for p in results.rglob("*.queries.npz") if not p.with_suffix("").with_suffix(
         ".json").is_file()]
     assert orphans, "a kill between a sidecar and its record leaves the sidecar alone"
@@ -127,7 +127,7 @@ def test_kill_at_each_point_then_resume_is_bit_identical(tmp_path):
     assert content(root / "results") == expected
     leftovers = [p for p in root.rglob("*.tmp")]
     assert leftovers == [], leftovers  # the killed writers' temp files were cleaned up
-    model = root / "results/killed/mnist/dpsh-small_cnn-16b"
+    model = root / "results/killed-v1/mnist/dpsh-small_cnn-16b"
     vanilla = json.loads((model / "vanilla/clean.json").read_text())["model"]
     atrdh = json.loads((model / "atrdh/clean.json").read_text())["model"]
     assert atrdh["parent_checkpoint_sha256"] == vanilla["checkpoint_sha256"]  # names its parent

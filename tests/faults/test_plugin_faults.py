@@ -126,7 +126,7 @@ def test_a_hostile_attack_fails_its_own_cell_only(attack, hostile_run):
     root, runs, before = hostile_run
     res = runs["attacks"]
     assert res.returncode == 1, res.stderr
-    path = root / "results" / f"hostile-attacks/{FOLDER}/vanilla/{attack}.json"
+    path = root / "results" / f"hostile-attacks-v1/{FOLDER}/vanilla/{attack}.json"
     rec = json.loads(path.read_text())
     assert rec["status"] == "failed"
     assert ATTACK_CASES[attack] in rec["error"], rec["error"]
@@ -141,7 +141,7 @@ def test_cells_after_hostile_attacks_match_a_clean_run(hostile_run, smoke_result
     """Every hostile attack ran before hag on the same in-memory model: hag's numbers equal the
     smoke run's, so no weight change, mode change or RNG draw leaked into a later cell."""
     root, runs, _ = hostile_run
-    hag = root / "results" / f"hostile-attacks/{FOLDER}/vanilla/hag.json"
+    hag = root / "results" / f"hostile-attacks-v1/{FOLDER}/vanilla/hag.json"
     ref = smoke_results / "results" / f"smoke-v1/{FOLDER}/vanilla/hag.json"
     assert json.loads(hag.read_text())["status"] == "ok"
     assert metrics_of(hag) == metrics_of(ref)
@@ -154,7 +154,7 @@ def test_a_hostile_defense_fails_its_cells_and_trains_once(defense, hostile_run)
     root, runs, before = hostile_run
     res = runs["defenses"]
     assert res.returncode == 1, res.stderr
-    folder = root / "results" / f"hostile-defenses/{FOLDER}/{defense}"
+    folder = root / "results" / f"hostile-defenses-v1/{FOLDER}/{defense}"
     clean = json.loads((folder / "clean.json").read_text())
     assert clean["status"] == "failed" and DEFENSE_CASES[defense] in clean["error"]
     later = json.loads((folder / "hag.json").read_text())
@@ -162,7 +162,7 @@ def test_a_hostile_defense_fails_its_cells_and_trains_once(defense, hostile_run)
     assert all(ln.count("\n") == 0 for ln in failure_lines(res.stderr))
     after = snapshot(root / "results")
     assert {p: after[p] for p in before} == before
-    vanilla = root / "results" / f"hostile-defenses/{FOLDER}/vanilla/hag.json"
+    vanilla = root / "results" / f"hostile-defenses-v1/{FOLDER}/vanilla/hag.json"
     assert json.loads(vanilla.read_text())["status"] == "ok"
 
 
