@@ -14,6 +14,19 @@ def rec(eps, robust, sweep=True):
                                       "metrics": metrics}))
 
 
+def code_row(seed: int, n: int, adv_sign: int = -1) -> tuple[Row, np.ndarray]:
+    """A row with clean codes and labels (and database samples) and a HAG cell whose codes
+    are ``adv_sign`` times the clean ones; returns it with the clean codes."""
+    rng = np.random.default_rng(seed)
+    codes = np.where(rng.random((n, 16)) < 0.5, 1, -1).astype(np.int8)
+    labels = np.eye(3, dtype=np.uint8)[np.arange(n) % 3]
+    clean = {"codes": codes, "labels": labels, "db_sample_codes": codes,
+             "db_sample_labels": labels}
+    return Row("m", "vanilla", {"clean": [(rec(0.3, None, sweep=False), clean)],
+                                "hag": [(rec(0.3, 0.1, sweep=False),
+                                         {"codes": adv_sign * codes})]}), codes
+
+
 def test_eps_sweep_draws_one_line_per_defense_and_attack(tmp_path):
     rows = [Row("dpsh-small_cnn", d, {"center_pgd": [(rec(e, m), {}) for e, m in pts]})
             for d, pts in (("vanilla", [(0.1, 0.5), (0.3, 0.05)]),
@@ -44,13 +57,7 @@ def test_no_sweep_no_figure(tmp_path):
 
 
 def test_tsne_map_is_drawn_from_codes_alone(tmp_path):
-    rng = np.random.default_rng(0)
-    codes = np.where(rng.random((60, 16)) < 0.5, 1, -1).astype(np.int8)
-    labels = np.eye(3, dtype=np.uint8)[np.arange(60) % 3]
-    clean = {"codes": codes, "labels": labels, "db_sample_codes": codes,
-             "db_sample_labels": labels}
-    row = Row("m", "vanilla", {"clean": [(rec(0.3, None, sweep=False), clean)],
-                               "hag": [(rec(0.3, 0.1, sweep=False), {"codes": -codes})]})
+    row, _ = code_row(0, 60)
     result = PlotResult()
     plot_tsne(row, "t", tmp_path / "x", result)
     assert sorted(p.name for p in result.written) == ["x_tsne.png", "x_tsne.svg"]
@@ -64,32 +71,25 @@ def test_a_figure_is_drawn_again_only_when_its_inputs_change(tmp_path):
     inputs, a deleted file or a damaged cache index draw it again."""
     from hashbench.report.plots import _read_inputs, _remove_orphans
 
-    rng = np.random.default_rng(0)
-    codes = np.where(rng.random((40, 16)) < 0.5, 1, -1).astype(np.int8)
-    labels = np.eye(3, dtype=np.uint8)[np.arange(40) % 3]
-    clean = {"codes": codes, "labels": labels, "db_sample_codes": codes,
-             "db_sample_labels": labels}
-
-    def render(adv_codes):
-        row = Row("m", "vanilla", {"clean": [(rec(0.3, None, sweep=False), clean)],
-                                   "hag": [(rec(0.3, 0.1, sweep=False), {"codes": adv_codes})]})
+    def render(adv_sign):
+        row, _ = code_row(0, 40, adv_sign)
         result = PlotResult(folder=tmp_path, old=_read_inputs(tmp_path))
         plot_tsne(row, "t", tmp_path / "x", result)
         import json
         (tmp_path / "inputs.json").write_text(json.dumps(result.kept))
         return result
 
-    first = render(-codes)
+    first = render(-1)
     assert len(first.written) == 2 and first.unchanged == 0
-    again = render(-codes)
+    again = render(-1)
     assert again.written == [] and again.unchanged == 1
-    assert len(render(codes).written) == 2  # other adversarial codes: drawn again
+    assert len(render(1).written) == 2  # other adversarial codes: drawn again
     (tmp_path / "x_tsne.svg").unlink()
-    assert len(render(codes).written) == 2  # a file gone: drawn again
+    assert len(render(1).written) == 2  # a file gone: drawn again
     (tmp_path / "inputs.json").write_text("{not json")
-    assert len(render(codes).written) == 2  # a damaged index: everything drawn again
+    assert len(render(1).written) == 2  # a damaged index: everything drawn again
     (tmp_path / "stale_pr.png").write_bytes(b"x")  # a figure of a row no record has
-    kept = render(codes)
+    kept = render(1)
     _remove_orphans(tmp_path, kept)
     assert not (tmp_path / "stale_pr.png").exists() and (tmp_path / "x_tsne.png").exists()
 
@@ -97,13 +97,7 @@ def test_a_figure_is_drawn_again_only_when_its_inputs_change(tmp_path):
 def test_a_board_elsewhere_copies_the_figures_another_board_drew_from_the_same_inputs(tmp_path):
     from hashbench.report.plots import _read_inputs
 
-    rng = np.random.default_rng(1)
-    codes = np.where(rng.random((40, 16)) < 0.5, 1, -1).astype(np.int8)
-    labels = np.eye(3, dtype=np.uint8)[np.arange(40) % 3]
-    clean = {"codes": codes, "labels": labels, "db_sample_codes": codes,
-             "db_sample_labels": labels}
-    row = Row("m", "vanilla", {"clean": [(rec(0.3, None, sweep=False), clean)],
-                               "hag": [(rec(0.3, 0.1, sweep=False), {"codes": -codes})]})
+    row, _ = code_row(1, 40)
     shipped, mine = tmp_path / "shipped", tmp_path / "mine"
     first = PlotResult(folder=shipped)
     plot_tsne(row, "t", shipped / "x", first)
