@@ -54,8 +54,9 @@ def validate(paths):
               help="reuse this model cache instead of training into the scratch folder "
               "(then only codes, attacks and metrics are recomputed)")
 @click.option("--tolerance", type=FiniteFloat(min=0), default=None,
-              help="largest |published - recomputed| that counts as reproduced "
-              "[default: hashbench.harness.reproduce.TOLERANCE]")
+              help="largest |published - recomputed| that counts as reproduced [default: 0 for "
+              "records of a suite fixing threads = 1 and generators = \"cell\", else "
+              "hashbench.harness.reproduce.TOLERANCE]")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, envvar="HASHBENCH_DATA")
 def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
@@ -63,17 +64,22 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
     scratch and compare their metrics with the published values."""
     import tempfile
 
-    from hashbench.harness.reproduce import TOLERANCE, check_scratch, compare, published_cells
+    from hashbench.harness.reproduce import check_scratch, compare, published_cells, settings_of
     from hashbench.harness.runner import Runner, RunOptions, RunSummary
     from hashbench.records.io import load_record
 
     cpu_kernels.require_pinned()  # records are computed with the protocol's kernels only
-    tolerance = TOLERANCE if tolerance is None else tolerance
     if scratch is not None:
         check_scratch(scratch, list(paths))
     cells = published_cells(list(paths))
     if not cells:
         raise HashbenchError("no ok record under the given paths to reproduce")
+    threads, default_tolerance = settings_of(cells)
+    tolerance = default_tolerance if tolerance is None else tolerance
+    if threads is not None:  # the protocol's one thread per cell, as the records were made
+        from hashbench.harness.threads import hold_threads
+
+        hold_threads(threads)
     scratch = Path(scratch or tempfile.mkdtemp(prefix="hashbench-reproduce-"))
     options = RunOptions(results_dir=scratch / "results", cache_dir=cache_dir or scratch / "cache",
                          device=device, force=True, data_root=data_root, zoo=False)

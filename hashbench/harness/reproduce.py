@@ -82,6 +82,18 @@ def published_cells(paths: list[Path]) -> list[tuple[Path, dict, CellSpec]]:
     return sorted(found, key=lambda t: (order.get(t[2].attack, 1), str(t[0])))
 
 
+def settings_of(cells: list[tuple[Path, dict, CellSpec]]) -> tuple[int | None, float]:
+    """The torch thread count to recompute ``cells`` with and the default tolerance. Records
+    that all say they were computed on one thread are recomputed on one thread; those of a suite
+    that also scopes its draws by cell identity (``threads = 1``, ``generators = "cell"``) were
+    made to be the same bytes on any machine, and are compared with tolerance 0. Others keep
+    this process's threads and ``TOLERANCE``."""
+    one = bool(cells) and all(rec["provenance"].get("cpu_kernels", {}).get("threads") == 1
+                              for _, rec, _ in cells)
+    exact = one and all(cell.generators == "cell" for _, _, cell in cells)
+    return (1 if one else None), (0.0 if exact else TOLERANCE)
+
+
 def compare(published: dict, recomputed: dict, path: Path) -> list[Comparison]:
     out = []
     for key in COMPARED:
