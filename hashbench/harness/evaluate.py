@@ -128,9 +128,9 @@ def floor_map(q_labels, db_labels, topk, ties: str = "index") -> float:
 
 
 def _threads() -> int:
-    import numba
+    from hashbench.metrics import _cpu_threads  # the count the index-order kernel runs with
 
-    return numba.get_num_threads()
+    return _cpu_threads()
 
 
 def curve_arrays(codes, db_codes, labels, db_labels, ties: str = "index"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hashbench.errors import one_line
@@ -86,45 +87,61 @@ class PoolExecutor:
         options = replace(runner.opt, force=True, cell_timeout=runner.cell_timeout or 0)
         with ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init,
                                  initargs=(options, self.threads)) as pool:
-            if not self._train_models(runner, pool, cells, summary):
+            failed = self._train_models(runner, pool, cells, summary)
+            if failed is None:
                 return
-            self._cells(runner, pool, cells, summary)
+            self._cells(runner, pool, cells, summary, failed)
         if summary.failed and runner.opt.fail_fast:
             return
         LocalExecutor().execute(runner, aggregates, summary)  # seconds: per-query minima
 
     @staticmethod
-    def _train_models(runner: Runner, pool, cells: list[CellPlan], summary: RunSummary) -> bool:
-        """Every model the cells need, trained once, parents before children; False when the
-        run must stop (--fail-fast after a failed training)."""
+    def _train_models(runner: Runner, pool, cells: list[CellPlan], summary: RunSummary
+                      ) -> dict[Path, str] | None:
+        """Every model the cells need, trained once, parents before children. Returns, per
+        record path, why its model failed to train (its cell is then failed without training
+        it again in another worker), or None when the run must stop (--fail-fast)."""
         levels: dict[int, dict[str, object]] = {}
+        key_of: dict[Path, str] = {}
         for plan in cells:
             ident = runner.provisioner.identity(plan.cell, plan.data, plan.cell.defense)
+            key_of[plan.path] = ident.key
             depth, parent = 0, ident.parent
             while parent is not None:
                 depth, parent = depth + 1, parent.parent
             levels.setdefault(depth, {}).setdefault(ident.key, plan.cell)
+        broken: dict[str, str] = {}
         for depth in sorted(levels):
-            futures = {pool.submit(_train, cell): cell for cell in levels[depth].values()}
-            for future in futures:
+            futures = {pool.submit(_train, cell): key for key, cell in levels[depth].items()}
+            for future, key in futures.items():
                 try:
                     summary.trained_models += future.result()
                 except Exception as err:  # noqa: BLE001 - its cells fail with the reason
-                    runner.progress.log(f"training failed for {futures[future].model_id} "
-                                        f"{futures[future].defense}: {one_line(err)}")
+                    broken[key] = one_line(err)
                     if runner.opt.fail_fast:
-                        return False
-        return True
+                        return None
+        return {path: broken[key] for path, key in key_of.items() if key in broken}
 
     @staticmethod
-    def _cells(runner: Runner, pool, cells: list[CellPlan], summary: RunSummary) -> None:
+    def _cells(runner: Runner, pool, cells: list[CellPlan], summary: RunSummary,
+               failed: dict[Path, str]) -> None:
         """The cells, as many at a time as there are workers; each record committed as it
-        comes back (a cell another run holds is skipped here and left to that run)."""
+        comes back (a cell another run holds is skipped here and left to that run). A cell
+        whose model failed to train gets a failed record naming why, as in a local run."""
+        from hashbench.harness.provenance import utc_now
+
         running: dict[Future, tuple[CellPlan, object]] = {}
         for plan in cells:
             lock = runner.record_lock(plan)
             if not lock.acquire(blocking=False):
                 runner.progress.log(f"another run is computing {plan.path}; left to it")
+                continue
+            if plan.path in failed:
+                with lock:
+                    runner.commit(plan, runner.failed_record(
+                        plan, f"defense '{plan.cell.defense}' failed to train this model "
+                        f"earlier in this run: {failed[plan.path]}", utc_now()), summary)
+                runner.progress.advance("matrix")
                 continue
             running[pool.submit(_compute, plan.cell)] = (plan, lock)
         while running:
@@ -136,8 +153,6 @@ class PoolExecutor:
                     summary.trained_models += trained
                     runner.commit(plan, record, summary)
                 except Exception as err:  # noqa: BLE001 - a worker that died: a failed record
-                    from hashbench.harness.provenance import utc_now
-
                     runner.commit(plan, runner.failed_record(
                         plan, f"worker process failed: {one_line(err)}", utc_now()), summary)
                 finally:

@@ -173,3 +173,27 @@ def test_selfcheck_fails_a_plugin_that_reseeds_the_global_rng(tmp_path):
     assert res.returncode == 1
     row = next(ln for ln in res.stdout.splitlines() if "global RNG untouched" in ln)
     assert "FAIL" in row and "torch" in row
+
+
+def test_a_defense_that_fails_to_train_is_not_trained_again_by_other_workers(smoke_results,
+                                                                            tmp_path):
+    """``--jobs 2``: the failed training is tried once, in the model phase; every cell of that
+    model gets a failed record naming the error, and vanilla's cells are unharmed."""
+    env = install(tmp_path / "site")
+    shutil.copytree(smoke_results / "cache", tmp_path / "cache")
+    suite = tmp_path / "jobs-defense.toml"
+    suite.write_text(HEAD.format(name="jobs-defense", defenses='["vanilla", "fit_key_error"]',
+                                 attacks='["hag"]'))
+    res = subprocess.run(
+        [sys.executable, "-m", "hashbench.cli", "run", "--suite", str(suite), "--jobs", "2",
+         "--results", str(tmp_path / "results"), "--cache", str(tmp_path / "cache")],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 1, res.stderr
+    folder = tmp_path / "results" / f"jobs-defense-v1/{FOLDER}"
+    for cell in ("clean", "hag", "worst_case"):
+        rec = json.loads((folder / "fit_key_error" / f"{cell}.json").read_text())
+        assert rec["status"] == "failed", cell
+        if cell != "worst_case":
+            assert "earlier in this run" in rec["error"], rec["error"]
+            assert DEFENSE_CASES["fit_key_error"] in rec["error"], rec["error"]
+    assert json.loads((folder / "vanilla/hag.json").read_text())["status"] == "ok"
