@@ -147,7 +147,8 @@ class APGDHash(Attack):
     def perturb(self, model, x, batch, state, ctx):
         p = self.params
         x = x.detach()
-        score = RetrievalScore(ctx.database_codes, ctx.database_labels, batch.labels, ctx.topk)
+        score = RetrievalScore(ctx.database_codes, ctx.database_labels, batch.labels, ctx.topk,
+                               ctx.ties)
         with torch.no_grad(), eval_mode(model):
             tracker = BestTracker(x, model(x), score)
         refs = self.references(model, x, batch.labels, ctx)

@@ -96,7 +96,8 @@ class HashAA(Attack):
 
     def perturb(self, model, x, batch, state, ctx):
         x = x.detach()
-        score = RetrievalScore(ctx.database_codes, ctx.database_labels, batch.labels, ctx.topk)
+        score = RetrievalScore(ctx.database_codes, ctx.database_labels, batch.labels, ctx.topk,
+                               ctx.ties)
         with torch.no_grad(), eval_mode(model):
             tracker = BestTracker(x, model(x), score)
         whitebox_ap = None

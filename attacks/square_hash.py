@@ -68,7 +68,8 @@ class SquareHash(Attack):
     def perturb(self, model, x, batch, state, ctx):
         p = self.params
         x = x.detach()
-        score = RetrievalScore(ctx.database_codes, ctx.database_labels, batch.labels, ctx.topk)
+        score = RetrievalScore(ctx.database_codes, ctx.database_labels, batch.labels, ctx.topk,
+                               ctx.ties)
         if p.eps <= 0 or p.steps <= 0 or x.shape[0] == 0:
             return x.clone()
         search = SquareSearch(x, p.eps, p.p_init, p.steps, ctx.rng(f"square/{int(batch.index[0])}"))

@@ -79,30 +79,32 @@ class AttackContext:
     depend on data the harness would not give it elsewhere. A data value may be given as a
     zero-argument callable: it is called on first read (the source model of a transfer attack is
     only loaded when an attack reads it). ``topk`` is the protocol's mAP@K (None: full ranking),
-    for attacks that track the real retrieval objective. ``attack(name, **params)`` resolves
+    for attacks that track the real retrieval objective, and ``ties`` how that objective scores
+    a ranking's ties ("index" or "expected", the suite's). ``attack(name, **params)`` resolves
     another registered attack (an ensemble's members) and ``sub(attack, tag)`` gives it a
     context over the same data.
     """
 
     def __init__(self, needs: frozenset[Need], seed: int, scope: str, owner: str,
                  topk: int | None = None, make_attack: Callable[..., "Attack"] | None = None,
-                 cache: StateCache | None = None, **data: Any):
+                 cache: StateCache | None = None, ties: str = "index", **data: Any):
         self._needs, self._seed, self._scope, self._owner = needs, seed, scope, owner
         self._data = data
-        self.topk = topk
+        self.topk, self.ties = topk, ties
         self._make_attack = make_attack
         self._cache = cache
 
     @classmethod
     def for_attack(cls, attack, seed: int, scope: str, topk: int | None = None,
                    role: str = "attack", make_attack: Callable[..., "Attack"] | None = None,
-                   cache: StateCache | None = None, **data: Any) -> "AttackContext":
+                   cache: StateCache | None = None, ties: str = "index",
+                   **data: Any) -> "AttackContext":
         """The one way a context is made: for ``attack`` (an instance or its class), which gets
         exactly what its ``needs`` declare of ``data``; errors name it as ``role`` (attack,
         inner attack, transfer source...)."""
         klass = attack if isinstance(attack, type) else type(attack)
         return cls(klass.needs, seed, scope, f"{role} {klass.name}", topk, make_attack, cache,
-                   **data)
+                   ties, **data)
 
     def rng(self, purpose: str) -> torch.Generator:
         """A CPU generator derived from (root seed, cell, purpose)."""
@@ -139,7 +141,7 @@ class AttackContext:
                               "them in the ensemble's needs too")
         return AttackContext.for_attack(attack, self._seed, f"{self._scope}/{tag}", self.topk,
                                         f"{self._owner} >", self._make_attack, self._cache,
-                                        **self._data)
+                                        self.ties, **self._data)
 
     def cached(self, attack: "Attack", tag: str, module: torch.nn.Module,
                fit: Callable[[torch.nn.Module], None]) -> torch.nn.Module:
@@ -198,11 +200,12 @@ class SourceModel:
     data: dict[str, torch.Tensor]
     memo: dict = field(default_factory=dict)
 
-    def context(self, attack: "Attack", seed: int, topk: int | None = None) -> AttackContext:
+    def context(self, attack: "Attack", seed: int, topk: int | None = None,
+                ties: str = "index") -> AttackContext:
         """A context for ``attack`` run on the source model; its generators depend on the
         source model and seed only (not on the defense being attacked)."""
         return AttackContext.for_attack(attack, seed, f"transfer/{self.key}", topk,
-                                        "transfer source", **self.data)
+                                        "transfer source", ties=ties, **self.data)
 
 
 class Plugin:

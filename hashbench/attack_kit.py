@@ -82,10 +82,10 @@ def transferred_queries(src, ctx, source: str, eps: float, steps: int, x: torch.
     attack = ctx.attack(source, eps=eps, steps=steps)
     if attack.targeted or attack.modality != "image":
         raise ValueError(f"{owner}: source '{source}' must be an untargeted image attack")
-    key = (source, eps, steps, ctx.topk, tuple(int(i) for i in batch.index))
+    key = (source, eps, steps, ctx.topk, ctx.ties, tuple(int(i) for i in batch.index))
     if key not in src.memo:
         sub = QueryBatch(index=batch.index, labels=batch.labels)
-        sctx = src.context(attack, seed=ctx.seed, topk=ctx.topk)
+        sctx = src.context(attack, seed=ctx.seed, topk=ctx.topk, ties=ctx.ties)
         device = next(src.model.parameters()).device
         x_src = attack.perturb(src.model, x.detach().to(device), sub,
                                attack.prepare(src.model, sctx), sctx)

@@ -29,6 +29,9 @@ except ImportError:  # pragma: no cover - numba missing
     _cpu_kernel = None
 
 ZeroAP = Literal["count", "skip"]
+# How a ranking's ties in Hamming distance are scored: "index" breaks them by database index,
+# "expected" averages over every order within them (a suite's ``ties``)
+Ties = Literal["index", "expected"]
 
 
 def binarize(x: torch.Tensor) -> torch.Tensor:
@@ -123,10 +126,20 @@ def average_precision(
     q_labels: torch.Tensor,
     db_labels: torch.Tensor,
     topk: int | None = None,
+    ties: Ties = "index",
 ) -> APResult:
-    """AP@K of every query (see the module docstring for the definition)."""
+    """AP@K of every query (see the module docstring for the definition). ``ties="expected"``
+    scores each group of equal distances by its expectation over every order within it
+    (``hashbench.metrics_ties``) instead of by database index."""
     _check_shapes(q_codes, db_codes, q_labels, db_labels)
     q_codes, db_codes = binarize(q_codes), binarize(db_codes)
+    if ties == "expected":
+        from hashbench.metrics_ties import expected_average_precision  # needs numba
+
+        ap, hit = expected_average_precision(
+            *(t.detach().cpu().numpy() for t in (q_codes, db_codes, q_labels, db_labels)),
+            topk, _cpu_threads())
+        return APResult(ap=ap, retrieved_relevant=hit)
     if q_codes.device.type == "cpu" and _cpu_kernel is not None:
         return _average_precision_cpu(q_codes, db_codes, q_labels, db_labels, topk)
     aps, hits = [], []

@@ -6,8 +6,9 @@ attack that keeps, per query, the iterate with the lowest *real* AP (not the low
 can only report a weaker model if the model really is weaker: this module computes that AP for
 candidate codes, breaks its ties, and tracks the best candidate of every query.
 
-* ``RetrievalScore.ap(codes)``: AP@K of each query, exactly as ``hashbench.metrics`` computes it
-  for the record (same ranking, same tie-break by database index).
+* ``RetrievalScore.ap(codes)``: AP@K of each query, exactly as the harness computes it for the
+  record: the same ranking, and ties scored as the suite scores them (``ties``: by database
+  index, or their expectation over every order), so the ensemble descends the board's number.
 * ``RetrievalScore.tie(out)``: a continuous tie-breaker for candidates of equal AP (AP is
   piecewise constant in the codes): the relaxed output's agreement with the direction from the
   query's relevant database codes to its irrelevant ones. Lower is better for the attacker.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from hashbench.metrics import average_precision, binarize, relevance
+from hashbench.metrics import Ties, average_precision, binarize, relevance
 
 # A query whose AP is within this of its floor is done: later attacks cannot gain more on it.
 DONE_MARGIN = 0.005
@@ -50,9 +51,9 @@ class RetrievalScore:
     """The real objective of a batch of queries against one model's database codes."""
 
     def __init__(self, db_codes: torch.Tensor, db_labels: torch.Tensor, q_labels: torch.Tensor,
-                 topk: int | None):
+                 topk: int | None, ties: Ties = "index"):
         self.db_codes = binarize(db_codes)
-        self.db_labels, self.q_labels, self.topk = db_labels, q_labels, topk
+        self.db_labels, self.q_labels, self.topk, self.ties = db_labels, q_labels, topk, ties
         is_rel = relevance(q_labels, db_labels)
         rel = is_rel.to(torch.float32)
         n_rel = rel.sum(1, keepdim=True)
@@ -66,6 +67,7 @@ class RetrievalScore:
         """The objective of some of the queries (``rows``: indices or a boolean mask)."""
         out = object.__new__(RetrievalScore)
         out.db_codes, out.db_labels, out.topk = self.db_codes, self.db_labels, self.topk
+        out.ties = self.ties
         out.q_labels, out.direction = self.q_labels[rows], self.direction[rows]
         out.floor = self.floor[rows.cpu()]
         return out
@@ -73,7 +75,7 @@ class RetrievalScore:
     def ap(self, codes: torch.Tensor) -> torch.Tensor:
         """Per-query AP@K (float64, CPU) of the codes (relaxed outputs are binarised)."""
         res = average_precision(binarize(codes).cpu(), self.db_codes.cpu(), self.q_labels.cpu(),
-                                self.db_labels.cpu(), self.topk)
+                                self.db_labels.cpu(), self.topk, self.ties)
         return torch.as_tensor(res.ap, dtype=torch.float64)
 
     def tie(self, out: torch.Tensor) -> torch.Tensor:

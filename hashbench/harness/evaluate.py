@@ -108,11 +108,7 @@ def _numpy(*tensors):
 
 
 def _ap(codes, db_codes, labels, db_labels, topk, ties: str = "index") -> APResult:
-    if ties == "expected":
-        ap, hits = expected_average_precision(*_numpy(binarize(codes), binarize(db_codes),
-                                                      labels, db_labels), topk, _threads())
-        return APResult(ap=ap, retrieved_relevant=hits)
-    return average_precision(codes, db_codes, labels, db_labels, topk)
+    return average_precision(codes, db_codes, labels, db_labels, topk, ties)
 
 
 def floor_map(q_labels, db_labels, topk, ties: str = "index") -> float:
@@ -199,7 +195,8 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
         provided[Need.SOURCE_MODEL.value] = source
     if surrogate is not None:
         provided[Need.SURROGATE_MODEL.value] = surrogate
-    ctx = AttackContext.for_attack(attack, seed, scope, topk, cache=cache, **provided)
+    ctx = AttackContext.for_attack(attack, seed, scope, topk, cache=cache, ties=ties,
+                                   **provided)
     plugin = f"attack '{attack.name}'"
     ranking = attack.access == "ranking"
     rank = ranked_ids(model, prov.codes["database"]) if ranking else None

@@ -24,11 +24,11 @@ def source_of(model, codes, data):
         Need.DATABASE_LABELS.value: data.database.labels})
 
 
-def attacked(prov, data, name, source=None, n=N_QUERIES, **params):
+def attacked(prov, data, name, source=None, n=N_QUERIES, ties="index", **params):
     attack = attacks.create(name, **{"eps": 0.3, **params})
     metrics, arrays, _ = attack_metrics(attack, prov, data, torch.arange(n), None,
                                         f"ensemble/{name}", 0, NULL_PROGRESS,
-                                        source=lambda: source)
+                                        source=lambda: source, ties=ties)
     return metrics, arrays
 
 
@@ -64,6 +64,17 @@ def test_ensemble_is_a_per_query_worst_case_of_its_stages(vanilla, mnist):
     assert m["map"] <= ens["whitebox_map"] + 1e-6
     assert (arrays["ap"] <= arrays["whitebox_ap"] + 1e-9).all()
     assert not ens["masking_suspected"]
+
+
+@pytest.mark.parametrize("ties", ["index", "expected"])
+def test_the_ensemble_descends_the_ap_the_record_scores(ties, vanilla, mnist):
+    """The ensemble keeps, per query, the iterate of lowest AP as the suite scores ties: its own
+    bookkeeping of the final AP is the record's, query for query."""
+    prov, source = vanilla
+    m, arrays = attacked(prov, mnist, "hash_aa", source, n=16, ties=ties, steps=5, queries=20)
+    final = m["ensemble"]["whitebox_map"] - m["ensemble"]["blackbox_gain"]
+    assert m["map"] == pytest.approx(final, abs=1e-12)
+    assert (arrays["ap"] <= arrays["whitebox_ap"] + 1e-12).all()
 
 
 def test_gradient_masking_is_seen_through_and_flagged(masked, mnist):

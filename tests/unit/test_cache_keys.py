@@ -15,17 +15,17 @@ from hashbench.harness.suites import load_suite
 PINNED = {
     "crossmodal_smoke": {
         "mnist_multi/dcmh-small_cnn-16b/cm_cgat":
-            "dc3aece29318ec6800d9de9026dce14a3023c0994f66918b7223790db5c42067",
+            "c1a14b8fd0ccbfba7060f9d6ad2f1cc6d534907e7272c62e3c9f0daa4df86f31",
         "mnist_multi/dcmh-small_cnn-16b/cm_vanilla":
-            "72deb30f1c3e390f9f74f5743c008eabf4befa4dea22f9f45e7642b48f7651e7",
+            "9e8a8aebae60757d77cbe53c63c6a500d7c91bb9f97915f356b596af19a9c0d9",
         "mnist_multi/rmsh-small_cnn-16b/cm_vanilla":
-            "72aaf5aa7a027b42354083a363f0f29f7afd86581c0fb13d684d1bced3b6dc26",
+            "7e7dc6ae620fae502303d286c07d043bfb76769b2b70323a81ab8029e3ef3224",
         "mnist_multi/ssah-small_cnn-16b/cm_vanilla":
-            "416e8e46245f3e4628134d8aa1496b8d378b6135fb0532b3fca90c436faa270a",
+            "62f847fa96f7e55df2be4ee014aefc924553fed24716408222775630898cb83f",
     },
     "smoke": {
         "mnist/dpsh-small_cnn-16b/vanilla":
-            "dbff33281facecc0b0e0cc3beed2e36d6c91f6ada405472e5eb7a0639ae59397",
+            "44dd55b9180216ba94f0ee5de888b52be0a80b3f93384e70ce5221d86174032a",
     },
 }
 

@@ -126,3 +126,20 @@ def test_the_same_bytes_on_one_or_two_threads_and_a_large_cut_group():
     assert one[0].tobytes() == two[0].tobytes() and one[1].tobytes() == two[1].tobytes()
     assert np.isfinite(one[0]).all() and ((0 <= one[0]) & (one[0] <= 1)).all()
     assert not math.isnan(float(one[0].mean()))
+
+
+def test_the_attack_objective_scores_ties_as_the_suite_does():
+    """``RetrievalScore`` (what the ensemble minimises) gives the record's per-query AP under
+    either ties rule: constant database codes score the exact floor when ties are expected."""
+    from hashbench.retrieval_objective import RetrievalScore
+
+    q, db, ql, dbl = case(3, 40, bits=6, n_q=5)
+    t = [torch.as_tensor(a, dtype=torch.float32) for a in (q, db, ql, dbl)]
+    for ties in ("index", "expected"):
+        want = average_precision(t[0], t[1], t[2], t[3], 7, ties).ap
+        got = RetrievalScore(t[1], t[3], t[2], 7, ties).ap(t[0]).numpy()
+        assert np.array_equal(got, want)
+    flat = torch.ones_like(t[1])
+    got = RetrievalScore(flat, t[3], t[2], None, "expected").ap(t[0]).numpy()
+    n_rel = (dbl @ ql.T > 0).sum(0)
+    assert got == pytest.approx(random_floor(n_rel, len(db)), abs=1e-12)

@@ -1,0 +1,98 @@
+"""hash_aa's budget curve on published checkpoints: the convergence rule that fixes its default.
+
+    python benchmarks/hash_aa_budget.py [--suite standard-v2] [--seed 0] [--only DATASET]
+                                        [--budget 100x1 --budget 200x2 ...] [--ties expected]
+
+The rule, written before the curve was measured (standard v3's `hash_aa` default comes from it):
+the smallest (steps, restarts), starting at (100, 1) and doubling both, at which doubling both
+once more lowers no seed-0 checkpoint's `hash_aa` mAP by more than 0.005. Square's queries follow
+the steps (3 x steps), as in the suite.
+
+Every zoo model of the suite folder and seed (e.g. ``standard-v2/mnist/dpsh-small_cnn-32b/cgat``)
+is loaded sha256-checked, its codes encoded, and attacked with `hash_aa` at each budget over the
+clean record's queries, eps and top K, with ties scored as given (the objective and the score
+alike), the vanilla model of its configuration as transfer source. Prints one markdown row per
+model: mAP at each budget, the drop from each budget to the next, seconds. One thread per
+process (two processes on two cores do more than one process on two threads): run one process
+per dataset with ``--only``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from hashbench.api import Need, SourceModel
+from hashbench.data import load_dataset
+from hashbench.harness.evaluate import attack_metrics
+from hashbench.harness.provision import Provisioned
+from hashbench.harness.threads import hold_threads
+from hashbench.progress import NULL_PROGRESS
+from hashbench.records.io import load_record
+from hashbench.registry import attacks
+from hashbench.training import encode_split
+from hashbench.zoo import default_root, entries, load_model
+
+RULE_MARGIN = 0.005
+
+
+def budgets(specs: list[str]) -> list[tuple[int, int]]:
+    return [tuple(int(v) for v in s.split("x")) for s in specs]  # type: ignore[misc]
+
+
+def loaded(name: str, seed: int, data) -> tuple[torch.nn.Module, dict]:
+    model = load_model(name, seed)
+    return model, {"train": encode_split(model, data.train),
+                   "database": encode_split(model, data.database)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", default="standard-v2", help="a zoo suite folder")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", default=None, help="a dataset")
+    ap.add_argument("--budget", action="append", default=None, help="STEPSxRESTARTS")
+    ap.add_argument("--ties", default="expected", choices=["index", "expected"])
+    args = ap.parse_args()
+    hold_threads(1)
+    ladder = budgets(args.budget or ["100x1", "200x2"])
+    root = default_root()
+    chosen = [e for e in entries() if e.name.startswith(args.suite + "/")
+              and e.seed == args.seed and e.direction is None
+              and (args.only is None or e.name.split("/")[1] == args.only)]
+    print("| model | " + " | ".join(f"{s}x{r}" for s, r in ladder) + " | drops | seconds |")
+    print("|---" * (len(ladder) + 3) + "|", flush=True)
+    for entry in chosen:
+        _, dataset, model_id, defense = entry.name.split("/")
+        data = load_dataset(dataset)
+        clean = load_record(root.parent / entry.record)
+        model, codes = loaded(entry.name, args.seed, data)
+        prov = Provisioned(model, entry.cache_key, entry.sha256, {}, codes)
+        vname = f"{args.suite}/{dataset}/{model_id}/vanilla"
+        vmodel, vcodes = (model, codes) if defense == "vanilla" else loaded(vname, args.seed,
+                                                                            data)
+        src = SourceModel(vmodel, f"{vname}/seed{args.seed}", {
+            Need.TRAIN_CODES.value: vcodes["train"], Need.TRAIN_LABELS.value: data.train.labels,
+            Need.DATABASE_CODES.value: vcodes["database"],
+            Need.DATABASE_LABELS.value: data.database.labels})
+        q_idx = torch.arange(clean["dataset"]["n_query"])
+        maps, seconds = [], []
+        for steps, restarts in ladder:
+            attack = attacks.create("hash_aa", eps=float(clean["metrics"]["eps"]), steps=steps,
+                                    restarts=restarts)
+            t0 = time.perf_counter()
+            m, _, _ = attack_metrics(attack, prov, data, q_idx, clean["metrics"]["topk"],
+                                     f"budget/{entry.name}", args.seed, NULL_PROGRESS,
+                                     source=lambda: src, ties=args.ties)
+            seconds.append(time.perf_counter() - t0)
+            maps.append(float(m["map"]))
+        drops = [a - b for a, b in zip(maps, maps[1:])]
+        print(f"| {dataset}/{defense} | " + " | ".join(f"{v:.4f}" for v in maps) + " | "
+              + " / ".join(f"{d:+.4f}{'' if d <= RULE_MARGIN else ' (over)'}" for d in drops)
+              + f" | {' / '.join(f'{s:.0f}' for s in seconds)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
