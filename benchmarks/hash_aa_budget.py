@@ -52,7 +52,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", default="standard-v2", help="a zoo suite folder")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", default=None, help="a dataset")
+    ap.add_argument("--only", default=None, help="a dataset, or DATASET/DEFENSE")
     ap.add_argument("--budget", action="append", default=None, help="STEPSxRESTARTS")
     ap.add_argument("--ties", default="expected", choices=["index", "expected"])
     args = ap.parse_args()
@@ -61,7 +61,8 @@ def main() -> None:
     root = default_root()
     chosen = [e for e in entries() if e.name.startswith(args.suite + "/")
               and e.seed == args.seed and e.direction is None
-              and (args.only is None or e.name.split("/")[1] == args.only)]
+              and (args.only is None or args.only in (e.name.split("/")[1], "/".join(
+                  e.name.split("/")[1::2])))]
     print("| model | " + " | ".join(f"{s}x{r}" for s, r in ladder) + " | drops | seconds |")
     print("|---" * (len(ladder) + 3) + "|", flush=True)
     for entry in chosen:

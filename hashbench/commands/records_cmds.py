@@ -57,13 +57,19 @@ def validate(paths):
               help="largest |published - recomputed| that counts as reproduced [default: 0 for "
               "records of a suite fixing threads = 1 and generators = \"cell\", else "
               "hashbench.harness.reproduce.TOLERANCE]")
+@click.option("--jobs", type=click.IntRange(min=1, max=1024), default=None,
+              help="worker processes computing cells side by side [default: the number of "
+              "cores for records computed on one thread (their bytes do not depend on it), "
+              "else 1]")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, envvar="HASHBENCH_DATA")
-def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
+def reproduce(paths, scratch, cache_dir, tolerance, jobs, device, data_root):
     """Recompute the cells of published records (files, folders or a suite's results) from
     scratch and compare their metrics with the published values."""
+    import os
     import tempfile
 
+    from hashbench.commands.executors import make_executor
     from hashbench.harness.reproduce import check_scratch, compare, published_cells, settings_of
     from hashbench.harness.runner import Runner, RunOptions, RunSummary
     from hashbench.records.io import load_record
@@ -83,16 +89,17 @@ def reproduce(paths, scratch, cache_dir, tolerance, device, data_root):
     scratch = Path(scratch or tempfile.mkdtemp(prefix="hashbench-reproduce-"))
     options = RunOptions(results_dir=scratch / "results", cache_dir=cache_dir or scratch / "cache",
                          device=device, force=True, data_root=data_root, zoo=False)
-    summary, rows = RunSummary(), []
+    if jobs is None:
+        jobs = (os.cpu_count() or 1) if threads == 1 else 1
+    summary = RunSummary()
     with progress_bars() as bar:
         runner = Runner(options, RichProgress(bar))
-        for path, _, cell in cells:
-            item = runner.pending(cell, summary)
-            if item is None:
-                rows.append((path, None))
-                continue
-            runner.commit(item, runner.compute(item), summary)
-            rows.append((path, load_record(item.path)))
+        plans = [(path, runner.pending(cell, summary)) for path, _, cell in cells]
+        # models first, then cells (side by side under --jobs), worst cases after their members
+        make_executor("local", jobs=jobs, threads=threads or 1).execute(
+            runner, [p for _, p in plans if p is not None], summary)
+    rows = [(path, load_record(p.path) if p is not None and p.path.is_file() else None)
+            for path, p in plans]
     table = Table(title=f"reproduce: {len(cells)} cells, tolerance {tolerance:g}")
     for col in ("record", "metric", "published", "recomputed", "|diff|", "result"):
         table.add_column(col, overflow="fold")

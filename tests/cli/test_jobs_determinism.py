@@ -39,10 +39,11 @@ def test_jobs_and_thread_settings_give_identical_records(tmp_path):
     assert len(one) == 5 and all(v[3] == 1 for v in one.values())
     assert run(tmp_path, "jobs2-omp2", suite, 2, "2") == one
     assert run(tmp_path, "jobs1-omp2", suite, 1, "2") == one
-    # reproduce retrains on one thread, whatever the process has, and compares with tolerance 0
+    # reproduce retrains on one thread, whatever the process has, cell after cell (--jobs 1)
+    # where the records were made two at a time, and compares with tolerance 0
     again = subprocess.run(
         [sys.executable, "-m", "hashbench.cli", "reproduce", str(tmp_path / "jobs2-omp2" / "r"),
-         "--scratch", str(tmp_path / "scratch")], capture_output=True, text=True, timeout=900,
+         "--scratch", str(tmp_path / "scratch"), "--jobs", "1"], capture_output=True, text=True, timeout=900,
         env={**os.environ, "OMP_NUM_THREADS": "2", "COLUMNS": "200"})
     assert again.returncode == 0, again.stdout + again.stderr
     assert "all metrics within 0" in again.stdout
