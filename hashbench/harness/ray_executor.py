@@ -12,9 +12,10 @@ Failures: a task whose worker dies is retried ``max_retries`` times by Ray; a ce
 cannot run (or whose model's training raised) gets a failed record naming the cause. Plugin
 errors inside a cell become failed records on the worker, as in local mode.
 
-Numbers: a cell task pins torch to ``cpus_per_cell`` threads. On the CPU, results are identical
-to a local run with the same number of torch threads (the thread count changes summation
-order, so a 1-thread and a 2-thread run differ in the last digits).
+Numbers: a cell task pins torch to ``cpus_per_cell`` threads, or to the suite's ``threads``
+when it fixes them. On the CPU, results are identical to a local run with the same number of
+torch threads (the thread count changes summation order, so a 1-thread and a 2-thread run
+differ in the last digits); a ``threads = 1`` suite's are identical to any local run.
 """
 
 from __future__ import annotations
@@ -56,11 +57,10 @@ def require_ray():
 # ---------------------------------------------------------------- what runs on a worker
 
 def _worker_runner(options: RunOptions, threads: int, results_dir: Path | None = None) -> Runner:
-    import torch
-
     from hashbench.harness.runner import Runner
+    from hashbench.harness.threads import hold_threads
 
-    torch.set_num_threads(max(1, threads))
+    hold_threads(max(1, threads))  # torch and numba: numba's OpenMP layer would reset torch's
     return Runner(replace(options, results_dir=results_dir or options.results_dir))
 
 
@@ -213,7 +213,9 @@ class _Driver:
         data_root = runner.opt.data_root or data_root_from_env()
         self.options = replace(runner.opt, cache_dir=Path(runner.opt.cache_dir).resolve(),
                                data_root=Path(data_root).resolve() if data_root else None)
-        self.threads = max(1, int(cfg.cpus_per_cell))
+        # a suite that fixes its threads per cell (threads = 1) gets them whatever the task's
+        # CPU reservation: its bytes must not depend on the cluster
+        self.threads = runner.threads or max(1, int(cfg.cpus_per_cell))
         resources = dict(num_cpus=cfg.cpus_per_cell, num_gpus=cfg.gpus(ray, runner),
                          max_retries=cfg.max_retries)
         self.train = ray.remote(train_task).options(**resources)

@@ -109,6 +109,7 @@ class Runner:
         self.clock = PhaseClock()
         self.cell_timeout = options.cell_timeout or None
         self.started_at = time.time()
+        self.threads: int | None = None  # the suite's torch threads per cell, once run() knows
         self.provisioner = Provisioner(ModelStore(options.cache_dir), self.device, progress,
                                        options.data_root or data_root_from_env(), options.amp,
                                        self.clock, handed_in,
@@ -122,6 +123,7 @@ class Runner:
         self.started_at = time.time()
         if self.opt.cell_timeout is None:
             self.cell_timeout = suite.cell_timeout
+        self.threads = suite.threads
         if suite.threads:  # the protocol's thread count, in this process too (--jobs 1)
             from hashbench.harness.threads import hold_threads
 

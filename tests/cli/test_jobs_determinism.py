@@ -21,6 +21,11 @@ def run(tmp_path: Path, name: str, suite: Path, jobs: int, omp: str) -> dict:
          "--results", str(res), "--cache", str(cache), "--quiet"],
         capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": omp})
     assert done.returncode == 0, done.stderr
+    return collected(res)
+
+
+def collected(res: Path) -> dict:
+    """Per record: metrics, checkpoint and sidecar sha256, and the thread count it ran on."""
     out = {}
     for path in sorted(res.rglob("*.json")):
         rec = json.loads(path.read_text())
@@ -30,11 +35,18 @@ def run(tmp_path: Path, name: str, suite: Path, jobs: int, omp: str) -> dict:
     return out
 
 
-def test_jobs_and_thread_settings_give_identical_records(tmp_path):
+def one_thread_smoke(tmp_path: Path) -> Path:
+    """The smoke suite with v3's protocol knobs: one thread per cell, tie-aware metrics, draws
+    scoped by cell identity."""
     suite = tmp_path / "smoke_t1.toml"
     suite.write_text(SMOKE.read_text().replace('name = "smoke"', 'name = "smoke_t1"')
                      .replace("seed = 0", 'seed = 0\nthreads = 1\nties = "expected"\n'
                               'generators = "cell"'))
+    return suite
+
+
+def test_jobs_and_thread_settings_give_identical_records(tmp_path):
+    suite = one_thread_smoke(tmp_path)
     one = run(tmp_path, "jobs1-omp1", suite, 1, "1")
     assert len(one) == 5 and all(v[3] == 1 for v in one.values())
     assert run(tmp_path, "jobs2-omp2", suite, 2, "2") == one

@@ -72,6 +72,21 @@ def test_smoke_suite_on_ray_matches_a_local_run_and_resumes(local_ray, tmp_path)
     assert load_record(lost)["metrics"] == want[str(lost.relative_to(tmp_path / "ray"))]
 
 
+def test_a_one_thread_suite_on_ray_is_byte_identical_to_a_local_run(local_ray, tmp_path):
+    """A suite fixing ``threads = 1`` runs its tasks on one thread even when each reserves two
+    CPUs: same metrics, checkpoints and sidecars as a local one-process run."""
+    from test_jobs_determinism import collected, one_thread_smoke, run
+
+    suite = one_thread_smoke(tmp_path)
+    want = run(tmp_path, "local", suite, 1, "2")
+    res = CliRunner().invoke(cli, ["run", "--suite", str(suite), "--results",
+                                   str(tmp_path / "ray"), "--cache", str(tmp_path / "rc"),
+                                   "--executor", "ray", "--cpus-per-cell", "2"])
+    assert res.exit_code == 0, res.output
+    got = collected(tmp_path / "ray")
+    assert got == want and all(v[3] == 1 for v in got.values())
+
+
 def _cell_workers() -> list[int]:
     """Ray worker processes busy with a cell (Ray titles them after the task)."""
     pids = []
