@@ -81,8 +81,7 @@ class AttackContext:
     only loaded when an attack reads it). ``topk`` is the protocol's mAP@K (None: full ranking),
     for attacks that track the real retrieval objective, and ``ties`` how that objective scores
     a ranking's ties ("index" or "expected", the suite's). ``attack(name, **params)`` resolves
-    another registered attack (an ensemble's members) and ``sub(attack, tag)`` gives it a
-    context over the same data.
+    another registered attack (an ensemble's member), ``sub(attack, tag)`` its context on this data.
     """
 
     def __init__(self, needs: frozenset[Need], seed: int, scope: str, owner: str,

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING
 
 from hashbench.errors import one_line
 from hashbench.harness.executor import LocalExecutor
-from hashbench.harness.suites import AGGREGATES
+from hashbench.harness.suites import AGGREGATES, CLEAN
 from hashbench.harness.threads import hold_threads
+from hashbench.harness.timing import with_training
 
 if TYPE_CHECKING:
     from hashbench.harness.cell_record import CellPlan
@@ -56,12 +57,13 @@ def _data(name: str):
     return _WORKER["data"][name]
 
 
-def _train(cell) -> int:
-    """Train (or load) ``cell``'s model into the shared cache; returns models trained."""
+def _train(cell) -> tuple[int, dict[str, float]]:
+    """Train (or load) ``cell``'s model into the shared cache; returns the models trained and
+    the seconds it took by phase."""
     runner = _WORKER["runner"]
-    before = runner.provisioner.trained
+    before, clock = runner.provisioner.trained, runner.clock.snapshot()
     runner.provisioner.get(cell, _data(cell.dataset), cell.defense)
-    return runner.provisioner.trained - before
+    return runner.provisioner.trained - before, runner.clock.since(clock)
 
 
 def _compute(cell):
@@ -87,20 +89,22 @@ class PoolExecutor:
         options = replace(runner.opt, force=True, cell_timeout=runner.cell_timeout or 0)
         with ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init,
                                  initargs=(options, self.threads)) as pool:
-            failed = self._train_models(runner, pool, cells, summary)
-            if failed is None:
+            trained = self._train_models(runner, pool, cells, summary)
+            if trained is None:
                 return
-            self._cells(runner, pool, cells, summary, failed)
+            self._cells(runner, pool, cells, summary, *trained)
         if summary.failed and runner.opt.fail_fast:
             return
         LocalExecutor().execute(runner, aggregates, summary)  # seconds: per-query minima
 
     @staticmethod
     def _train_models(runner: Runner, pool, cells: list[CellPlan], summary: RunSummary
-                      ) -> dict[Path, str] | None:
+                      ) -> tuple[dict[Path, str], dict[Path, tuple]] | None:
         """Every model the cells need, trained once, parents before children. Returns, per
         record path, why its model failed to train (its cell is then failed without training
-        it again in another worker), or None when the run must stop (--fail-fast)."""
+        it again in another worker), and, for the first clean cell of each model trained, the
+        training's (models trained, seconds by phase), which its record carries as a local
+        run's does; or None when the run must stop (--fail-fast)."""
         levels: dict[int, dict[str, object]] = {}
         key_of: dict[Path, str] = {}
         for plan in cells:
@@ -111,20 +115,27 @@ class PoolExecutor:
                 depth, parent = depth + 1, parent.parent
             levels.setdefault(depth, {}).setdefault(ident.key, plan.cell)
         broken: dict[str, str] = {}
+        cost: dict[str, tuple[int, dict[str, float]]] = {}
         for depth in sorted(levels):
             futures = {pool.submit(_train, cell): key for key, cell in levels[depth].items()}
             for future, key in futures.items():
                 try:
-                    summary.trained_models += future.result()
+                    cost[key] = future.result()
+                    summary.trained_models += cost[key][0]
                 except Exception as err:  # noqa: BLE001 - its cells fail with the reason
                     broken[key] = one_line(err)
                     if runner.opt.fail_fast:
                         return None
-        return {path: broken[key] for path, key in key_of.items() if key in broken}
+        charged: dict[Path, tuple] = {}
+        for plan in cells:
+            key = key_of[plan.path]
+            if plan.cell.attack == CLEAN and key in cost and cost[key][0]:
+                charged[plan.path] = cost.pop(key)
+        return {path: broken[key] for path, key in key_of.items() if key in broken}, charged
 
     @staticmethod
     def _cells(runner: Runner, pool, cells: list[CellPlan], summary: RunSummary,
-               failed: dict[Path, str]) -> None:
+               failed: dict[Path, str], charged: dict[Path, tuple]) -> None:
         """The cells, as many at a time as there are workers; each record committed as it
         comes back (a cell another run holds is skipped here and left to that run). A cell
         whose model failed to train gets a failed record naming why, as in a local run."""
@@ -151,6 +162,8 @@ class PoolExecutor:
                 try:
                     record, trained = future.result()
                     summary.trained_models += trained
+                    if plan.path in charged:
+                        record = with_training(record, *charged[plan.path])
                     runner.commit(plan, record, summary)
                 except Exception as err:  # noqa: BLE001 - a worker that died: a failed record
                     runner.commit(plan, runner.failed_record(

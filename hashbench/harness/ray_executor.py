@@ -36,6 +36,7 @@ from hashbench.errors import ConfigError, HashbenchError
 from hashbench.harness.guards import CellTimeout, time_limit
 from hashbench.harness.provenance import utc_now
 from hashbench.harness.suites import AGGREGATES, CLEAN
+from hashbench.harness.timing import with_training
 from hashbench.records.io import read_result, sidecar_path, write_result
 
 if TYPE_CHECKING:
@@ -293,14 +294,7 @@ class _Driver:
                                                                 command=self.command))
                     if first_clean.get(key) is item and key in self.train_cost:
                         # as in a local run, the model's clean cell carries its training cost
-                        trained, phases = self.train_cost.pop(key)
-                        cost = record.cost
-                        record = replace(record, cost=replace(
-                            cost, trained_models=cost.trained_models + trained,
-                            wall_seconds=cost.wall_seconds + sum(phases.values()),
-                            phases=replace(cost.phases, **{
-                                name: getattr(cost.phases, name) + seconds
-                                for name, seconds in phases.items()})))
+                        record = with_training(record, *self.train_cost.pop(key))
                 self.runner.commit(item, record, summary, sidecar)
                 finished.add(str(item.path))
                 failed += record.status == "failed"

@@ -50,6 +50,9 @@ def test_jobs_and_thread_settings_give_identical_records(tmp_path):
     one = run(tmp_path, "jobs1-omp1", suite, 1, "1")
     assert len(one) == 5 and all(v[3] == 1 for v in one.values())
     assert run(tmp_path, "jobs2-omp2", suite, 2, "2") == one
+    # the model was trained in a worker before any cell: its clean cell carries the training
+    clean = json.loads(next((tmp_path / "jobs2-omp2" / "r").rglob("clean.json")).read_text())
+    assert clean["cost"]["trained_models"] == 1 and clean["cost"]["phases"]["training"] > 0
     assert run(tmp_path, "jobs1-omp2", suite, 1, "2") == one
     # reproduce retrains on one thread, whatever the process has, cell after cell (--jobs 1)
     # where the records were made two at a time, and compares with tolerance 0

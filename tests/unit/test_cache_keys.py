@@ -15,17 +15,17 @@ from hashbench.harness.suites import load_suite
 PINNED = {
     "crossmodal_smoke": {
         "mnist_multi/dcmh-small_cnn-16b/cm_cgat":
-            "c1a14b8fd0ccbfba7060f9d6ad2f1cc6d534907e7272c62e3c9f0daa4df86f31",
+            "25c63034d611f5309738220785b81d83dd6c242da1afcabfed09205b241c16a5",
         "mnist_multi/dcmh-small_cnn-16b/cm_vanilla":
-            "9e8a8aebae60757d77cbe53c63c6a500d7c91bb9f97915f356b596af19a9c0d9",
+            "1c4884e3e21ccf8f51cb9da8bee15808ef343a338f0b053eb822e80d1d3522d4",
         "mnist_multi/rmsh-small_cnn-16b/cm_vanilla":
-            "7e7dc6ae620fae502303d286c07d043bfb76769b2b70323a81ab8029e3ef3224",
+            "92ec8b70a30072e67c6395b5cf353a1b85363bb23375b896bb956842ebed5b48",
         "mnist_multi/ssah-small_cnn-16b/cm_vanilla":
-            "62f847fa96f7e55df2be4ee014aefc924553fed24716408222775630898cb83f",
+            "07b6e59da2439b0021981df77016955553e7f2f467e38a17d7b7342104b80ccb",
     },
     "smoke": {
         "mnist/dpsh-small_cnn-16b/vanilla":
-            "44dd55b9180216ba94f0ee5de888b52be0a80b3f93384e70ce5221d86174032a",
+            "39f7ae6d58982523d69b1b105a4e920940c825a439754e82faaef0c6c7a67794",
     },
 }
 
