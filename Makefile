@@ -28,7 +28,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_metrics.py
 	$(BIN)/python benchmarks/bench_attacks.py
-	$(BIN)/python benchmarks/suite_breakdown.py results/standard-v2-v2
+	$(BIN)/python benchmarks/suite_breakdown.py results/standard-v2
 
 # a literature-scale cell (ResNet-50, 224x224): meant for a CUDA machine
 bench-gpu: $(STAMP)
