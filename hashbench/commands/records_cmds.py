@@ -82,6 +82,10 @@ def reproduce(paths, scratch, cache_dir, tolerance, jobs, device, data_root):
         raise HashbenchError("no ok record under the given paths to reproduce")
     threads, default_tolerance = settings_of(cells)
     tolerance = default_tolerance if tolerance is None else tolerance
+    if jobs is not None and jobs > 1 and threads != 1:
+        raise HashbenchError(f"--jobs {jobs} computes every cell on one thread, but these "
+                             "records were not all computed on one thread (their provenance's "
+                             "cpu_kernels.threads); use --jobs 1")
     if threads is not None:  # the protocol's one thread per cell, as the records were made
         from hashbench.harness.threads import hold_threads
 

@@ -53,6 +53,19 @@ def test_an_option_that_is_not_a_usable_number_is_refused(command, option, messa
     assert not (tmp_path / "r").exists() and not (tmp_path / "c").exists()
 
 
+def test_reproduce_refuses_jobs_for_records_not_computed_on_one_thread(tmp_path):
+    """Worker processes run one thread each: records made on more would never match, so the
+    command says so before computing anything."""
+    shipped = Path(__file__).resolve().parents[2] / "results" / "standard-v2"
+    record = next(shipped.rglob("hag.json"))
+    res = hb("reproduce", str(record), "--jobs", "2", "--scratch", str(tmp_path / "s"))
+    assert res.returncode != 0
+    assert error_lines(res.stderr) == [
+        "error: --jobs 2 computes every cell on one thread, but these records were not all "
+        "computed on one thread (their provenance's cpu_kernels.threads); use --jobs 1"]
+    assert not (tmp_path / "s").exists()
+
+
 @pytest.mark.parametrize("damage", ["truncated", "not a torch file"])
 def test_a_broken_codes_cache_entry_is_named_with_the_fix(damage, smoke_results, tmp_path):
     results, cache = copy_run(smoke_results, tmp_path)
