@@ -18,7 +18,7 @@ from hashbench.harness.guards import blame, global_rng_untouched, unchanged_mode
 from hashbench.harness.threat_model import check_adversarial, check_text_adversarial
 from hashbench.harness.timing import PhaseClock
 from hashbench.metrics import (
-    APResult,
+    _cpu_threads,
     average_precision,
     binarize,
     precision_recall_curve,
@@ -97,18 +97,8 @@ def retrieval_data(prov, data, device: torch.device) -> dict:
             Need.DATABASE_LABELS.value: data.database.labels.to(device)}
 
 
-# How a Hamming ranking's ties are scored (a suite's ``ties``): "index" breaks them by database
-# index (suites up to standard v2), "expected" takes the expectation over every order within
-# them (``hashbench.metrics_ties``), so the database's file order never enters a number.
-TIES = ("index", "expected")
-
-
 def _numpy(*tensors):
     return [t.detach().cpu().numpy() for t in tensors]
-
-
-def _ap(codes, db_codes, labels, db_labels, topk, ties: str = "index") -> APResult:
-    return average_precision(codes, db_codes, labels, db_labels, topk, ties)
 
 
 def floor_map(q_labels, db_labels, topk, ties: str = "index") -> float:
@@ -119,14 +109,8 @@ def floor_map(q_labels, db_labels, topk, ties: str = "index") -> float:
         return random_ranking_map(q_labels, db_labels)
     ones_q, ones_db = np.ones((q_labels.shape[0], 1)), np.ones((db_labels.shape[0], 1))
     ap, _ = expected_average_precision(ones_q, ones_db, *_numpy(q_labels, db_labels), topk,
-                                       _threads())
+                                       _cpu_threads())
     return float(ap.mean()) if ap.size else 0.0
-
-
-def _threads() -> int:
-    from hashbench.metrics import _cpu_threads  # the count the index-order kernel runs with
-
-    return _cpu_threads()
 
 
 def curve_arrays(codes, db_codes, labels, db_labels, ties: str = "index"
@@ -138,7 +122,7 @@ def curve_arrays(codes, db_codes, labels, db_labels, ties: str = "index"
     cut = np.unique(np.linspace(1, n_db, min(CURVE_POINTS, n_db)).round().astype(np.int64))
     if ties == "expected":
         p, r = expected_precision_recall(*_numpy(binarize(codes), binarize(db_codes), labels,
-                                                 db_labels), cut, _threads())
+                                                 db_labels), cut, _cpu_threads())
         keep = ~np.isnan(r[:, 0]) if len(r) else np.zeros(0, dtype=bool)
         denom = max(int(keep.sum()), 1)
         precision, recall = p[keep].sum(0) / denom, r[keep].sum(0) / denom
@@ -161,9 +145,9 @@ def database_sample(db_codes, db_labels) -> dict[str, np.ndarray]:
 def clean_metrics(q_codes, prov, data, q_labels, targets, topk, ties: str = "index"
                   ) -> tuple[dict, dict]:
     db, db_labels = prov.codes["database"], data.database.labels.to(q_codes.device)
-    ap = _ap(q_codes, db, q_labels, db_labels, topk, ties)
+    ap = average_precision(q_codes, db, q_labels, db_labels, topk, ties)
     has_t = targets.any(dim=1)
-    t_ap = _ap(q_codes[has_t], db, targets[has_t], db_labels, topk, ties)
+    t_ap = average_precision(q_codes[has_t], db, targets[has_t], db_labels, topk, ties)
     metrics = {"clean_map": ap.mean(), "clean_map_ci95": bootstrap_ci(ap.ap),
                "clean_t_map": t_ap.mean(),
                "random_map": floor_map(q_labels, db_labels, topk, ties),
@@ -281,7 +265,7 @@ def score_adversarial(adv, prov, data, q_idx, topk, targeted: bool,
     device = adv.device
     db, db_labels = prov.codes["database"], data.database.labels.to(device)
     labels = data.query.labels[q_idx].to(device)
-    ap = _ap(adv, db, labels, db_labels, topk, ties)
+    ap = average_precision(adv, db, labels, db_labels, topk, ties)
     metrics = {"map": ap.mean(), "map_ci95": bootstrap_ci(ap.ap)}
     for name, values in norms.items():
         metrics[f"{name}_mean"] = float(values.mean())
@@ -292,7 +276,7 @@ def score_adversarial(adv, prov, data, q_idx, topk, targeted: bool,
     if targeted:
         targets = data.target_labels[q_idx].to(device)
         has_t = targets.any(dim=1)
-        t_ap = _ap(adv[has_t], db, targets[has_t], db_labels, topk, ties)
+        t_ap = average_precision(adv[has_t], db, targets[has_t], db_labels, topk, ties)
         metrics["t_map"] = t_ap.mean()
         full = np.zeros(len(q_idx))
         full[has_t.cpu().numpy()] = t_ap.ap

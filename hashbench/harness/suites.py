@@ -71,7 +71,7 @@ class CellSpec:
     # parent..., other than the baseline (whose are vanilla_params): a parent is trained with
     # its own section of the suite, as the suite's own cells of it are
     parent_params: dict = field(default_factory=dict)
-    # how ties in the ranking are scored (evaluate.TIES), and what a model's seeded draws are
+    # how ties in the ranking are scored (metrics.Ties), and what a model's seeded draws are
     # scoped by: "key" (its cache key, which code edits move) or "cell" (its identity); the
     # defaults are the suites' up to standard v2, whose cells keep their dicts and hashes
     ties: str = "index"
