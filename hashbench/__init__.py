@@ -2,6 +2,14 @@
 
 __version__ = "0.1.0"
 
+# The version of the training numerics of hashbench's own code (the plugin kit, the models, the
+# losses' memory bank, the batching of a split): part of every model's cache key, beside each
+# plugin's declared ``version``. Bump it by hand when a change to that code trains other weights
+# (the golden tests in tests/golden name it when they catch such a change); a release, a
+# docstring or a refactor that trains the same weights leaves it, and every cached and published
+# model keeps its key (docs/versions.md).
+MODEL_CODE_VERSION = 1
+
 # importing hashbench changes nothing in the process: the CPU kernel pinning is the run entry
 # points' (hashbench.cpu_kernels)
 

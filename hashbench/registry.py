@@ -17,9 +17,7 @@ from typing import Generic, TypeVar
 import torch
 
 from hashbench import api
-
-# close_matches lives in errors (data/ and models/ use it without the registry); kept here too
-from hashbench.errors import ConfigError, PluginError, close_matches  # noqa: F401
+from hashbench.errors import ConfigError, PluginError, close_matches
 from hashbench.models.losses import HashLoss
 from hashbench.params import params_to_dict
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from hashbench import __version__
+from hashbench import MODEL_CODE_VERSION, __version__
 from hashbench.locations import PACKAGE_DIR, checkout_root
 
 
@@ -42,12 +42,7 @@ def git_state() -> tuple[str | None, bool | None]:
 
 @lru_cache(maxsize=None)
 def source_fingerprint(path: str) -> str:
-    """sha256 over the Python sources of a module file or of a package folder (sorted paths).
-
-    Part of every model cache key: a changed loss, backbone or defense retrains instead of
-    loading a checkpoint the current code would not produce (the version string alone misses
-    unreleased edits).
-    """
+    """sha256 over the Python sources of a module file or of a package folder (sorted paths)."""
     root = Path(path)
     files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
     digest = hashlib.sha256()
@@ -57,40 +52,68 @@ def source_fingerprint(path: str) -> str:
     return digest.hexdigest()
 
 
-# The core code a trained model depends on: the training loop, the plugin contract, the models
-# (backbones, losses' memory bank), the optimisation helpers and codes that defenses and their
-# inner attacks use, and the batching of a split. Not the CLI, the report, the runner or the
-# metric kernels: editing those must not retrain a model.
+# The core code whose training numerics ``MODEL_CODE_VERSION`` declares: the plugin kit, the
+# models (backbones, losses' memory bank) and the batching of a split. Not the CLI, the report,
+# the runner or the metric kernels. No key hashes these files; the golden tests fingerprint them
+# only to say, when a pinned model's weights move, whether the core or a plugin moved them.
 MODEL_CORE = ("training.py", "api.py", "attack_kit.py", "defense_kit.py", "prototypes.py",
               "params.py", "seeding.py", "optim.py", "codes.py", "retrieval_objective.py",
               "apgd.py", "metrics.py", "models", "data/splits.py")
 
 
-def _plugin_modules(cls: type, core_dir: Path) -> set[str]:
-    """The source files of ``cls`` and of every base of it outside the core (a plugin that
-    subclasses another, as SAAT does CgAT, changes when its base does)."""
-    modules = set()
-    for klass in cls.__mro__:
-        try:
-            src = inspect.getsourcefile(klass)
-        except TypeError:  # builtins
-            continue
-        if src and not Path(src).resolve().is_relative_to(core_dir):
-            modules.add(str(Path(src).resolve()))
-    return modules
+def core_fingerprint() -> str:
+    """sha256 over ``MODEL_CORE``'s sources (diagnosis only: no cache key holds it)."""
+    return hashlib.sha256(":".join(source_fingerprint(str(PACKAGE_DIR / m))
+                                   for m in MODEL_CORE).encode()).hexdigest()
 
 
-def code_fingerprint(*classes: type) -> str:
-    """Fingerprint of the code a model trained by ``classes`` (its defense, its hashing method,
-    the inner attacks it trains against) depends on: ``MODEL_CORE`` and each class's modules."""
-    core_dir = PACKAGE_DIR
-    parts = [source_fingerprint(str(core_dir / m)) for m in MODEL_CORE]
+def first_party(klass: type) -> bool:
+    """Whether ``klass`` is hashbench's own (the core, or a first-party plugin: those install
+    under hashbench's namespace), so that its declared version, held to its golden test, stands
+    for its code."""
+    return klass.__module__ == "hashbench" or klass.__module__.startswith("hashbench.")
+
+
+def third_party_sources(*classes: type) -> str | None:
+    """sha256 over the source files of the third-party classes among ``classes`` and their
+    bases (a plugin subclassing another changes when its base does), or None when every one is
+    hashbench's own. A third party's plugin has no golden test here to hold its declared
+    version to its numerics, so its models follow its bytes: an edit made without a version
+    bump retrains instead of reusing a checkpoint the edited code would not produce."""
     modules = set()
     for cls in classes:
-        modules |= _plugin_modules(cls, core_dir)
-    parts.append(hashlib.sha256("".join(source_fingerprint(m) for m in sorted(modules))
-                                .encode()).hexdigest())
-    return hashlib.sha256(":".join(parts).encode()).hexdigest()
+        for klass in cls.__mro__:
+            if first_party(klass) or klass.__module__ in ("builtins", "abc", "typing"):
+                continue
+            try:
+                src = inspect.getsourcefile(klass)
+            except TypeError:  # a class without a source file
+                src = None
+            modules.add(str(Path(src).resolve()) if src else f"<{klass.__module__}>")
+    if not modules:
+        return None
+    return hashlib.sha256("".join(source_fingerprint(m) if not m.startswith("<") else m
+                                  for m in sorted(modules)).encode()).hexdigest()
+
+
+def declared_code(*classes: type) -> dict:
+    """What a model's cache key holds of the code that trained it: hashbench's declared
+    ``MODEL_CODE_VERSION``, the declared ``version`` of each plugin class in ``classes`` (its
+    defense, hashing method and inner attacks) and of the plugin classes it extends, and the
+    source bytes of third-party ones (``third_party_sources``). Source bytes of hashbench's own
+    code never enter it: a docstring, an import or a refactor moves no key, while a change of
+    the numbers fails a golden test that names the version to bump (docs/versions.md)."""
+    plugins = {}
+    for cls in classes:
+        for klass in cls.__mro__:
+            name = vars(klass).get("name")
+            if isinstance(name, str) and hasattr(klass, "version") and hasattr(klass, "kind"):
+                plugins[f"{klass.kind}:{name}"] = int(klass.version)
+    out = {"model_code": MODEL_CODE_VERSION, "plugins": dict(sorted(plugins.items()))}
+    sources = third_party_sources(*classes)
+    if sources is not None:
+        out["third_party_sources"] = sources
+    return out
 
 
 def device_name(device: torch.device) -> str:

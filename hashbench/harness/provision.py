@@ -10,7 +10,6 @@ from pathlib import Path
 
 import torch
 
-from hashbench import __version__
 from hashbench.api import SourceModel, TrainContext
 from hashbench.data import RetrievalData
 from hashbench.errors import ConfigError, PluginError, one_line
@@ -18,7 +17,7 @@ from hashbench.harness.cells import training_eps
 from hashbench.harness.evaluate import retrieval_data
 from hashbench.harness.guards import blame, check_trained_model
 from hashbench.harness.locks import lock_for
-from hashbench.harness.provenance import code_fingerprint
+from hashbench.harness.provenance import declared_code
 from hashbench.harness.store import ModelStore
 from hashbench.harness.timing import PhaseClock
 from hashbench.models.crossmodal import CrossModalSpec
@@ -115,13 +114,13 @@ class Provisioner:
         spec = self.spec(cell, data)
         method, method_part, _ = cell.track.method(cell)
         protocol = cell.track.protocol_hash(data)
-        code = code_fingerprint(type(instance), type(method), *_inner_attacks(instance))
         key = config_hash({
             # the weights' content, not their path, determines the model
             "spec": {**spec.to_dict(), "weights": file_sha256(spec.weights) if spec.weights
-                     else None}, **method_part,
-            "protocol_hash": protocol, "seed": cell.seed, "defense": ref,
-            "hashbench": __version__, "code": code,
+                     else None}, **{k: _declared_ref(v) for k, v in method_part.items()},
+            "protocol_hash": protocol, "seed": cell.seed, "defense": _declared_ref(ref),
+            # declared versions, not source bytes (docs/versions.md)
+            "code": declared_code(type(instance), type(method), *_inner_attacks(instance)),
             "parent": parent.key if parent else None,
             # a group budget trains another model, unless the defense never reads eps
             **({"train_eps": cell.train_eps}
@@ -153,7 +152,7 @@ class Provisioner:
                 if loaded is None:
                     try:
                         with self.clock.phase("training"):
-                            model = self._train(cell, data, ident, parent)
+                            model = self.train(cell, data, ident, parent)
                             sha = self.store.save_model(key, model, {"defense": ref,
                                                                      "dataset": data.name})
                     except BaseException as err:  # a time limit included
@@ -225,7 +224,9 @@ class Provisioner:
                 retrieval_data(prov, data, self.device))
         return self._sources[(prov.key, cell.direction)]
 
-    def _train(self, cell, data, ident: ModelIdentity, parent) -> torch.nn.Module:
+    def train(self, cell, data, ident: ModelIdentity, parent) -> torch.nn.Module:
+        """The model of ``ident`` trained by its defense (from ``parent.model``, a copy, when
+        it fine-tunes one), checked, in eval mode; nothing is cached."""
         instance, spec, key, method = ident.instance, ident.spec, ident.key, ident.method
         model = copy.deepcopy(parent.model) if parent is not None else \
             cell.track.new_model(spec, cell.seed).to(self.device)
@@ -254,6 +255,15 @@ class Provisioner:
             self.store.save_codes(key, codes)
         return {k: v.to(self.device) for k, v in codes.items()}
 
+
+
+def _declared_ref(ref):
+    """A plugin reference as a model key holds it: a first-party plugin without its
+    distribution's version (hashbench's release, which trains nothing differently; its
+    ``version`` says when its numbers change), a third party's with it."""
+    if not isinstance(ref, dict) or "dist_version" not in ref or ref.get("third_party"):
+        return ref
+    return {k: v for k, v in ref.items() if k != "dist_version"}
 
 
 def _draws(cell, key: str, defense: str) -> str:

@@ -4,7 +4,6 @@ determines them (never by a name). Files are written atomically."""
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import io
 from pathlib import Path
 from typing import Callable
@@ -14,7 +13,7 @@ import torch
 from hashbench.attack_kit import StateCache
 from hashbench.errors import HashbenchError, one_line
 from hashbench.harness.locks import lock_for
-from hashbench.harness.provenance import source_fingerprint
+from hashbench.harness.provenance import declared_code
 from hashbench.models.crossmodal import build_model
 from hashbench.records.io import atomic_write_bytes, config_hash, sha256_bytes
 
@@ -114,8 +113,9 @@ def model_from_checkpoint(data: bytes, device: torch.device, what: str,
 class AttackStates(StateCache):
     """The cache behind ``AttackContext.cached`` for one attacked model (``model_key``): fitted
     attack state under ``<cache>/attack_state/<key>.pt``, keyed by the model, the attack's name,
-    version, parameters and source file, the seed and the tag; written atomically, one writer
-    per entry (a concurrent run waits and loads it)."""
+    version and parameters, the seed and the tag; written atomically, one writer
+    per entry (a concurrent run waits and loads it). The code part is declared versions, as
+    in a model's key (third-party attacks: their source bytes too)."""
 
     def __init__(self, store: ModelStore, model_key: str):
         self.store, self.model_key = store, model_key
@@ -125,7 +125,7 @@ class AttackStates(StateCache):
         key = config_hash({
             "model": self.model_key, "attack": attack.name, "version": int(attack.version),
             "params": dataclasses.asdict(attack.params), "seed": seed, "tag": tag,
-            "code": source_fingerprint(inspect.getsourcefile(type(attack)) or attack.name)})
+            "code": declared_code(type(attack))})
         path = self.store.root / "attack_state" / f"{key}.pt"
         with lock_for(self.store.root, "attack_state", key):
             if path.is_file():

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hashbench.errors import ConfigError
+from hashbench.errors import ConfigError, close_matches
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -121,8 +121,6 @@ def build_backbone(name: str, in_channels: int, weights: str | None) -> nn.Modul
         return SmallMLP(in_channels)
     if name in BACKBONES:
         return TorchvisionFeatures(name, weights)
-    from hashbench.registry import close_matches
-
     raise ConfigError(f"unknown backbone '{name}'{close_matches(name, BACKBONES)}")
 
 

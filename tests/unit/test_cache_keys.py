@@ -1,7 +1,7 @@
-"""The model cache keys of the smoke suites, pinned: a change that moves them (an edit to the
-plugin kit, the models, a method or a defense's source, or to how the key is built) retrains every
-cached model and makes every published record's ``cache_key`` stale. A move of harness, report or
-record modules must leave them as they are; a deliberate change updates these pins and says so."""
+"""The model cache keys of the smoke suites, pinned: a key holds declared versions
+(``hashbench.MODEL_CODE_VERSION``, each plugin's ``version``), never hashbench's source bytes, so
+a docstring, an import or a refactor leaves these as they are, and so do releases. A deliberate
+change (a version bump, a new key part) updates these pins and says so."""
 
 
 import pytest
@@ -15,17 +15,17 @@ from hashbench.harness.suites import load_suite
 PINNED = {
     "crossmodal_smoke": {
         "mnist_multi/dcmh-small_cnn-16b/cm_cgat":
-            "25c63034d611f5309738220785b81d83dd6c242da1afcabfed09205b241c16a5",
+            "82ecae085baac9bd83a4ecd908c3df6be88848caec9fbb96a9e5a8d2913e529f",
         "mnist_multi/dcmh-small_cnn-16b/cm_vanilla":
-            "1c4884e3e21ccf8f51cb9da8bee15808ef343a338f0b053eb822e80d1d3522d4",
+            "40a16b7f816096743bde4f80422f1874237fd08051e8f80ea4e9624d23360284",
         "mnist_multi/rmsh-small_cnn-16b/cm_vanilla":
-            "92ec8b70a30072e67c6395b5cf353a1b85363bb23375b896bb956842ebed5b48",
+            "07845db8b98445825fc9ad002c3651b255ddb8617b244cafc18ade1d08b19e8f",
         "mnist_multi/ssah-small_cnn-16b/cm_vanilla":
-            "07b6e59da2439b0021981df77016955553e7f2f467e38a17d7b7342104b80ccb",
+            "7555b87c76c307ef97cc48c8c8b18ef534d1d5922f78ba462c494be17d6ca0e3",
     },
     "smoke": {
         "mnist/dpsh-small_cnn-16b/vanilla":
-            "39f7ae6d58982523d69b1b105a4e920940c825a439754e82faaef0c6c7a67794",
+            "2cf1ba0ce34e323b4c4150e04a2d32b7360296fa2dde1eb9de832f62cf058e7f",
     },
 }
 

@@ -144,16 +144,9 @@ def test_the_layers_import_downwards_only():
                 bad.append((mod, dep))
             if _in(mod, "hashbench.harness") and _in(dep, "hashbench.report"):
                 bad.append((mod, dep))
-            if _in(mod, "hashbench.data", "hashbench.models") and dep == "hashbench.registry" \
-                    and (mod, dep) not in MODEL_CORE_EXCEPTIONS:
+            if _in(mod, "hashbench.data", "hashbench.models") and dep == "hashbench.registry":
                 bad.append((mod, dep))
     assert not bad, bad
-
-
-# models/ is part of every model cache key (its source bytes): this lazy "did you mean" import
-# goes when the model core is next edited on purpose (a new suite version retraining anyway),
-# not in a move that must leave every cache key as it is (test_cache_keys)
-MODEL_CORE_EXCEPTIONS = {("hashbench.models.backbones", "hashbench.registry")}
 
 
 def test_the_model_fingerprint_covers_the_plugin_kit():

@@ -1,6 +1,13 @@
-"""Model cache keys follow the code: a changed source file (core or plugin) means a new key."""
+"""Model cache keys hold declared versions: hashbench's own code enters a key by
+``MODEL_CODE_VERSION`` and each plugin's ``version``, a third party's by its source bytes too."""
 
-from hashbench.harness.provenance import code_fingerprint, source_fingerprint
+import dataclasses
+
+import torch
+
+import hashbench
+from hashbench.harness import provenance
+from hashbench.harness.provenance import declared_code, source_fingerprint
 
 
 def test_fingerprint_changes_with_any_source_file(tmp_path):
@@ -12,45 +19,62 @@ def test_fingerprint_changes_with_any_source_file(tmp_path):
     assert source_fingerprint.__wrapped__(str(tmp_path / "pkg")) != before
 
 
-def test_a_subclassed_plugin_carries_its_base_module(monkeypatch):
-    from hashbench.defenses.cgat import CgAT
+def test_first_party_code_is_keyed_by_declared_versions_only(monkeypatch):
     from hashbench.defenses.saat import SAAT
+    from hashbench.methods.dpsh import DPSH
 
-    from hashbench.harness import provenance
+    before = declared_code(SAAT, DPSH)
+    assert before == {"model_code": hashbench.MODEL_CODE_VERSION,
+                      "plugins": {"defense:saat": 1, "method:dpsh": 1}}
+    # no source file of hashbench is read: any edit of one leaves the key where it was
+    real = provenance.source_fingerprint
+    monkeypatch.setattr(provenance, "source_fingerprint", lambda p: real(p) + "edited")
+    assert declared_code(SAAT, DPSH) == before
+    # a declared version moves it
+    monkeypatch.setattr(hashbench, "MODEL_CODE_VERSION", hashbench.MODEL_CODE_VERSION + 1)
+    monkeypatch.setattr(provenance, "MODEL_CODE_VERSION", hashbench.MODEL_CODE_VERSION)
+    assert declared_code(SAAT, DPSH) != before
+    monkeypatch.undo()
+    monkeypatch.setattr(SAAT, "version", 2)
+    assert declared_code(SAAT, DPSH)["plugins"]["defense:saat"] == 2
+
+
+def test_a_third_party_plugin_is_keyed_by_its_bytes_and_its_bases_versions(monkeypatch):
+    from hashbench.defenses.cgat import CgAT
 
     class MyCgAT(CgAT):  # a third party's variant of a first-party defense
         name = "my_cgat"
 
-    saat, cgat, mine = code_fingerprint(SAAT), code_fingerprint(CgAT), code_fingerprint(MyCgAT)
-    assert len({saat, cgat, mine}) == 3
+    mine, cgat = declared_code(MyCgAT), declared_code(CgAT)
+    assert mine["plugins"] == {"defense:cgat": 1, "defense:my_cgat": 1}
+    assert "third_party_sources" in mine and "third_party_sources" not in declared_code(CgAT)
     real = provenance.source_fingerprint
-
-    def edited(name):
-        return lambda p: real(p) + ("x" if p.endswith(name) else "")
-
-    # a change in cgat.py is a change of the subclass's models too, not of SAAT's
-    monkeypatch.setattr(provenance, "source_fingerprint", edited("cgat.py"))
-    assert code_fingerprint(MyCgAT) != mine and code_fingerprint(SAAT) == saat
-    # the shared loop in the plugin API is a change of both
-    monkeypatch.setattr(provenance, "source_fingerprint", edited("defense_kit.py"))
-    assert code_fingerprint(SAAT) != saat and code_fingerprint(CgAT) != cgat
+    monkeypatch.setattr(provenance, "source_fingerprint",
+                        lambda p: real(p) + ("x" if p.endswith("test_provenance.py") else ""))
+    assert declared_code(MyCgAT) != mine and declared_code(CgAT) == cgat
+    monkeypatch.undo()
+    monkeypatch.setattr(CgAT, "version", 2)  # its base's version is part of it
+    assert declared_code(MyCgAT)["plugins"]["defense:cgat"] == 2
 
 
-def test_a_model_key_follows_its_training_code_not_the_cli_or_the_report(monkeypatch):
-    from hashbench.defenses.vanilla import Vanilla
-    from hashbench.methods.dpsh import DPSH
+def test_a_model_key_moves_with_a_version_not_with_a_release(tmp_path, monkeypatch):
+    from hashbench.data import load_dataset
+    from hashbench.harness.provision import Provisioner
+    from hashbench.harness.store import ModelStore
+    from hashbench.harness.suites import load_suite
+    from hashbench.registry import defenses
 
-    from hashbench.harness import provenance
-
-    before = code_fingerprint(Vanilla, DPSH)
-    real = provenance.source_fingerprint
-
-    def edited(name):
-        return lambda p: real(p) + ("x" if p.endswith(name) else "")
-
-    for name in ("cli.py", "leaderboard.py", "runner.py", "plots.py", "metrics_cpu.py"):
-        monkeypatch.setattr(provenance, "source_fingerprint", edited(name))
-        assert code_fingerprint(Vanilla, DPSH) == before, name
-    for name in ("training.py", "dpsh.py", "vanilla.py", "models"):  # models: the backbones
-        monkeypatch.setattr(provenance, "source_fingerprint", edited(name))
-        assert code_fingerprint(Vanilla, DPSH) != before, name
+    cell = next(c for c in load_suite("smoke").cells() if c.attack == "clean")
+    data = load_dataset(cell.dataset)
+    prov = Provisioner(ModelStore(tmp_path), torch.device("cpu"))
+    key = prov.identity(cell, data, cell.defense).key
+    monkeypatch.setattr(hashbench, "__version__", "9.9.9")
+    entry = defenses.entry(cell.defense)
+    monkeypatch.setattr(entry, "dist_version", "9.9.9")
+    assert prov.identity(cell, data, cell.defense).key == key
+    monkeypatch.setattr(defenses.get(cell.defense), "version", 7)
+    assert prov.identity(cell, data, cell.defense).key != key
+    # the suite's parameters of the defense still key the model
+    other = dataclasses.replace(cell, defense_params={**cell.defense_params, "epochs": 99})
+    monkeypatch.undo()
+    assert prov.identity(other, data, cell.defense).key != key
