@@ -22,10 +22,9 @@ import numpy as np
 import torch
 
 from hashbench.data import load_dataset
-from hashbench.harness.evaluate import attack_metrics
+from hashbench.harness.evaluate import AttackSetting, Services, attack_metrics
 from hashbench.harness.provision import Provisioned
 from hashbench.harness.store import ModelStore
-from hashbench.progress import NULL_PROGRESS
 from hashbench.records.io import load_record, read_sidecar
 from hashbench.registry import attacks
 
@@ -111,9 +110,10 @@ def main() -> None:
             attack = attacks.create(name, eps=float(clean["metrics"]["eps"]), **params)
             q_idx = torch.arange(clean["dataset"]["n_query"])
             t0 = time.perf_counter()
-            m, arrays, _ = attack_metrics(attack, prov, data, q_idx, clean["metrics"]["topk"],
-                                          f"bench/{dataset}/{model_id}/{defense}/{name}", 0,
-                                          NULL_PROGRESS, source=(lambda s=src: s))
+            setting = AttackSetting(data, q_idx, clean["metrics"]["topk"],
+                                    f"bench/{dataset}/{model_id}/{defense}/{name}", 0)
+            m, arrays, _ = attack_metrics(setting, prov, attack,
+                                          Services(source=(lambda s=src: s)))
             seconds.append(time.perf_counter() - t0)
             worst = np.minimum(worst, arrays["ap"])
             extra = m.get("ensemble", {})

@@ -21,7 +21,7 @@ import time
 import torch
 
 from hashbench.api import AttackContext, Need, QueryBatch
-from hashbench.harness.runner import resolve_device
+from hashbench.harness.work import resolve_device
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.registry import attacks, make_loss
 from hashbench.training import amp_dtype

@@ -26,10 +26,9 @@ import torch
 
 from hashbench.api import Need, SourceModel
 from hashbench.data import load_dataset
-from hashbench.harness.evaluate import attack_metrics
+from hashbench.harness.evaluate import AttackSetting, Services, attack_metrics
 from hashbench.harness.provision import Provisioned
 from hashbench.harness.threads import hold_threads
-from hashbench.progress import NULL_PROGRESS
 from hashbench.records.io import load_record
 from hashbench.registry import attacks
 from hashbench.training import encode_split
@@ -84,9 +83,9 @@ def main() -> None:
             attack = attacks.create("hash_aa", eps=float(clean["metrics"]["eps"]), steps=steps,
                                     restarts=restarts)
             t0 = time.perf_counter()
-            m, _, _ = attack_metrics(attack, prov, data, q_idx, clean["metrics"]["topk"],
-                                     f"budget/{entry.name}", args.seed, NULL_PROGRESS,
-                                     source=lambda: src, ties=args.ties)
+            setting = AttackSetting(data, q_idx, clean["metrics"]["topk"],
+                                    f"budget/{entry.name}", args.seed, ties=args.ties)
+            m, _, _ = attack_metrics(setting, prov, attack, Services(source=lambda: src))
             seconds.append(time.perf_counter() - t0)
             maps.append(float(m["map"]))
         drops = [a - b for a, b in zip(maps, maps[1:])]

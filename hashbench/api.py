@@ -65,13 +65,6 @@ class Citation:
     bibtex: str = ""
 
 
-def resolve_attack(name: str, **params: Any) -> "Attack":
-    """The registered attack ``name`` with ``params``: replaced by ``hashbench.registry`` when it
-    is imported, which every plugin's loading does (so the plugin API never imports the
-    registry, which imports the API)."""
-    raise PluginError(f"attack {name!r}: no plugin registry is loaded; import hashbench.registry")
-
-
 class AttackContext:
     """Harness-provided data and seeded generators for one attack cell.
 
@@ -127,8 +120,13 @@ class AttackContext:
         return value
 
     def attack(self, name: str, **params: Any) -> "Attack":
-        """A registered attack by name (validated parameters), e.g. an ensemble's member."""
-        return (self._make_attack or resolve_attack)(name, **params)
+        """A registered attack by name (validated parameters), e.g. an ensemble's member, made
+        by the factory the harness handed to this context (its registry's)."""
+        if self._make_attack is None:
+            raise PluginError(f"{self._owner} runs attack {name!r}, but this context was made "
+                              "without an attack factory; pass make_attack= (hashbench.registry"
+                              ".attacks.create) where the context is built")
+        return self._make_attack(name, **params)
 
     def sub(self, attack: "Attack", tag: str) -> "AttackContext":
         """A context for ``attack`` (a member run by this one) over the same data; its needs must
@@ -200,11 +198,12 @@ class SourceModel:
     memo: dict = field(default_factory=dict)
 
     def context(self, attack: "Attack", seed: int, topk: int | None = None,
-                ties: str = "index") -> AttackContext:
+                ties: str = "index", make_attack: Callable[..., "Attack"] | None = None
+                ) -> AttackContext:
         """A context for ``attack`` run on the source model; its generators depend on the
         source model and seed only (not on the defense being attacked)."""
         return AttackContext.for_attack(attack, seed, f"transfer/{self.key}", topk,
-                                        "transfer source", ties=ties, **self.data)
+                                        "transfer source", make_attack, ties=ties, **self.data)
 
 
 class Plugin:
@@ -372,7 +371,7 @@ class TrainContext:
     def attack_context(self, attack: Attack, tag: str, **data: torch.Tensor) -> AttackContext:
         """Context for an inner attack, holding the given data (keys: ``Need`` values)."""
         return AttackContext.for_attack(attack, self.seed, f"{self.scope}/{tag}",
-                                        role="inner attack", **data)
+                                        role="inner attack", make_attack=self.attack, **data)
 
     def fit(self, model, split, step_fn, cfg, params=None):
         from hashbench.training import fit

@@ -85,7 +85,8 @@ def transferred_queries(src, ctx, source: str, eps: float, steps: int, x: torch.
     key = (source, eps, steps, ctx.topk, ctx.ties, tuple(int(i) for i in batch.index))
     if key not in src.memo:
         sub = QueryBatch(index=batch.index, labels=batch.labels)
-        sctx = src.context(attack, seed=ctx.seed, topk=ctx.topk, ties=ctx.ties)
+        sctx = src.context(attack, seed=ctx.seed, topk=ctx.topk, ties=ctx.ties,
+                           make_attack=ctx.attack)
         device = next(src.model.parameters()).device
         x_src = attack.perturb(src.model, x.detach().to(device), sub,
                                attack.prepare(src.model, sctx), sctx)

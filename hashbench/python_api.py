@@ -24,13 +24,14 @@ from hashbench.harness.cells import record_path
 from hashbench.harness.guards import CellTimeout, model_fingerprint, time_limit, weights_sha256
 from hashbench.harness.handed_in import GuardedModel, check_handed_in, check_raw_outputs
 from hashbench.harness.provision import HandedInModel, Provisioned
-from hashbench.harness.runner import Runner, RunOptions, resolve_device
 from hashbench.harness.suites import AGGREGATES, CLEAN, IMAGE_TEXT, load_suite
 from hashbench.harness.tracks import TRACKS
+from hashbench.harness.work import RunOptions, resolve_device
 from hashbench.models.adapter import as_hash_model
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.records.io import load_record
 from hashbench.registry import NAME_RE
+from hashbench.suite_run import run_cells
 
 DIRECTION_NAMES = {"i2t": "I->T", "t2i": "T->I"}
 
@@ -237,13 +238,13 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     handed_in = HandedInModel(dataset, cells[0].model_id, HANDED_IN, seed,
                               Provisioned(net, sha, sha, ref, codes), templates[0])
     with _progress(progress, quiet) as shown:
-        runner = Runner(options, shown, handed_in)
-        runner.run(base, cells)
+        run_cells(base, cells, options, jobs=1, progress=shown, handed_in=handed_in)
 
     by_direction = {}
     for direction in dict.fromkeys(c.direction for c in cells):
         mine = [c for c in cells if c.direction == direction]
-        by_direction[direction] = _evaluation(runner, mine, data, name, base, seed, net.bits)
+        by_direction[direction] = _evaluation(options.results_dir, mine, data, name, base, seed,
+                                              net.bits)
     if parts is None:
         return by_direction[None]
     return ImageTextEvaluation(by_direction)
@@ -350,13 +351,13 @@ def _templates(suite, dataset: str, image_text: bool) -> list:
             (first.method, first.backbone, first.bits)]
 
 
-def _evaluation(runner: Runner, cells: list, data, name: str, suite, seed: int,
+def _evaluation(results_dir: Path, cells: list, data, name: str, suite, seed: int,
                 bits: int) -> Evaluation:
     """The records of ``cells`` (one direction) read back as an :class:`Evaluation`."""
     out, clean, eps, topk, random_map, paths = [], None, data.eps, None, 0.0, []
     clean_ci = None
     for cell in cells:
-        path = record_path(runner.opt.results_dir, cell, data.eps)
+        path = record_path(results_dir, cell, data.eps)
         paths.append(path)
         rec = load_record(path)
         m = rec["metrics"]

@@ -159,10 +159,6 @@ attacks: Registry = Registry("attack", "hashbench.attacks", "Attack")
 defenses: Registry = Registry("defense", "hashbench.defenses", "Defense")
 methods: Registry = Registry("method", "hashbench.methods", "HashingMethod")
 
-# the registry is what resolves an attack by name inside a plugin (AttackContext.attack): the
-# plugin API does not import the registry (which imports the API), it is told here
-api.resolve_attack = attacks.create
-
 
 def methods_of(modality: str) -> list[str]:
     """The registered hashing methods of one modality ("image" or "image-text")."""

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import torch
 
+from hashbench.api import AttackContext, Need, QueryBatch, RankingOracle
 from hashbench.errors import ConfigError
+from hashbench.harness.evaluate import ranked_ids
+from hashbench.harness.threat_model import check_adversarial
 from hashbench.models.adapter import as_hash_model
+from hashbench.registry import attacks
 
 
 class ScriptAttack:
@@ -15,8 +19,6 @@ class ScriptAttack:
     (finite, [0,1], within eps, shaped like ``images``)."""
 
     def __init__(self, name: str, eps: float, seed: int = 0, **params):
-        from hashbench.registry import attacks
-
         self.attack = attacks.create(name, eps=eps, **params)
         self.seed = seed
 
@@ -28,9 +30,6 @@ class ScriptAttack:
         """``labels``: the queries' label vectors; ``database`` / ``train``: (codes in {-1,+1},
         label vectors) of the items the attack may use (``train`` defaults to ``database``).
         Which of them an attack needs is its ``needs``; a missing one is a one-line error."""
-        from hashbench.api import AttackContext, Need, QueryBatch
-        from hashbench.harness.threat_model import check_adversarial
-
         attack = self.attack
         net = as_hash_model(model, images[:2])
         train = train if train is not None else database
@@ -51,13 +50,11 @@ class ScriptAttack:
             raise ConfigError(f"attack {attack.name} needs {', '.join(missing)}; pass labels=, "
                               "database=(codes, labels), train=(codes, labels) or "
                               "target_labels= as it says")
-        ctx = AttackContext.for_attack(attack, self.seed, "script", **provided)
+        ctx = AttackContext.for_attack(attack, self.seed, "script", make_attack=attacks.create,
+                                       **provided)
         batch = QueryBatch(index=torch.arange(len(images)), labels=labels,
                            target_labels=target_labels)
         if attack.access == "ranking":  # the ranked ids of net over the database, nothing else
-            from hashbench.api import RankingOracle
-            from hashbench.harness.evaluate import ranked_ids
-
             oracle = RankingOracle(ranked_ids(net, database[0]), len(images), len(database[0]),
                                    attack.params.queries, f"attack {attack.name}")
             x_adv = attack.perturb(oracle, images, batch, attack.prepare(None, ctx), ctx)

@@ -66,44 +66,14 @@ def validate(paths):
 def reproduce(paths, scratch, cache_dir, tolerance, jobs, device, data_root):
     """Recompute the cells of published records (files, folders or a suite's results) from
     scratch and compare their metrics with the published values."""
-    import os
-    import tempfile
-
-    from hashbench.commands.executors import make_executor
-    from hashbench.harness.reproduce import check_scratch, compare, published_cells, settings_of
-    from hashbench.harness.runner import Runner, RunOptions, RunSummary
-    from hashbench.records.io import load_record
+    from hashbench.harness.reproduce import compare, recompute
 
     cpu_kernels.require_pinned()  # records are computed with the protocol's kernels only
-    if scratch is not None:
-        check_scratch(scratch, list(paths))
-    cells = published_cells(list(paths))
-    if not cells:
-        raise HashbenchError("no ok record under the given paths to reproduce")
-    threads, default_tolerance = settings_of(cells)
-    tolerance = default_tolerance if tolerance is None else tolerance
-    if jobs is not None and jobs > 1 and threads != 1:
-        raise HashbenchError(f"--jobs {jobs} computes every cell on one thread, but these "
-                             "records were not all computed on one thread (their provenance's "
-                             "cpu_kernels.threads); use --jobs 1")
-    if threads is not None:  # the protocol's one thread per cell, as the records were made
-        from hashbench.harness.threads import hold_threads
-
-        hold_threads(threads)
-    scratch = Path(scratch or tempfile.mkdtemp(prefix="hashbench-reproduce-"))
-    options = RunOptions(results_dir=scratch / "results", cache_dir=cache_dir or scratch / "cache",
-                         device=device, force=True, data_root=data_root, zoo=False)
-    if jobs is None:
-        jobs = (os.cpu_count() or 1) if threads == 1 else 1
-    summary = RunSummary()
     with progress_bars() as bar:
-        runner = Runner(options, RichProgress(bar))
-        plans = [(path, runner.pending(cell, summary)) for path, _, cell in cells]
-        # models first, then cells (side by side under --jobs), worst cases after their members
-        make_executor("local", jobs=jobs, threads=threads or 1).execute(
-            runner, [p for _, p in plans if p is not None], summary)
-    rows = [(path, load_record(p.path) if p is not None and p.path.is_file() else None)
-            for path, p in plans]
+        done = recompute(list(paths), scratch, cache_dir, tolerance, jobs, device, data_root,
+                         RichProgress(bar))
+    tolerance, scratch = done.tolerance, done.scratch
+    cells = done.rows
     table = Table(title=f"reproduce: {len(cells)} cells, tolerance {tolerance:g}")
     for col in ("record", "metric", "published", "recomputed", "|diff|", "result"):
         table.add_column(col, overflow="fold")
@@ -112,7 +82,7 @@ def reproduce(paths, scratch, cache_dir, tolerance, jobs, device, data_root):
     def fmt(v):
         return "" if v is None else f"{v:.6f}"
 
-    for (path, published, _), (_, recomputed) in zip(cells, rows):
+    for path, published, recomputed in cells:
         if recomputed is None or recomputed["status"] != "ok":
             why = "dataset unavailable" if recomputed is None else recomputed["error"]
             table.add_row(terminal_safe(str(path)), "-", "", "", "",
@@ -155,17 +125,17 @@ def evaluate_queries(suite_name, dataset, defense, model_id, queries_path, name,
                      results_dir, cache_dir, data_root, device):
     """Check and score adversarial queries made by any tool; write a record marked external."""
     from hashbench.harness.external import external_cell, load_queries, score_external
-    from hashbench.harness.runner import Runner, RunOptions
     from hashbench.harness.suites import load_suite
+    from hashbench.harness.work import CellWork, RunOptions
 
     cpu_kernels.require_pinned()  # records are computed with the protocol's kernels only
     cell = external_cell(load_suite(suite_name), dataset, defense, model_id)
     adv, sha256 = load_queries(queries_path)
     with progress_bars() as bar:
-        runner = Runner(RunOptions(results_dir=results_dir, cache_dir=cache_dir, device=device,
+        work = CellWork(RunOptions(results_dir=results_dir, cache_dir=cache_dir, device=device,
                                    data_root=data_root),
                         RichProgress(bar))
-        path = score_external(runner, cell, adv, name, queries_path, sha256, targeted)
+        path = score_external(work, cell, adv, name, queries_path, sha256, targeted)
     rec = json.loads(path.read_text())
     m = rec["metrics"]
     out.print(f"external {name}: clean mAP {m['clean_map']:.4f} -> mAP {m['map']:.4f}"

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from hashbench import cpu_kernels
-from hashbench.commands.executors import EXECUTORS
 from hashbench.commands.output import (
     FiniteFloat,
     RichProgress,
@@ -22,6 +19,7 @@ from hashbench.commands.output import (
 from hashbench.errors import HashbenchError
 from hashbench.harness.suites import MAX_CELL_TIMEOUT, MAX_SEED
 from hashbench.progress import Progress
+from hashbench.suite_run import EXECUTORS
 
 
 @click.command()
@@ -88,53 +86,40 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
         allow_dirty, no_zoo, amp, quiet, as_json, jobs, executor, address, gpus_per_cell,
         cpus_per_cell, max_retries):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
-    from hashbench.commands.executors import make_executor
-    from hashbench.harness.cells import parse_filters, select, suite_folder
-    from hashbench.harness.provenance import refuse_dirty_shipped_results
-    from hashbench.harness.runner import Runner, RunOptions, resolve_device
-    from hashbench.harness.suites import load_suite
+    from hashbench.harness.work import RunOptions, resolve_device
+    from hashbench.suite_run import plan_suite, run_suite
 
-    cpu_kernels.require_pinned()  # records are computed with the protocol's kernels only
-    suite = load_suite(suite_name)
-    if results_dir is None:
-        from hashbench.harness.suites import package_suites
-
-        as_published = suite_name in package_suites() and not (add_defenses or add_attacks)
-        results_dir = Path("results" if as_published else "hashbench-results")
-    full = suite
-    if not allow_dirty:
-        refuse_dirty_shipped_results(results_dir, suite_folder(suite.name, suite.version))
     d_params = parse_overrides(defense_overrides, "--defense-param", add_defenses, "--add-defense")
     a_params = parse_overrides(attack_overrides, "--attack-param", add_attacks, "--add-attack")
-    if add_defenses:
-        suite = suite.with_defenses(add_defenses, d_params)
-    if add_attacks:
-        suite = suite.with_attacks(add_attacks, a_params)
-    if seed is not None:
-        suite = suite.with_seed(seed)
-    cells = select(suite.cells(), parse_filters(only), parse_filters(exclude))
-    if not cells:
-        raise HashbenchError(f"no cell of suite {suite.name} matches the --only/--exclude filters")
-    if add_defenses:
-        from hashbench.harness.published import unranked
-
-        for line in unranked(full.with_defenses(add_defenses, d_params), cells, add_defenses):
-            console.print(f"[yellow]note:[/] {terminal_safe(line)}")
     if download:
+        _, _, cells = plan_suite(suite_name, only=only, exclude=exclude, seed=seed,
+                                 add_defenses=add_defenses, add_attacks=add_attacks,
+                                 defense_params=d_params, attack_params=a_params)
         fetch_absent({c.dataset for c in cells}, data_root)
-    options = RunOptions(results_dir=results_dir, cache_dir=cache_dir, device=device,
-                         force=force, fail_fast=fail_fast, data_root=data_root, amp=amp,
-                         cell_timeout=cell_timeout, zoo=not no_zoo)
+    options = RunOptions(cache_dir=cache_dir, device=device, force=force, fail_fast=fail_fast,
+                         data_root=data_root, amp=amp, cell_timeout=cell_timeout,
+                         zoo=not no_zoo)
     if amp and resolve_device(device).type == "cpu":
         console.print("[yellow]note:[/] --amp on the CPU trains in bf16, which is several times "
                       "slower than fp32 without bf16 hardware; it is meant for CUDA")
-    if jobs is None:
-        jobs = (os.cpu_count() or 1) if suite.threads == 1 and executor == "local" else 1
-    engine = make_executor(executor, address, gpus_per_cell, cpus_per_cell, max_retries,
-                           jobs=jobs, threads=suite.threads or 1)
     with progress_bars(quiet or as_json) as bar:
         progress = Progress() if quiet or as_json else RichProgress(bar)
-        summary = Runner(options, progress).run(suite, cells, engine)
+        done = run_suite(
+            suite_name, only=only, exclude=exclude, seed=seed, results=results_dir,
+            add_defenses=add_defenses, add_attacks=add_attacks, defense_params=d_params,
+            attack_params=a_params, allow_dirty=allow_dirty, options=options, jobs=jobs,
+            executor=executor, executor_options=dict(
+                address=address, gpus_per_cell=gpus_per_cell, cpus_per_cell=cpus_per_cell,
+                max_retries=max_retries),
+            progress=progress,
+            notes=lambda line: console.print(f"[yellow]note:[/] {terminal_safe(line)}"))
+    print_summary(done, quiet, as_json)
+
+
+def print_summary(done, quiet: bool, as_json: bool) -> None:
+    """What the run did: skipped datasets, the per-model table (or JSON), the one-line result
+    and every failure (exit 1 when a cell failed)."""
+    summary, suite, results_dir = done.summary, done.suite, done.results_dir
     for name, why in summary.unavailable.items():
         console.print(f"[yellow]skipped dataset {terminal_safe(name)}:[/] {terminal_safe(why)}")
     if as_json:

@@ -1,19 +1,12 @@
-"""A cell's plan (every value of the cell resolved once) and its record, assembled in one place
-from the plan and what computing the cell found.
-
-``CellPlan`` is made once per cell, before anything runs: the record path, the config hash, the
-protocol hash, the eps and mAP@K in force and the budget the attack gets. Everything downstream
-(the attack's parameters, the harness's check of every adversarial batch, external scoring, the
-record) reads the plan, never the cell's raw ``eps`` / ``topk`` again.
-"""
+"""A cell's record, assembled in one place from its plan (``harness.plan``) and what measuring
+the cell found (``Outcome``, filled by ``harness.measures``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from hashbench.data import RetrievalData
-from hashbench.harness.suites import CellSpec
+from hashbench.errors import HashbenchError
+from hashbench.harness.plan import CellPlan
 from hashbench.records.io import SCHEMA_VERSION
 from hashbench.records.types import (
     Cost,
@@ -26,30 +19,6 @@ from hashbench.records.types import (
     SidecarRef,
     SuiteRef,
 )
-
-
-@dataclass(frozen=True)
-class CellPlan:
-    """One cell, resolved: what it computes, where its record goes, what the record must match
-    to be reused, and the values in force (a group's eps over the protocol's, the protocol's
-    mAP@K unless the group sets one)."""
-
-    cell: CellSpec
-    data: RetrievalData
-    path: Path
-    config_hash: str
-    protocol_hash: str
-    eps: float
-    topk: int | None
-    # what the attack is given and held to: {"eps": e} for image queries, {"flips": n} for text
-    budget: dict
-
-    @property
-    def scope(self) -> str:
-        """The cell's name in seeded draws (an attack's generators are derived from it)."""
-        c = self.cell
-        scope = f"{c.dataset}/{c.model_id}/{c.defense}/{c.attack}/eps{self.eps:.6g}"
-        return f"{scope}/{c.direction}" if c.direction else scope
 
 
 @dataclass
@@ -68,10 +37,16 @@ class Outcome:
         self.status, self.error = "failed", error
 
 
-def start(plan: CellPlan, hash_params: dict, method_ref: dict | None) -> Outcome:
-    """The outcome before the model is provisioned: the cell's model as the suite names it
-    (its defense's plugin details are filled in once it is loaded or trained)."""
+def start_outcome(plan: CellPlan) -> Outcome:
+    """The outcome before the model is provisioned: the cell's model as the suite names it (its
+    defense's plugin details are filled in once it is loaded or trained) and the method's
+    parameters as records hold them (an image method's pinned ones, an image-text plugin's)."""
     c = plan.cell
+    try:
+        _, part, method_ref = c.track.method(c)
+        hash_params = part["hash_params"] if method_ref is None else method_ref["params"]
+    except HashbenchError:  # an unknown method fails the cell when its model is provisioned
+        hash_params, method_ref = {}, None
     defense = PluginRef(name=c.defense, version=0, params=c.defense_params,
                         distribution="unknown", dist_version="unknown", third_party=False)
     extra = {"method_plugin": PluginRef.from_dict(method_ref)} if method_ref else {}

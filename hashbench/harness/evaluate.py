@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Callable
 
 import numpy as np
@@ -18,6 +19,7 @@ from hashbench.harness.guards import blame, global_rng_untouched, unchanged_mode
 from hashbench.harness.threat_model import check_adversarial, check_text_adversarial
 from hashbench.harness.timing import PhaseClock
 from hashbench.metrics import (
+    Ties,
     _cpu_threads,
     average_precision,
     binarize,
@@ -26,7 +28,9 @@ from hashbench.metrics import (
 )
 from hashbench.metrics_ties import expected_average_precision, expected_precision_recall
 from hashbench.optim import eval_mode
+from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.records.intervals import bootstrap_ci
+from hashbench.registry import attacks
 
 ATTACK_BATCH = 128
 CURVE_POINTS = 100  # ranking cutoffs kept for the PR and P@N curves of a cell
@@ -155,79 +159,55 @@ def clean_metrics(q_codes, prov, data, q_labels, targets, topk, ties: str = "ind
     return metrics, {"clean_ap": ap.ap}
 
 
-def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
-                   clock: PhaseClock | None = None, side: QuerySide = IMAGE_SIDE,
-                   budget: dict | None = None,
-                   source: Callable[[], SourceModel | None] | None = None,
-                   surrogate: Callable[[str, str], SourceModel] | None = None,
-                   cache: StateCache | None = None, ties: str = "index"
-                   ) -> tuple[dict, dict, dict]:
-    """Run ``attack`` on the queries ``q_idx`` (images, or texts for ``TEXT_SIDE``); check every
-    batch against ``budget`` (the cell plan's; default: the attack's own eps or flips, for
-    callers without a plan); score the adversarial codes. ``source`` gives, when called, the
-    undefended model of the same configuration (for transfer attacks; loaded only if an attack
-    reads it); ``surrogate(backbone, method)`` an undefended model of another architecture;
-    ``cache`` keeps what the attack fits per model. A ranking-only attack gets a
-    ``RankingOracle`` over the model in its place, never the model."""
-    if budget is None:
-        budget = {"flips": attack.params.flips} if side.modality == "text" else \
+@dataclass(frozen=True)
+class AttackSetting:
+    """What one attack measurement runs under: the data, the queries attacked (indices into
+    the query split), the protocol's mAP@K, the name of its seeded draws, the root seed, the
+    query side, the budget the harness holds every batch to (None: the attack's own eps or
+    flips, for callers without a cell plan) and how ties are scored. A cell's plan makes one
+    (``CellPlan.setting``); tests and benchmarks build their own."""
+
+    data: object
+    queries: torch.Tensor
+    topk: int | None
+    scope: str
+    seed: int
+    side: QuerySide = IMAGE_SIDE
+    budget: dict | None = None
+    ties: Ties = "index"
+
+    def budget_of(self, attack) -> dict:
+        if self.budget is not None:
+            return self.budget
+        return {"flips": attack.params.flips} if self.side.modality == "text" else \
             {"eps": attack.params.eps}
-    clock = clock or PhaseClock()
-    model, device = prov.model, next(prov.model.parameters()).device
-    provided = {**retrieval_data(prov, data, device), Need.TRAIN_IMAGES.value: data.train}
-    if source is not None:
-        provided[Need.SOURCE_MODEL.value] = source
-    if surrogate is not None:
-        provided[Need.SURROGATE_MODEL.value] = surrogate
-    ctx = AttackContext.for_attack(attack, seed, scope, topk, cache=cache, ties=ties,
-                                   **provided)
-    plugin = f"attack '{attack.name}'"
-    ranking = attack.access == "ranking"
-    rank = ranked_ids(model, prov.codes["database"]) if ranking else None
-    codes, norms, spent = [], [], []
-    counter = Counter()
-    task = f"attack:{scope}"
-    progress.start(task, len(q_idx), f"{attack.name} on {scope}")
-    # the model is shared by every later cell and the global RNG by everything: an attack that
-    # changes either fails its cell (the guards name it) instead of changing other numbers
-    try:
-        with unchanged_model(model, plugin), global_rng_untouched(plugin), blame(plugin), \
-                counter.attach(model):
-            with clock.phase("fitting"):
-                state = attack.prepare(None if ranking else model, ctx)
-            for start in range(0, len(q_idx), ATTACK_BATCH):
-                idx = q_idx[start:start + ATTACK_BATCH]
-                x = side.inputs(data.query, idx).to(device)
-                batch = QueryBatch(
-                    index=idx,
-                    labels=data.query.labels[idx].to(device) if Need.QUERY_LABELS in attack.needs else None,
-                    target_labels=(data.target_labels[idx].to(device)
-                                   if Need.TARGET_LABELS in attack.needs else None),
-                )
-                with clock.phase("attack"):
-                    if ranking:
-                        oracle = RankingOracle(rank, len(idx), len(data.database) if topk is None
-                                               else min(topk, len(data.database)),
-                                               attack.params.queries, f"attack {attack.name}")
-                        x_adv = attack.perturb(oracle, x, batch, state, ctx)
-                        spent.append(oracle.spent)
-                    else:
-                        x_adv = attack.perturb(model, x, batch, state, ctx)
-                    side.check(attack, x, x_adv, budget)
-                    norms.append(side.norms(x, x_adv))
-                    with torch.no_grad(), eval_mode(model):
-                        codes.append(model.encode(x_adv))
-                progress.advance(task, len(idx))
-            report = attack.report(state)
-    finally:
-        progress.finish(task)
-    adv = torch.cat(codes)
-    if not torch.isfinite(adv).all():
-        raise PluginError(f"attack {attack.name}: the model produced non-finite codes")
-    with clock.phase("metrics"):
-        metrics, arrays = score_adversarial(adv, prov, data, q_idx, topk, attack.targeted,
-                                            {k: torch.cat([n[k] for n in norms])
-                                             for k in norms[0]} if norms else {}, ties)
+
+
+@dataclass
+class Services:
+    """What an attack may draw on beyond its model, each loaded only if it reads it: the
+    undefended model of the same configuration (``source()``, transfer attacks), an undefended
+    model of another architecture (``surrogate(backbone, method)``), the cache of state fitted
+    per model; and where progress and time go."""
+
+    progress: Progress = NULL_PROGRESS
+    clock: PhaseClock = dataclass_field(default_factory=PhaseClock)
+    source: Callable[[], SourceModel | None] | None = None
+    surrogate: Callable[[str, str], SourceModel] | None = None
+    cache: StateCache | None = None
+
+
+def attack_metrics(setting: AttackSetting, prov, attack, services: Services | None = None
+                   ) -> tuple[dict, dict, dict]:
+    """Run ``attack`` on ``setting``'s queries against ``prov`` (a provisioned model with its
+    codes), check every batch against the setting's budget, and score the adversarial codes:
+    (metrics, per-query arrays, cost). A ranking-only attack gets a ``RankingOracle`` over
+    the model in its place, never the model."""
+    services = services or Services()
+    adv, norms, spent, counter, report = _run_attack(setting, prov, attack, services)
+    with services.clock.phase("metrics"):
+        metrics, arrays = score_adversarial(adv, prov, setting.data, setting.queries,
+                                            setting.topk, attack.targeted, norms, setting.ties)
     if report is not None:
         metrics["ensemble"] = report.metrics
         arrays.update(report.arrays)
@@ -239,6 +219,74 @@ def attack_metrics(attack, prov, data, q_idx, topk, scope, seed, progress,
                     queries_max=int(queries.max()))
         arrays["queries"] = queries.numpy()
     return metrics, arrays, cost
+
+
+def _attack_context(setting: AttackSetting, prov, attack, services: Services) -> AttackContext:
+    data, device = setting.data, next(prov.model.parameters()).device
+    provided = {**retrieval_data(prov, data, device), Need.TRAIN_IMAGES.value: data.train}
+    if services.source is not None:
+        provided[Need.SOURCE_MODEL.value] = services.source
+    if services.surrogate is not None:
+        provided[Need.SURROGATE_MODEL.value] = services.surrogate
+    return AttackContext.for_attack(attack, setting.seed, setting.scope, setting.topk,
+                                    make_attack=attacks.create, cache=services.cache,
+                                    ties=setting.ties, **provided)
+
+
+def _run_attack(setting: AttackSetting, prov, attack, services: Services):
+    """The adversarial codes of every batch (each checked against the budget), their
+    perturbation sizes, the oracle queries spent, the images counted and the attack's report."""
+    data, model, side = setting.data, prov.model, setting.side
+    device, budget = next(model.parameters()).device, setting.budget_of(attack)
+    ctx = _attack_context(setting, prov, attack, services)
+    plugin, ranking = f"attack '{attack.name}'", attack.access == "ranking"
+    rank = ranked_ids(model, prov.codes["database"]) if ranking else None
+    codes, norms, spent, counter = [], [], [], Counter()
+    task, q_idx, clock = f"attack:{setting.scope}", setting.queries, services.clock
+    services.progress.start(task, len(q_idx), f"{attack.name} on {setting.scope}")
+    # the model is shared by every later cell and the global RNG by everything: an attack that
+    # changes either fails its cell (the guards name it) instead of changing other numbers
+    try:
+        with unchanged_model(model, plugin), global_rng_untouched(plugin), blame(plugin), \
+                counter.attach(model):
+            with clock.phase("fitting"):
+                state = attack.prepare(None if ranking else model, ctx)
+            for start in range(0, len(q_idx), ATTACK_BATCH):
+                idx = q_idx[start:start + ATTACK_BATCH]
+                x = side.inputs(data.query, idx).to(device)
+                batch = _batch(attack, data, idx, device)
+                with clock.phase("attack"):
+                    if ranking:
+                        k = len(data.database) if setting.topk is None else \
+                            min(setting.topk, len(data.database))
+                        oracle = RankingOracle(rank, len(idx), k, attack.params.queries,
+                                               f"attack {attack.name}")
+                        x_adv = attack.perturb(oracle, x, batch, state, ctx)
+                        spent.append(oracle.spent)
+                    else:
+                        x_adv = attack.perturb(model, x, batch, state, ctx)
+                    side.check(attack, x, x_adv, budget)
+                    norms.append(side.norms(x, x_adv))
+                    with torch.no_grad(), eval_mode(model):
+                        codes.append(model.encode(x_adv))
+                services.progress.advance(task, len(idx))
+            report = attack.report(state)
+    finally:
+        services.progress.finish(task)
+    adv = torch.cat(codes)
+    if not torch.isfinite(adv).all():
+        raise PluginError(f"attack {attack.name}: the model produced non-finite codes")
+    sizes = {k: torch.cat([n[k] for n in norms]) for k in norms[0]} if norms else {}
+    return adv, sizes, spent, counter, report
+
+
+def _batch(attack, data, idx: torch.Tensor, device) -> QueryBatch:
+    """The labels of a batch an attack declared it needs (and nothing else)."""
+    return QueryBatch(
+        index=idx,
+        labels=data.query.labels[idx].to(device) if Need.QUERY_LABELS in attack.needs else None,
+        target_labels=(data.target_labels[idx].to(device)
+                       if Need.TARGET_LABELS in attack.needs else None))
 
 
 def ranked_ids(model: torch.nn.Module, db_codes: torch.Tensor

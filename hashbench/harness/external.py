@@ -13,12 +13,13 @@ import torch
 
 from hashbench.data import load_dataset
 from hashbench.errors import ResultError, ThreatModelError
-from hashbench.harness import cell_record
+from hashbench.harness.cell_record import record
 from hashbench.harness.evaluate import IMAGE_SIDE, score_adversarial
+from hashbench.harness.measures import model_and_clean
 from hashbench.harness.provenance import provenance, utc_now
-from hashbench.harness.runner import Runner
 from hashbench.harness.suites import CLEAN, CellSpec, Suite
 from hashbench.harness.threat_model import check_adversarial
+from hashbench.harness.work import CellWork
 from hashbench.records.io import sidecar_path, write_record, write_sidecar
 from hashbench.records.types import PluginRef, SidecarRef
 
@@ -52,7 +53,7 @@ def load_queries(path: Path) -> tuple[torch.Tensor, str]:
     return adv, hashlib.sha256(raw).hexdigest()
 
 
-def score_external(runner: Runner, cell: CellSpec, adv: torch.Tensor, name: str, source: Path,
+def score_external(work: CellWork, cell: CellSpec, adv: torch.Tensor, name: str, source: Path,
                    sha256: str, targeted: bool) -> Path:
     """Score adversarial queries made outside hashbench against ``cell``'s model and write
     a record marked external. ``adv`` must hold the first N protocol queries, perturbed
@@ -60,7 +61,7 @@ def score_external(runner: Runner, cell: CellSpec, adv: torch.Tensor, name: str,
     if not re.fullmatch(r"[a-z0-9_-]+", name):
         raise ResultError(f"external attack name {name!r}: use lower-case letters, digits, "
                           "_ and -")
-    data = load_dataset(cell.dataset, runner.opt.data_root)
+    data = load_dataset(cell.dataset, work.opt.data_root)
     n = adv.shape[0] if adv.ndim == 4 else 0
     if adv.ndim != 4 or not 1 <= n <= len(data.query) or \
             tuple(adv.shape[1:]) != tuple(data.image_shape):
@@ -68,19 +69,19 @@ def score_external(runner: Runner, cell: CellSpec, adv: torch.Tensor, name: str,
             f"{source}: expected a float tensor (N, {', '.join(map(str, data.image_shape))}) "
             f"of the first N <= {len(data.query)} {cell.dataset} queries, got "
             f"{tuple(adv.shape)}")
-    plan = runner.plan(replace(cell, attack=f"external-{name}", queries=n,
+    plan = work.plan(replace(cell, attack=f"external-{name}", queries=n,
                                attack_params={"file": source.name, "sha256": sha256}), data)
     cell, eps = plan.cell, plan.eps
     q_idx = torch.arange(n)
     clean = data.query.images(q_idx)
     linf = check_adversarial(clean, adv.to(clean.dtype), eps, f"external queries {source}")
     started, t0 = utc_now(), time.perf_counter()
-    out = runner.start(plan)
-    prov, _, _, arrays = runner.model_and_clean(plan, out, q_idx)
+    out = work.start(plan)
+    prov, _, _, arrays = model_and_clean(plan, work.context, out, q_idx)
     with torch.no_grad():
-        adv_codes = prov.model.eval().encode(adv.to(runner.device, clean.dtype))
+        adv_codes = prov.model.eval().encode(adv.to(work.device, clean.dtype))
     m, a = score_adversarial(adv_codes, prov, data, q_idx, plan.topk, targeted,
-                             IMAGE_SIDE.norms(clean, adv.to(clean.dtype)), cell.ties)
+                             IMAGE_SIDE.norms(clean, adv.to(clean.dtype)), plan.ties)
     out.metrics.update(m)
     arrays.update(a)
     out.attack = PluginRef(name=f"external:{name}", version=0,
@@ -88,8 +89,8 @@ def score_external(runner: Runner, cell: CellSpec, adv: torch.Tensor, name: str,
                            distribution="external", dist_version="n/a", third_party=True,
                            external=True)
     out.sidecar = SidecarRef.from_dict(write_sidecar(sidecar_path(plan.path), arrays))
-    write_record(plan.path, cell_record.record(
-        plan, out, provenance(runner.device, cell.seed, started, runner.opt.amp),
+    write_record(plan.path, record(
+        plan, out, provenance(work.device, cell.seed, started, work.opt.amp),
         time.perf_counter() - t0))
-    runner.progress.log(f"external queries: max l-inf {linf:.4g} <= eps {eps:.4g}")
+    work.progress.log(f"external queries: max l-inf {linf:.4g} <= eps {eps:.4g}")
     return plan.path

@@ -12,7 +12,7 @@ Order: first every model the pending cells need, a level at a time (the vanilla 
 then the defenses that fine-tune them), each trained once (the model cache's locks); then the
 attack and clean cells in parallel; then the worst cases, in this process, from their members'
 records. Workers write sidecars beside the records as the local executor does; only this
-process writes records (``runner.commit``), so resumption and failure records are the same as
+process writes records (``CellWork.commit``), so resumption and failure records are the same as
 in a local run.
 """
 
@@ -31,10 +31,10 @@ from hashbench.harness.threads import hold_threads
 from hashbench.harness.timing import with_training
 
 if TYPE_CHECKING:
-    from hashbench.harness.cell_record import CellPlan
-    from hashbench.harness.runner import Runner, RunOptions, RunSummary
+    from hashbench.harness.plan import CellPlan
+    from hashbench.harness.work import CellWork, RunOptions, RunSummary
 
-_WORKER: dict = {}  # per worker process: its runner, and the datasets it loaded
+_WORKER: dict = {}  # per worker process: its CellWork, and the datasets it loaded
 
 
 def _init(options: RunOptions, threads: int) -> None:
@@ -42,36 +42,33 @@ def _init(options: RunOptions, threads: int) -> None:
 
     cpu_kernels.pin()  # before torch loads: the protocol's kernels in every worker
     hold_threads(threads)
-    from hashbench.harness.runner import Runner
+    from hashbench.harness.work import CellWork
 
-    _WORKER["runner"] = Runner(options)
+    _WORKER["work"] = CellWork(options)
     _WORKER["data"] = {}
 
 
 def _data(name: str):
     from hashbench.data import load_dataset
 
-    runner = _WORKER["runner"]
     if name not in _WORKER["data"]:
-        _WORKER["data"][name] = load_dataset(name, runner.opt.data_root)
+        _WORKER["data"][name] = load_dataset(name, _WORKER["work"].opt.data_root)
     return _WORKER["data"][name]
 
 
 def _train(cell) -> tuple[int, dict[str, float]]:
     """Train (or load) ``cell``'s model into the shared cache; returns the models trained and
     the seconds it took by phase."""
-    runner = _WORKER["runner"]
-    before, clock = runner.provisioner.trained, runner.clock.snapshot()
-    runner.provisioner.get(cell, _data(cell.dataset), cell.defense)
-    return runner.provisioner.trained - before, runner.clock.since(clock)
+    _, trained, phases = _WORKER["work"].train(cell, _data(cell.dataset))
+    return trained, phases
 
 
 def _compute(cell):
     """Compute one cell (its sidecar written beside its record's path); returns the record."""
-    runner = _WORKER["runner"]
-    before = runner.provisioner.trained
-    record = runner.compute(runner.plan(cell, _data(cell.dataset)))
-    return record, runner.provisioner.trained - before
+    work = _WORKER["work"]
+    before = work.trained
+    record = work.compute(work.plan(cell, _data(cell.dataset)))
+    return record, work.trained - before
 
 
 @dataclass
@@ -79,26 +76,26 @@ class PoolExecutor:
     jobs: int
     threads: int = 1  # torch threads per worker: the protocol's one thread per cell
 
-    def execute(self, runner: Runner, pending: list[CellPlan], summary: RunSummary) -> None:
+    def execute(self, work: CellWork, pending: list[CellPlan], summary: RunSummary) -> None:
         if not pending:
             return
         cells = [p for p in pending if p.cell.attack not in AGGREGATES]
         aggregates = [p for p in pending if p.cell.attack in AGGREGATES]
         context = multiprocessing.get_context("spawn")  # no forked torch or numba state
         # the driver decided what to compute, and the time limit in force (the suite's)
-        options = replace(runner.opt, force=True, cell_timeout=runner.cell_timeout or 0)
+        options = replace(work.opt, force=True, cell_timeout=work.cell_timeout or 0)
         with ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_init,
                                  initargs=(options, self.threads)) as pool:
-            trained = self._train_models(runner, pool, cells, summary)
+            trained = self._train_models(work, pool, cells, summary)
             if trained is None:
                 return
-            self._cells(runner, pool, cells, summary, *trained)
-        if summary.failed and runner.opt.fail_fast:
+            self._cells(work, pool, cells, summary, *trained)
+        if summary.failed and work.opt.fail_fast:
             return
-        LocalExecutor().execute(runner, aggregates, summary)  # seconds: per-query minima
+        LocalExecutor().execute(work, aggregates, summary)  # seconds: per-query minima
 
     @staticmethod
-    def _train_models(runner: Runner, pool, cells: list[CellPlan], summary: RunSummary
+    def _train_models(work: CellWork, pool, cells: list[CellPlan], summary: RunSummary
                       ) -> tuple[dict[Path, str], dict[Path, tuple]] | None:
         """Every model the cells need, trained once, parents before children. Returns, per
         record path, why its model failed to train (its cell is then failed without training
@@ -108,7 +105,7 @@ class PoolExecutor:
         levels: dict[int, dict[str, object]] = {}
         key_of: dict[Path, str] = {}
         for plan in cells:
-            ident = runner.provisioner.identity(plan.cell, plan.data, plan.cell.defense)
+            ident = work.identity(plan)
             key_of[plan.path] = ident.key
             depth, parent = 0, ident.parent
             while parent is not None:
@@ -124,7 +121,7 @@ class PoolExecutor:
                     summary.trained_models += cost[key][0]
                 except Exception as err:  # noqa: BLE001 - its cells fail with the reason
                     broken[key] = one_line(err)
-                    if runner.opt.fail_fast:
+                    if work.opt.fail_fast:
                         return None
         charged: dict[Path, tuple] = {}
         for plan in cells:
@@ -134,7 +131,7 @@ class PoolExecutor:
         return {path: broken[key] for path, key in key_of.items() if key in broken}, charged
 
     @staticmethod
-    def _cells(runner: Runner, pool, cells: list[CellPlan], summary: RunSummary,
+    def _cells(work: CellWork, pool, cells: list[CellPlan], summary: RunSummary,
                failed: dict[Path, str], charged: dict[Path, tuple]) -> None:
         """The cells, as many at a time as there are workers; each record committed as it
         comes back (a cell another run holds is skipped here and left to that run). A cell
@@ -143,16 +140,16 @@ class PoolExecutor:
 
         running: dict[Future, tuple[CellPlan, object]] = {}
         for plan in cells:
-            lock = runner.record_lock(plan)
+            lock = work.lock(plan)
             if not lock.acquire(blocking=False):
-                runner.progress.log(f"another run is computing {plan.path}; left to it")
+                work.progress.log(f"another run is computing {plan.path}; left to it")
                 continue
             if plan.path in failed:
                 with lock:
-                    runner.commit(plan, runner.failed_record(
+                    work.commit(plan, work.failed_record(
                         plan, f"defense '{plan.cell.defense}' failed to train this model "
                         f"earlier in this run: {failed[plan.path]}", utc_now()), summary)
-                runner.progress.advance("matrix")
+                work.progress.advance("matrix")
                 continue
             running[pool.submit(_compute, plan.cell)] = (plan, lock)
         while running:
@@ -164,14 +161,14 @@ class PoolExecutor:
                     summary.trained_models += trained
                     if plan.path in charged:
                         record = with_training(record, *charged[plan.path])
-                    runner.commit(plan, record, summary)
+                    work.commit(plan, record, summary)
                 except Exception as err:  # noqa: BLE001 - a worker that died: a failed record
-                    runner.commit(plan, runner.failed_record(
+                    work.commit(plan, work.failed_record(
                         plan, f"worker process failed: {one_line(err)}", utc_now()), summary)
                 finally:
                     lock.release()
-                runner.progress.advance("matrix")
-                if summary.failed and runner.opt.fail_fast:
+                work.progress.advance("matrix")
+                if summary.failed and work.opt.fail_fast:
                     for other, (_, held) in running.items():
                         other.cancel()
                         held.release()

@@ -4,7 +4,7 @@ Dependencies are Ray object refs: a defense's training task takes its vanilla mo
 result, and each cell task takes its model's. Models travel as the model cache's own files
 (``ModelStore.export``), records and sidecars come back to the driver as return values, so
 workers need no shared filesystem; with one, the copies are no-ops. Only the driver writes
-results, through the runner, exactly as the local executor does: a finished cell is never
+results, through ``CellWork.commit``, exactly as the local executor does: a finished cell is never
 lost, a restarted driver skips finished records and cached models, and a failed cell gets a
 failed record.
 
@@ -40,8 +40,8 @@ from hashbench.harness.timing import with_training
 from hashbench.records.io import read_result, sidecar_path, write_result
 
 if TYPE_CHECKING:
-    from hashbench.harness.cell_record import CellPlan
-    from hashbench.harness.runner import Runner, RunOptions, RunSummary
+    from hashbench.harness.plan import CellPlan
+    from hashbench.harness.work import CellWork, RunOptions, RunSummary
     from hashbench.records.types import Record
 
 POLL_SECONDS = 0.5
@@ -57,12 +57,12 @@ def require_ray():
 
 # ---------------------------------------------------------------- what runs on a worker
 
-def _worker_runner(options: RunOptions, threads: int, results_dir: Path | None = None) -> Runner:
-    from hashbench.harness.runner import Runner
+def _worker(options: RunOptions, threads: int, results_dir: Path | None = None) -> CellWork:
     from hashbench.harness.threads import hold_threads
+    from hashbench.harness.work import CellWork
 
     hold_threads(max(1, threads))  # torch and numba: numba's OpenMP layer would reset torch's
-    return Runner(replace(options, results_dir=results_dir or options.results_dir))
+    return CellWork(replace(options, results_dir=results_dir or options.results_dir))
 
 
 def train_task(options: RunOptions, cell, parent: tuple | None, threads: int, tracker, label: str
@@ -72,13 +72,12 @@ def train_task(options: RunOptions, cell, parent: tuple | None, threads: int, tr
     from hashbench.data import load_dataset
 
     tracker.started.remote(label)
-    runner = _worker_runner(options, threads)
+    work = _worker(options, threads)
     if parent is not None:
-        runner.provisioner.store.import_files(parent[1])
+        work.add_model_files(parent[1])
     data = load_dataset(cell.dataset, options.data_root)
-    prov = runner.provisioner.get(cell, data, cell.defense)
-    return (prov.key, runner.provisioner.store.export(prov.key), runner.provisioner.trained,
-            runner.clock.snapshot())
+    key, trained, phases = work.train(cell, data)
+    return key, work.model_files(key), trained, phases
 
 
 def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int, tracker,
@@ -92,16 +91,16 @@ def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int,
     tracker.started.remote(label)
     scratch = Path(tempfile.mkdtemp(prefix="hashbench-cell-"))
     try:
-        runner = _worker_runner(options, threads, scratch)
-        runner.provisioner.store.import_files(model[1])
+        work = _worker(options, threads, scratch)
+        work.add_model_files(model[1])
         data = load_dataset(cell.dataset, options.data_root)
+        plan = work.plan(cell, data)
         # without this check a worker with other code would silently train its own model
-        _same_key(runner.provisioner.identity(cell, data, cell.defense).key, model[0])
-        plan = runner.plan(cell, data)
+        _same_key(work.identity(plan).key, model[0])
         _same_key(plan.config_hash, chash, "config hash")
         for name, (record, sidecar) in zip(member_names, members):
             write_result(plan.path.with_name(f"{name}.json"), record, sidecar)
-        record = runner.compute(plan)
+        record = work.compute(plan)
         return record, sidecar_path(plan.path).read_bytes() if record.sidecar else None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -172,7 +171,7 @@ class RayExecutor:
     # seconds to reach the cluster (a head that is down must not make the run wait forever)
     connect_timeout: float = CONNECT_TIMEOUT
 
-    def execute(self, runner: Runner, pending: list[CellPlan], summary: RunSummary) -> None:
+    def execute(self, work: CellWork, pending: list[CellPlan], summary: RunSummary) -> None:
         if not pending:
             return
         ray = require_ray()
@@ -191,33 +190,33 @@ class RayExecutor:
                                      f"{self.address or 'a new local instance'} ({err}); start "
                                      "one with `ray start --head` or drop --address") from err
         try:
-            _Driver(ray, runner, self).run(pending, summary)
+            _Driver(ray, work, self).run(pending, summary)
         finally:
             if started_here:
                 ray.shutdown()
 
-    def gpus(self, ray, runner: Runner) -> float:
+    def gpus(self, ray, work: CellWork) -> float:
         if self.gpus_per_cell is not None:
             return self.gpus_per_cell
-        wants_cuda = runner.opt.device.startswith("cuda") or (
-            runner.opt.device == "auto" and ray.cluster_resources().get("GPU", 0) > 0)
+        wants_cuda = work.opt.device.startswith("cuda") or (
+            work.opt.device == "auto" and ray.cluster_resources().get("GPU", 0) > 0)
         return 1.0 if wants_cuda else 0.0
 
 
 class _Driver:
     """One run's bookkeeping: model tasks by cache key, cell tasks, and what came back."""
 
-    def __init__(self, ray, runner: Runner, cfg: RayExecutor):
-        self.ray, self.runner, self.cfg = ray, runner, cfg
+    def __init__(self, ray, work: CellWork, cfg: RayExecutor):
+        self.ray, self.work, self.cfg = ray, work, cfg
         # workers see the driver's absolute paths; the results dir is only ever the driver's
         # (workers on other nodes do not inherit the driver's $HASHBENCH_DATA)
-        data_root = runner.opt.data_root or data_root_from_env()
-        self.options = replace(runner.opt, cache_dir=Path(runner.opt.cache_dir).resolve(),
+        data_root = work.opt.data_root or data_root_from_env()
+        self.options = replace(work.opt, cache_dir=Path(work.opt.cache_dir).resolve(),
                                data_root=Path(data_root).resolve() if data_root else None)
         # a suite that fixes its threads per cell (threads = 1) gets them whatever the task's
         # CPU reservation: its bytes must not depend on the cluster
-        self.threads = runner.threads or max(1, int(cfg.cpus_per_cell))
-        resources = dict(num_cpus=cfg.cpus_per_cell, num_gpus=cfg.gpus(ray, runner),
+        self.threads = work.threads or max(1, int(cfg.cpus_per_cell))
+        resources = dict(num_cpus=cfg.cpus_per_cell, num_gpus=cfg.gpus(ray, work),
                          max_retries=cfg.max_retries)
         self.train = ray.remote(train_task).options(**resources)
         self.cell = ray.remote(cell_task).options(**resources)
@@ -232,9 +231,9 @@ class _Driver:
         trains it, or the driver's cached files."""
         if ident.key in self.models:
             return self.models[ident.key]
-        store = self.runner.provisioner.store
-        if store.has(ident.key):
-            ref = self.ray.put((ident.key, store.export(ident.key), 0, {}))
+        files = self.work.model_files(ident.key)
+        if files is not None:
+            ref = self.ray.put((ident.key, files, 0, {}))
         else:
             cell = replace(item.cell, defense=ident.ref["name"],
                            defense_params=ident.ref["params"])
@@ -246,14 +245,13 @@ class _Driver:
         return ref
 
     def run(self, pending: list[CellPlan], summary: RunSummary) -> None:
-        prov = self.runner.provisioner
         cells: dict[object, tuple[CellPlan, str]] = {}  # ref -> (cell, model key)
         by_path: dict[Path, object] = {}
         for item in pending:  # suite order: a worst case comes after its members
             c = item.cell
-            ident = prov.identity(c, item.data, c.defense)
+            ident = self.work.identity(item)
             model = self.model_ref(item, ident)
-            members = {}  # a member that is neither pending nor on disk: the worker's runner
+            members = {}  # a member that is neither pending nor on disk: the worker's measure
             for name in c.worst_case_of if c.attack in AGGREGATES else ():  # reports it
                 p = item.path.with_name(f"{name}.json")
                 if p in by_path:
@@ -267,7 +265,7 @@ class _Driver:
         self._collect(cells, summary)
 
     def _collect(self, cells: dict[object, tuple[CellPlan, str]], summary: RunSummary) -> None:
-        ray, progress = self.ray, self.runner.progress
+        ray, progress = self.ray, self.work.progress
         first_clean = {}
         for item, key in cells.values():
             if item.cell.attack == CLEAN:
@@ -288,14 +286,14 @@ class _Driver:
                 try:
                     record, sidecar = ray.get(ref)
                 except Exception as err:  # noqa: BLE001 - a task error or a dead worker
-                    record, sidecar = self.runner.failed_record(item, _describe(err), started), None
+                    record, sidecar = self.work.failed_record(item, _describe(err), started), None
                 else:
                     record = replace(record, provenance=replace(record.provenance,
                                                                 command=self.command))
                     if first_clean.get(key) is item and key in self.train_cost:
                         # as in a local run, the model's clean cell carries its training cost
                         record = with_training(record, *self.train_cost.pop(key))
-                self.runner.commit(item, record, summary, sidecar)
+                self.work.commit(item, record, summary, sidecar)
                 finished.add(str(item.path))
                 failed += record.status == "failed"
                 progress.advance("matrix")
@@ -303,7 +301,7 @@ class _Driver:
                        if not n.startswith("train:")} - finished
             progress.advance("matrix", 0, queued=len(cells) - len(finished) - len(running),
                              running=len(running), done=len(finished), failed=failed)
-            if failed and self.runner.opt.fail_fast:
+            if failed and self.work.opt.fail_fast:
                 for ref in waiting:
                     ray.cancel(ref, force=True)
                 return
@@ -315,7 +313,7 @@ class _Driver:
         except Exception:  # noqa: BLE001 - the model's cells record the error
             return
         _same_key(key, self.training[ref])
-        self.runner.provisioner.store.import_files(files)
+        self.work.add_model_files(files)
         summary.trained_models += trained  # trained on a worker: counted in the summary
         self.train_cost[key] = (trained, phases)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hashbench.errors import ConfigError, ResultError
+from hashbench.errors import ConfigError, HashbenchError, ResultError
 from hashbench.harness.paths import check_component, overlaps
 from hashbench.harness.suites import AGGREGATES, CLEAN, CellSpec
 from hashbench.records.io import iter_record_paths, load_record
@@ -92,6 +92,63 @@ def settings_of(cells: list[tuple[Path, dict, CellSpec]]) -> tuple[int | None, f
                               for _, rec, _ in cells)
     exact = one and all(cell.generators == "cell" for _, _, cell in cells)
     return (1 if one else None), (0.0 if exact else TOLERANCE)
+
+
+@dataclass
+class Reproduction:
+    """What ``recompute`` did: each published record with its recomputed one (None when its
+    cell could not be recomputed: its dataset is unavailable), the tolerance in force and the
+    scratch folder."""
+
+    rows: list[tuple[Path, dict, dict | None]]
+    tolerance: float
+    scratch: Path
+
+
+def recompute(paths: list[Path], scratch: Path | None = None, cache: Path | None = None,
+              tolerance: float | None = None, jobs: int | None = None, device: str = "cpu",
+              data_root: Path | None = None, progress=None) -> Reproduction:
+    """Recompute the published cells under ``paths`` into ``scratch`` (a temporary folder by
+    default), through the same path as a run (``suite_run.run_cells``), models trained again
+    unless ``cache`` is given (never taken from the zoo)."""
+    import tempfile
+
+    from hashbench.data import load_dataset
+    from hashbench.harness.cells import record_path
+    from hashbench.harness.suites import Suite
+    from hashbench.harness.work import RunOptions
+    from hashbench.progress import NULL_PROGRESS
+    from hashbench.suite_run import run_cells
+
+    if scratch is not None:
+        check_scratch(scratch, list(paths))
+    cells = published_cells(list(paths))
+    if not cells:
+        raise ResultError("no ok record under the given paths to reproduce")
+    threads, default_tolerance = settings_of(cells)
+    if jobs is not None and jobs > 1 and threads != 1:
+        raise ConfigError(f"--jobs {jobs} computes every cell on one thread, but these "
+                          "records were not all computed on one thread (their provenance's "
+                          "cpu_kernels.threads); use --jobs 1")
+    scratch = Path(scratch or tempfile.mkdtemp(prefix="hashbench-reproduce-"))
+    options = RunOptions(results_dir=scratch / "results", cache_dir=cache or scratch / "cache",
+                         device=device, force=True, data_root=data_root, zoo=False,
+                         cell_timeout=0)  # no limit: the published cells all finished once
+    # the cells as one run: the records' thread count held, worst cases after their members
+    run = Suite(name="reproduce", version=1, description="", seed=0, worst_case=(), groups=(),
+                defense_params={}, attack_params={}, source="records", threads=threads)
+    run_cells(run, [cell for _, _, cell in cells], options, jobs=jobs,
+              progress=progress or NULL_PROGRESS)
+    rows = []
+    for path, published, cell in cells:
+        try:
+            data = load_dataset(cell.dataset, data_root)
+        except HashbenchError:
+            rows.append((path, published, None))
+            continue
+        mine = record_path(options.results_dir, cell, data.eps)
+        rows.append((path, published, load_record(mine) if mine.is_file() else None))
+    return Reproduction(rows, default_tolerance if tolerance is None else tolerance, scratch)
 
 
 def compare(published: dict, recomputed: dict, path: Path) -> list[Comparison]:

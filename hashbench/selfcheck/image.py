@@ -187,7 +187,8 @@ def check_attack(cls, params: dict | None = None) -> list[Check]:
         provided[Need.SOURCE_MODEL.value] = other
         provided[Need.SURROGATE_MODEL.value] = lambda backbone, method: other
         provided[Need.TRAIN_IMAGES.value] = train
-        ctx = AttackContext.for_attack(cls, seed, "selfcheck", **provided)
+        ctx = AttackContext.for_attack(cls, seed, "selfcheck", make_attack=attack_registry.create,
+                                       **provided)
         batch = QueryBatch(index=torch.arange(N_QUERY),
                            labels=q_labels if Need.QUERY_LABELS in cls.needs else None,
                            target_labels=targets if Need.TARGET_LABELS in cls.needs else None)

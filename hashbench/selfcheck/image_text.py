@@ -70,7 +70,8 @@ def check_text_attack(cls, params: dict | None = None) -> list[Check]:
         model.text.train(train_mode)
         provided = {Need.TRAIN_CODES.value: codes, Need.TRAIN_LABELS.value: train.labels,
                     Need.DATABASE_CODES.value: codes, Need.DATABASE_LABELS.value: train.labels}
-        ctx = AttackContext.for_attack(cls, 0, "selfcheck", **provided)
+        ctx = AttackContext.for_attack(cls, 0, "selfcheck", make_attack=attack_registry.create,
+                                       **provided)
         batch = QueryBatch(index=torch.arange(N_QUERY), labels=train.labels[:N_QUERY],
                            target_labels=train.labels[N_QUERY:2 * N_QUERY])
         return attack.perturb(model.text, texts.clone(), batch,

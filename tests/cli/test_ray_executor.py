@@ -15,8 +15,9 @@ from test_run_cli import KILL_SUITE, hb, records
 
 from hashbench.cli import cli
 from hashbench.errors import ConfigError
-from hashbench.harness.runner import Runner, RunOptions
+from hashbench.harness.runner import Runner
 from hashbench.harness.suites import load_suite
+from hashbench.harness.work import RunOptions
 from hashbench.records.io import load_record
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install "

@@ -18,10 +18,11 @@ from hashbench.metrics import average_precision, precision_recall_curve  # noqa:
 
 # measured at this size (400 x 40,000, 32 bits) on 2-core machines: mAP@5000 7-11x the anchor,
 # full-ranking mAP 7-15x, PR curve 8-19x; the anchor's argsort is numpy's SIMD sort, several times
-# faster on a CPU with AVX-512 than without, which is most of that spread (at NUS-WIDE scale the
-# ratios are 12-30x, see benchmarks/README.md). Floors sit well below the lowest: room for a
-# noisy machine, while a kernel that falls back to a sort or to the torch path (2x or less) fails
-FLOORS = {"map_at_k": 3.5, "full_map": 4.0, "pr_curve": 5.0}
+# faster on a CPU with AVX-512 than without, which is most of that spread (on this project's
+# AVX-512 machines: 3.3x, 4.0x and 6.3x; at NUS-WIDE scale the ratios are 12-30x, see
+# benchmarks/README.md). Floors sit below the lowest: room for a noisy machine, while a kernel
+# that falls back to a sort or to the torch path (2x or less) fails
+FLOORS = {"map_at_k": 2.5, "full_map": 2.5, "pr_curve": 3.5}
 # the attack engine against a bare forward+backward loop (benchmarks: within 1.00-1.07x)
 ENGINE_CEILING = 1.35
 

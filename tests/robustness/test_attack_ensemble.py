@@ -6,10 +6,9 @@ import torch
 from masking import HardSign  # tests/masking.py
 
 from hashbench.api import Need, SourceModel
-from hashbench.harness.evaluate import attack_metrics
+from hashbench.harness.evaluate import AttackSetting, Services, attack_metrics
 from hashbench.harness.provision import Provisioned
 from hashbench.metrics import random_ranking_map
-from hashbench.progress import NULL_PROGRESS
 from hashbench.registry import attacks
 from hashbench.retrieval_objective import min_average_precision
 from hashbench.training import encode_split
@@ -26,9 +25,9 @@ def source_of(model, codes, data):
 
 def attacked(prov, data, name, source=None, n=N_QUERIES, ties="index", **params):
     attack = attacks.create(name, **{"eps": 0.3, **params})
-    metrics, arrays, _ = attack_metrics(attack, prov, data, torch.arange(n), None,
-                                        f"ensemble/{name}", 0, NULL_PROGRESS,
-                                        source=lambda: source, ties=ties)
+    metrics, arrays, _ = attack_metrics(
+        AttackSetting(data, torch.arange(n), None, f"ensemble/{name}", 0, ties=ties), prov, attack,
+        Services(source=lambda: source))
     return metrics, arrays
 
 
@@ -89,7 +88,9 @@ def test_gradient_masking_is_seen_through_and_flagged(masked, mnist):
     # ...but not a gradient-free search on the outputs alone
     assert square <= min(white.values()) - 0.15
     alone, _ = attacked(prov, mnist, "hash_aa", n=n, steps=10, queries=60, transfer=False)
-    assert alone["map"] <= square + 1e-9 and alone["ensemble"]["masking_suspected"]
+    # the ensemble's square stage draws its own squares (its own scope), so it matches the
+    # square run above in distribution, not query for query: within a query's share of AP
+    assert alone["map"] <= square + 1 / n and alone["ensemble"]["masking_suspected"]
     # nor queries transferred from the unmasked model: they break it outright
     full, _ = attacked(prov, mnist, "hash_aa", source, n=n, steps=10, queries=60)
     assert full["map"] <= 0.15 and full["ensemble"]["masking_suspected"]

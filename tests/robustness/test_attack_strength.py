@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from hashbench.harness.evaluate import attack_metrics, clean_metrics
+from hashbench.harness.evaluate import AttackSetting, attack_metrics, clean_metrics
 from hashbench.harness.provision import Provisioned
-from hashbench.progress import NULL_PROGRESS
 from hashbench.registry import attacks
 from hashbench.training import encode_split
 
@@ -21,8 +20,8 @@ def prov(trained_mnist):
 def attacked(prov, data, name, **params):
     attack = attacks.create(name, **{"eps": 0.3, **params})
     q_idx = torch.arange(N_QUERIES)
-    metrics, _, _ = attack_metrics(attack, prov, data, q_idx, None, f"strength/{name}", 0,
-                                   NULL_PROGRESS)
+    metrics, _, _ = attack_metrics(AttackSetting(data, q_idx, None, f"strength/{name}", 0),
+                                   prov, attack)
     return metrics
 
 

@@ -9,11 +9,10 @@ import torch
 
 from hashbench.api import TrainContext
 from hashbench.data import load_dataset
-from hashbench.harness.evaluate import attack_metrics
+from hashbench.harness.evaluate import AttackSetting, attack_metrics
 from hashbench.harness.provision import Provisioned
 from hashbench.harness.tracks import IMAGE_TEXT
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
-from hashbench.progress import NULL_PROGRESS
 from hashbench.registry import attacks, defenses, methods
 from hashbench.training import encode_split, encode_texts
 
@@ -40,8 +39,8 @@ def i2t(model, data) -> Provisioned:
 
 def robust_map(prov, data, **params) -> float:
     attack = attacks.create("center_pgd", **{"eps": 0.3, "steps": 50, **params})
-    metrics, _, _ = attack_metrics(attack, prov, data, torch.arange(N_QUERIES), None,
-                                   "robustness/cm", 0, NULL_PROGRESS)
+    metrics, _, _ = attack_metrics(
+        AttackSetting(data, torch.arange(N_QUERIES), None, "robustness/cm", 0), prov, attack)
     return metrics["map"]
 
 

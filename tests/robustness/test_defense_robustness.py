@@ -11,9 +11,8 @@ import pytest
 import torch
 
 from hashbench.api import TrainContext
-from hashbench.harness.evaluate import attack_metrics, clean_metrics
+from hashbench.harness.evaluate import AttackSetting, attack_metrics, clean_metrics
 from hashbench.harness.provision import Provisioned
-from hashbench.progress import NULL_PROGRESS
 from hashbench.registry import attacks, defenses, make_loss
 from hashbench.seeding import generator
 from hashbench.training import encode_split
@@ -24,8 +23,8 @@ CPU_RECIPE = {"epochs": 2, "optimizer": "adam", "lr": 1e-3}
 
 def robust_map(prov, data, attack_name, **params) -> float:
     attack = attacks.create(attack_name, **{"eps": 0.3, "steps": 50, **params})
-    metrics, _, _ = attack_metrics(attack, prov, data, torch.arange(N_QUERIES), None,
-                                   f"robustness/{attack_name}", 0, NULL_PROGRESS)
+    metrics, _, _ = attack_metrics(AttackSetting(data, torch.arange(N_QUERIES), None,
+                                                 f"robustness/{attack_name}", 0), prov, attack)
     return metrics["map"]
 
 

@@ -11,9 +11,8 @@ from masking import HardSign  # tests/masking.py
 
 from hashbench.api import AttackContext, Need, QueryBatch, RankingOracle, SourceModel
 from hashbench.errors import PluginError
-from hashbench.harness.evaluate import attack_metrics, ranked_ids
+from hashbench.harness.evaluate import AttackSetting, Services, attack_metrics, ranked_ids
 from hashbench.harness.provision import Provisioned
-from hashbench.progress import NULL_PROGRESS
 from hashbench.registry import attacks
 from hashbench.training import encode_split
 
@@ -22,8 +21,8 @@ N = 64
 
 def run(prov, data, name, n=N, surrogate=None, cache=None, **params):
     attack = attacks.create(name, **{"eps": 0.3, **params})
-    return attack_metrics(attack, prov, data, torch.arange(n), None, f"literature/{name}", 0,
-                          NULL_PROGRESS, surrogate=surrogate, cache=cache)
+    return attack_metrics(AttackSetting(data, torch.arange(n), None, f"literature/{name}", 0),
+                          prov, attack, Services(surrogate=surrogate, cache=cache))
 
 
 @pytest.fixture(scope="module")
@@ -199,8 +198,8 @@ def test_transfer_from_the_model_itself_leaves_the_queries_clean(vanilla, mnist,
         Need.DATABASE_CODES.value: codes["database"],
         Need.DATABASE_LABELS.value: mnist.database.labels})
     attack = attacks.create("transfer", eps=0.3, steps=5)
-    m, _, cost = attack_metrics(attack, vanilla, mnist, torch.arange(16), None, "t", 0,
-                                NULL_PROGRESS, source=lambda: source)
+    m, _, cost = attack_metrics(AttackSetting(mnist, torch.arange(16), None, "t", 0), vanilla,
+                                attack, Services(source=lambda: source))
     # white-box on itself would not be a transfer: nothing moves, nothing is differentiated
     assert m["linf_max"] == 0.0 and cost["backward_images"] == 0
 

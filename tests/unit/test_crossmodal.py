@@ -15,9 +15,11 @@ from hashbench.codes import center_codes
 from hashbench.data import load_dataset
 from hashbench.data.literature import load_list_dataset
 from hashbench.errors import ConfigError, DataError, ThreatModelError
-from hashbench.harness.runner import Runner, RunOptions, RunSummary
+from hashbench.harness.measures import make_attack
+from hashbench.harness.runner import Runner
 from hashbench.harness.suites import load_suite
 from hashbench.harness.threat_model import check_text_adversarial
+from hashbench.harness.work import RunOptions, RunSummary
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec, build_model
 from hashbench.optim import greedy_flips
 from hashbench.registry import attacks, methods
@@ -204,14 +206,14 @@ def test_modality_mismatches_are_one_line_errors(tmp_path):
     data = load_dataset("mnist_multi")
     cell = next(c for c in load_suite("crossmodal_smoke").cells() if c.attack == "text_flip")
     with pytest.raises(ConfigError, match="perturbs image queries, but this cell attacks text"):
-        runner._attack(runner.plan(type(cell)(**{**cell.__dict__, "attack": "hag"}), data))
+        make_attack(runner.work.plan(type(cell)(**{**cell.__dict__, "attack": "hag"}), data))
     image_cell = next(c for c in load_suite("smoke").cells() if c.attack == "hag")
     with pytest.raises(ConfigError, match="perturbs text queries.*text_attacks"):
-        runner._attack(runner.plan(type(image_cell)(**{**image_cell.__dict__,
-                                                       "attack": "text_flip"}),
-                                   load_dataset("mnist")))
+        make_attack(runner.work.plan(type(image_cell)(**{**image_cell.__dict__,
+                                                         "attack": "text_flip"}),
+                                     load_dataset("mnist")))
     with pytest.raises(ConfigError, match="defense 'cgat' trains image hashing models.*cm_cgat"):
-        runner.provisioner.identity(cell, data, "cgat")
+        runner.work.models.identity(cell, data, "cgat")
     mnist_cell = type(cell)(**{**cell.__dict__, "dataset": "mnist"})
     summary = RunSummary()
     assert runner.pending(mnist_cell, summary) is None

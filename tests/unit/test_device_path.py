@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from hashbench.errors import HashbenchError
-from hashbench.harness.runner import resolve_device
+from hashbench.harness.work import resolve_device
 
 ROOT = Path(__file__).resolve().parents[2]
 HARD_CODED = re.compile(r"\.cuda\(|device\s*=\s*['\"]cuda")
