@@ -2,7 +2,7 @@
 
 Croce & Hein (ICML 2020) showed that fixed-step PGD with one start overstates robustness and
 that a step-size schedule driven by progress, momentum, restarts and several losses fix it. This
-is that recipe for Hamming retrieval (``hashbench.apgd`` holds the step schedule):
+is that recipe for Hamming retrieval (``hashbench.kit.apgd`` holds the step schedule):
 
 * **Surrogate losses, run in turn** (each is minimised over relaxed codes f(x') in (-1,1)^K):
   ``clean``  hinge agreement with the query's clean code b(x) (HAG's goal, Yang et al. 2020);
@@ -16,7 +16,7 @@ is that recipe for Hamming retrieval (``hashbench.apgd`` holds the step schedule
   Hinge: a bit drops out once its relaxed value is past ``-KAPPA`` on the wrong side, so the
   descent stops spending effort on bits already flipped (SAAT's masked loss has the same aim).
 * **Best iterate on the real objective**: every iterate's codes are scored with the query's AP
-  against the attacked model's database codes (``hashbench.retrieval_objective``), and the
+  against the attacked model's database codes (``hashbench.kit.retrieval_objective``), and the
   attack returns, per query, the iterate of lowest AP (ties: nearest the irrelevant side).
 * **Only queries still standing** go on to the next loss: a query within 0.005 of the lowest AP
   it can have is done (``DONE_MARGIN``).
@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hashbench.apgd import apgd
 from hashbench.api import Attack, Citation, Need
-from hashbench.codes import center_codes, mainstay_codes
+from hashbench.kit.apgd import apgd
+from hashbench.kit.codes import center_codes, mainstay_codes
+from hashbench.kit.optim import eval_mode
+from hashbench.kit.retrieval_objective import BestTracker, RetrievalScore
 from hashbench.metrics import binarize, hamming_distance
-from hashbench.optim import eval_mode
-from hashbench.retrieval_objective import BestTracker, RetrievalScore
 
 LOSSES = ("clean", "center", "mainstay", "target", "margin", "rank")
 KAPPA = 0.2  # hinge margin on relaxed codes: a bit is flipped "enough" past -KAPPA

@@ -16,8 +16,8 @@ from typing import Literal
 import torch
 
 from hashbench.api import Attack, Citation, Need
-from hashbench.codes import center_codes, mainstay_codes
-from hashbench.optim import Schedule, projected_descent
+from hashbench.kit.codes import center_codes, mainstay_codes
+from hashbench.kit.optim import Schedule, projected_descent
 
 
 @dataclass(frozen=True)

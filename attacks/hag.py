@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from hashbench.api import Attack, Citation
-from hashbench.optim import Schedule, eval_mode, projected_descent
+from hashbench.kit.optim import Schedule, eval_mode, projected_descent
 
 
 @dataclass(frozen=True)

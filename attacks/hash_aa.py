@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from hashbench.api import Attack, AttackReport, Citation, Need, QueryBatch
-from hashbench.optim import eval_mode
-from hashbench.retrieval_objective import BestTracker, RetrievalScore
+from hashbench.kit.optim import eval_mode
+from hashbench.kit.retrieval_objective import BestTracker, RetrievalScore
 
 APGD_LOSSES = ("clean", "center", "mainstay", "target", "margin")
 # Black-box stages beating the white-box ones by more than this (mAP) flags gradient masking.

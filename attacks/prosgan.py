@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from hashbench.api import Attack, Citation, Need
-from hashbench.optim import eval_mode
-from hashbench.prototypes import fitted_prototypes
+from hashbench.kit.optim import eval_mode
+from hashbench.kit.prototypes import fitted_prototypes
 
 # a bit whose relaxed output agrees with the target code by this much no longer counts
 MARGIN = 0.5

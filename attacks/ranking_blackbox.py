@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import torch
 
 from hashbench.api import Attack, Citation
-from hashbench.attack_kit import SquareSearch
+from hashbench.kit.attack_kit import SquareSearch
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import torch
 
 from hashbench.api import Attack, Citation, Need
+from hashbench.kit.optim import Schedule, alpha_at, eval_mode, project
 from hashbench.metrics import binarize, relevance
-from hashbench.optim import Schedule, alpha_at, eval_mode, project
 
 # SDHA's Adam learning rate at its budget of 8/255; rescaled to the cell's eps
 PAPER_LR, PAPER_EPS = 0.01, 8 / 255

@@ -8,7 +8,7 @@ passes, no gradient), so a defense that masks or obfuscates gradients cannot hid
 * each query of the budget, one random square of side s = round(sqrt(p HW)) is set, per channel,
   to x + eps or x - eps at random (the corners of the l-inf ball), and the candidate is kept when
   the query's *real* objective improves: a lower AP against the attacked model's database codes,
-  or, at equal AP, relaxed outputs nearer the irrelevant side (``hashbench.retrieval_objective``);
+  or, at equal AP, relaxed outputs nearer the irrelevant side (``hashbench.kit.retrieval_objective``);
 * p starts at ``p_init`` and halves on Square Attack's schedule (iterations 10, 50, 200, 500,
   1000, 2000, 4000, 6000, 8000 of 10,000, rescaled to the budget);
 * a query already within 0.005 of its lowest possible AP stops spending queries.
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 import torch
 
 from hashbench.api import Attack, Citation, Need
-from hashbench.attack_kit import SquareSearch
-from hashbench.optim import eval_mode
-from hashbench.retrieval_objective import BestTracker, RetrievalScore
+from hashbench.kit.attack_kit import SquareSearch
+from hashbench.kit.optim import eval_mode
+from hashbench.kit.retrieval_objective import BestTracker, RetrievalScore
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hashbench.api import Attack, Citation, Need
-from hashbench.codes import batch_anchors
-from hashbench.optim import Schedule, Update, projected_descent
+from hashbench.kit.codes import batch_anchors
+from hashbench.kit.optim import Schedule, Update, projected_descent
 
 DHTA_CITATION = Citation(
     key="Bai2020Targeted",

@@ -16,8 +16,8 @@ from typing import Literal
 import torch
 
 from hashbench.api import Citation, Need, TextAttack
-from hashbench.codes import batch_anchors, center_codes, mainstay_codes
-from hashbench.optim import eval_mode, greedy_flips
+from hashbench.kit.codes import batch_anchors, center_codes, mainstay_codes
+from hashbench.kit.optim import eval_mode, greedy_flips
 
 HOTFLIP = Citation(key="Ebrahimi2018HotFlip",
                    title="HotFlip: White-Box Adversarial Examples for Text Classification",

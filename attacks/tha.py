@@ -2,7 +2,7 @@
 
 Wang, Zhang, Lu, Xu, "Targeted Attack and Defense for Deep Hashing", SIGIR 2021 (the attack
 half of ATRDH; xunguangwang/Targeted-Attack-and-Defense-for-Deep-Hashing attack.py). A
-PrototypeNet (``hashbench.prototypes``, the one ATRDH trains beside its model) is fitted to the
+PrototypeNet (``hashbench.kit.prototypes``, the one ATRDH trains beside its model) is fitted to the
 attacked model's train codes, once per attacked model (cached with it): label vectors drawn from
 the database's distinct labels are pulled toward the codes sharing a label with them. Each query
 is then attacked by PGD minimising -f(x')^T sign(P(y_t)) / K, as the official code does (sign
@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hashbench.api import Attack, Citation, Need
-from hashbench.optim import Schedule, projected_descent
-from hashbench.prototypes import fitted_prototypes
+from hashbench.kit.optim import Schedule, projected_descent
+from hashbench.kit.prototypes import fitted_prototypes
 
 THA_CITATION = Citation(
     key="Wang2021Targeted",

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hashbench.api import Attack, Citation, Need
-from hashbench.attack_kit import transferred_queries
+from hashbench.kit.attack_kit import transferred_queries
 
 
 @dataclass(frozen=True)

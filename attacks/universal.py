@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 from hashbench.api import Attack, Citation, Need
-from hashbench.codes import center_codes
+from hashbench.kit.codes import center_codes
+from hashbench.kit.optim import Schedule, alpha_at, eval_mode
 from hashbench.metrics import binarize
-from hashbench.optim import Schedule, alpha_at, eval_mode
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ import torch
 
 from hashbench.api import AttackContext, Need, QueryBatch
 from hashbench.harness.work import resolve_device
+from hashbench.kit.training import amp_dtype
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.registry import attacks, make_loss
-from hashbench.training import amp_dtype
 
 
 class Utilisation:

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from hashbench.metrics import average_precision, binarize, precision_recall_curve
-from hashbench.metrics_cpu import pack_bits
+from hashbench.metrics.cpu import pack_bits
 
 HERE = Path(__file__).resolve().parent
 # DeepHash-pytorch's PR cutoffs (utils/tools.py draw_range)
@@ -146,7 +146,7 @@ def data(n_q: int, n_db: int, bits: int, labels: int, seed: int = 0):
 
 def pr_per_query(q, db, ql, dbl, cutoffs):
     """hashbench's per-query precision and recall (the kernel behind precision_recall_curve)."""
-    from hashbench.metrics_cpu import precision_recall_packed
+    from hashbench.metrics.cpu import precision_recall_packed
 
     return precision_recall_packed(pack_bits((binarize(q) > 0).numpy()),
                                    pack_bits((binarize(db) > 0).numpy()),

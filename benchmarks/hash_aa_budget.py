@@ -29,9 +29,9 @@ from hashbench.data import load_dataset
 from hashbench.harness.evaluate import AttackSetting, Services, attack_metrics
 from hashbench.harness.provision import Provisioned
 from hashbench.harness.threads import hold_threads
+from hashbench.kit.training import encode_split
 from hashbench.records.io import load_record
 from hashbench.registry import attacks
-from hashbench.training import encode_split
 from hashbench.zoo import default_root, entries, load_model
 
 RULE_MARGIN = 0.005

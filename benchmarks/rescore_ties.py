@@ -5,7 +5,7 @@ published image suite rescored on the same checkpoints and the same adversarial 
 
 Per record, the query codes come from its sidecar (clean and every attack store them) and the
 database codes from its checkpoint in the model zoo (sha256-checked); the tie-aware mAP is
-``hashbench.metrics_ties``'s, the worst case its per-query minimum over the record's members.
+``hashbench.metrics.ties``'s, the worst case its per-query minimum over the record's members.
 Prints, per row (mean over seeds), the published index-order value and the tie-aware one, and
 what a collapsed model (all codes equal) scores under each.
 """
@@ -26,7 +26,7 @@ import torch  # noqa: E402 - after the kernel pinning
 from hashbench.data import load_dataset  # noqa: E402
 from hashbench.harness.tracks import TRACKS  # noqa: E402
 from hashbench.metrics import average_precision  # noqa: E402
-from hashbench.metrics_ties import expected_average_precision, random_floor  # noqa: E402
+from hashbench.metrics.ties import expected_average_precision, random_floor  # noqa: E402
 from hashbench.records.io import iter_record_paths, load_record, read_sidecar  # noqa: E402
 from hashbench.zoo import load_model  # noqa: E402
 

@@ -20,11 +20,11 @@ from typing import ClassVar, Literal
 import torch
 
 from hashbench.api import Citation, Defense, Need
-from hashbench.defense_kit import TrainingParams
+from hashbench.kit.defense_kit import TrainingParams
+from hashbench.kit.optim import projected_descent
+from hashbench.kit.prototypes import PrototypeNet, prototype_loss
+from hashbench.kit.training import TrainConfig, encode_split
 from hashbench.metrics import binarize
-from hashbench.optim import projected_descent
-from hashbench.prototypes import PrototypeNet, prototype_loss
-from hashbench.training import TrainConfig, encode_split
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hashbench.codes import center_codes
-from hashbench.defense_kit import CGAT_CITATION, GuidedAdversarialTraining, GuidedATParams
+from hashbench.kit.codes import center_codes
+from hashbench.kit.defense_kit import CGAT_CITATION, GuidedAdversarialTraining, GuidedATParams
 
 
 @dataclass(frozen=True)

@@ -19,16 +19,16 @@ from typing import Literal
 import torch
 
 from hashbench.api import Citation, Defense, Need, QueryBatch
-from hashbench.codes import center_codes, mainstay_codes
-from hashbench.defense_kit import (
+from hashbench.kit.codes import center_codes, mainstay_codes
+from hashbench.kit.defense_kit import (
     CGAT_CITATION,
     SAAT_CITATION,
     GuidedATParams,
     MainstayATParams,
     TrainingParams,
 )
+from hashbench.kit.training import encode_split, encode_texts
 from hashbench.metrics import binarize
-from hashbench.training import encode_split, encode_texts
 
 
 @dataclass(frozen=True)

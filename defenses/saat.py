@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from hashbench.codes import mainstay_codes
-from hashbench.defense_kit import SAAT_CITATION, GuidedAdversarialTraining, MainstayATParams
+from hashbench.kit.codes import mainstay_codes
+from hashbench.kit.defense_kit import SAAT_CITATION, GuidedAdversarialTraining, MainstayATParams
 from hashbench.metrics import binarize
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hashbench.api import Citation, Defense, Need
-from hashbench.defense_kit import TrainingParams
+from hashbench.kit.defense_kit import TrainingParams
 
 
 @dataclass(frozen=True)

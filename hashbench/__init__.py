@@ -1,5 +1,10 @@
 """hashbench: a benchmark for the adversarial robustness of deep-hashing retrieval."""
 
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
 __version__ = "0.1.0"
 
 # The version of the training numerics of hashbench's own code (the plugin kit, the models, the
@@ -10,8 +15,38 @@ __version__ = "0.1.0"
 # model keeps its key (docs/versions.md).
 MODEL_CODE_VERSION = 1
 
-# importing hashbench changes nothing in the process: the CPU kernel pinning is the run entry
-# points' (hashbench.cpu_kernels)
+# importing hashbench changes nothing in the process but the version-1 paths below: the CPU
+# kernel pinning is the run entry points' (hashbench.cpu_kernels)
+
+
+# The plugin API's version-1 module paths (``hashbench.training``, ``hashbench.optim``...) name
+# the building blocks that now live in ``hashbench.kit``: a plugin written against version 1
+# imports them unchanged and gets the very same module objects (not copies), so there is one
+# place for each piece of code and no shim file per old path.
+KIT_MODULES = ("attack_kit", "defense_kit", "prototypes", "optim", "codes",
+               "retrieval_objective", "apgd", "params", "training", "seeding")
+_V1_PATHS = {f"hashbench.{m}": f"hashbench.kit.{m}" for m in KIT_MODULES}
+
+
+class _V1Path(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Resolves a version-1 path to the kit's module itself."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in _V1_PATHS:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        module = importlib.import_module(_V1_PATHS[spec.name])
+        spec.loader_state = module.__spec__  # the import system replaces it; put it back
+        return module
+
+    def exec_module(self, module):
+        module.__spec__ = module.__spec__.loader_state
+
+
+if not any(isinstance(f, _V1Path) for f in sys.meta_path):
+    sys.meta_path.append(_V1Path())
 
 
 def load_model(name: str, seed: int = 0, device: str = "cpu"):

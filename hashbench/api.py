@@ -2,7 +2,9 @@
 gives it.
 
 A plugin may import the modules of ``PLUGIN_API`` (their public names), nothing else of the core
-(a test checks every first-party plugin and the example package). Version 1 grew compatibly
+(a test checks every first-party plugin and the example package): this module, the building
+blocks of ``hashbench.kit`` and the metrics. API version 1's older module paths for the kit
+(``hashbench.training``, ``hashbench.optim``...) resolve to the same modules. Version 1 grew compatibly
 (source and surrogate models, train images, ensembles' members, reports, fitted-state caching,
 ranking-only attacks, image methods as plugins, inner attacks, the kits): every version-1 plugin
 still works. ``API_VERSION`` changes when this contract does; the registry refuses plugins built
@@ -18,24 +20,23 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
-from hashbench.attack_kit import (  # noqa: F401  (re-exported: part of the contract)
+from hashbench import KIT_MODULES
+from hashbench.errors import PluginError
+from hashbench.kit.attack_kit import (  # noqa: F401  (re-exported: part of the contract)
     AttackReport,
     QueryBatch,
     RankingOracle,
     StateCache,
 )
-from hashbench.errors import PluginError
+from hashbench.kit.params import parse_params
+from hashbench.kit.seeding import generator
 from hashbench.models.losses import HashLoss
-from hashbench.params import parse_params
 from hashbench.progress import NULL_PROGRESS, Progress
-from hashbench.seeding import generator
 
 API_VERSION = 1
-# what a plugin may import
-PLUGIN_API = ("hashbench.api", "hashbench.attack_kit", "hashbench.defense_kit",
-              "hashbench.prototypes", "hashbench.optim", "hashbench.codes", "hashbench.metrics",
-              "hashbench.retrieval_objective", "hashbench.apgd", "hashbench.params",
-              "hashbench.training")
+# what a plugin may import: this module, the metrics and the kit's building blocks
+# (hashbench/kit/; hashbench.<name>, API version 1's path, is the same module)
+PLUGIN_API = ("hashbench.api", "hashbench.metrics", *(f"hashbench.kit.{m}" for m in KIT_MODULES))
 SUPPORTED_API_VERSIONS = frozenset({1})
 
 
@@ -374,7 +375,7 @@ class TrainContext:
                                         role="inner attack", make_attack=self.attack, **data)
 
     def fit(self, model, split, step_fn, cfg, params=None):
-        from hashbench.training import fit
+        from hashbench.kit.training import fit
 
         return fit(model, split, step_fn, cfg, self.seed, self.scope, params, self.progress,
                    amp=self.amp)

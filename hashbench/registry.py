@@ -18,8 +18,8 @@ import torch
 
 from hashbench import api
 from hashbench.errors import ConfigError, PluginError, close_matches
+from hashbench.kit.params import params_to_dict
 from hashbench.models.losses import HashLoss
-from hashbench.params import params_to_dict
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 FIRST_PARTY = "hashbench"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from hashbench.optim import eval_mode
+from hashbench.kit.optim import eval_mode
 
 
 def share_label(y: torch.Tensor, bank_labels: torch.Tensor) -> torch.Tensor:

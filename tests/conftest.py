@@ -22,10 +22,10 @@ def mnist():
 @pytest.fixture(scope="session")
 def trained_mnist(mnist):
     """Vanilla DPSH 32 bits on embedded MNIST: the standard suite's optimiser, half its epochs (~10 s)."""
+    from hashbench.kit.seeding import generator
+    from hashbench.kit.training import TrainConfig, encode_split, fit
     from hashbench.models.hash_model import HashModel, ModelSpec
     from hashbench.registry import make_loss
-    from hashbench.seeding import generator
-    from hashbench.training import TrainConfig, encode_split, fit
 
     model = HashModel(ModelSpec("dpsh", "small_cnn", 32, 1, 10), seed=0)
     loss = make_loss("dpsh", mnist.train.labels, 32, generator(0, "loss"))

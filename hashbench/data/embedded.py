@@ -41,7 +41,7 @@ from hashbench.data.splits import (
     stratified_split,
 )
 from hashbench.errors import DataError, DataMissing
-from hashbench.seeding import numpy_rng
+from hashbench.kit.seeding import numpy_rng
 
 PROTOCOL_SEED = 0
 N_TAG_NOISE_WORDS = 30

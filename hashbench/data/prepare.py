@@ -44,8 +44,8 @@ import numpy as np
 
 from hashbench.data.literature import LIST_DATASETS, SPLIT_FILES
 from hashbench.errors import ConfigError, DataError, DataMissing, one_line
+from hashbench.kit.seeding import numpy_rng
 from hashbench.records.io import atomic_write_bytes
-from hashbench.seeding import numpy_rng
 from hashbench.text import UNSAFE
 
 PREPARED = ("nus_wide", "ms_coco", "flickr25k", "imagenet100")

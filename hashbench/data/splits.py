@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from hashbench.seeding import numpy_rng
+from hashbench.kit.seeding import numpy_rng
 
 # n_t of DHTA is at most this: every drawn target label has at least this many exact matches in
 # the database, so anchors never sample with replacement (methods.md P8).

@@ -18,6 +18,7 @@ from hashbench.errors import PluginError
 from hashbench.harness.guards import blame, global_rng_untouched, unchanged_model
 from hashbench.harness.threat_model import check_adversarial, check_text_adversarial
 from hashbench.harness.timing import PhaseClock
+from hashbench.kit.optim import eval_mode
 from hashbench.metrics import (
     Ties,
     _cpu_threads,
@@ -26,8 +27,7 @@ from hashbench.metrics import (
     precision_recall_curve,
     random_ranking_map,
 )
-from hashbench.metrics_ties import expected_average_precision, expected_precision_recall
-from hashbench.optim import eval_mode
+from hashbench.metrics.ties import expected_average_precision, expected_precision_recall
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.records.intervals import bootstrap_ci
 from hashbench.registry import attacks

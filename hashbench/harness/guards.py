@@ -66,7 +66,7 @@ def unchanged_model(model: torch.nn.Module, plugin: str) -> Iterator[None]:
     before = model_fingerprint(model)
     message = (f"{plugin} changed the model it attacks (its weights, buffers or train/eval "
                "mode); an attack must leave the model as it found it: compute on a copy, and "
-               "use hashbench.optim.eval_mode instead of model.train()")
+               "use hashbench.kit.optim.eval_mode instead of model.train()")
     try:
         yield
     except HandedInModelError:

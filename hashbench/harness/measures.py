@@ -29,11 +29,11 @@ from hashbench.harness.plan import CellPlan
 from hashbench.harness.provision import Provisioner
 from hashbench.harness.store import AttackStates
 from hashbench.harness.timing import PhaseClock
+from hashbench.kit.training import encode_queries
 from hashbench.progress import Progress
 from hashbench.records.io import load_record, read_sidecar
 from hashbench.records.types import PluginRef
 from hashbench.registry import attacks, plugin_ref
-from hashbench.training import encode_queries
 
 
 @dataclass

@@ -52,13 +52,12 @@ def source_fingerprint(path: str) -> str:
     return digest.hexdigest()
 
 
-# The core code whose training numerics ``MODEL_CODE_VERSION`` declares: the plugin kit, the
-# models (backbones, losses' memory bank) and the batching of a split. Not the CLI, the report,
+# The core code whose training numerics ``MODEL_CODE_VERSION`` declares: the plugin contract and
+# kit, the metric helpers the kit uses, the models (backbones, losses' memory bank) and the
+# batching of a split. Not the CLI, the report,
 # the runner or the metric kernels. No key hashes these files; the golden tests fingerprint them
 # only to say, when a pinned model's weights move, whether the core or a plugin moved them.
-MODEL_CORE = ("training.py", "api.py", "attack_kit.py", "defense_kit.py", "prototypes.py",
-              "params.py", "seeding.py", "optim.py", "codes.py", "retrieval_objective.py",
-              "apgd.py", "metrics.py", "models", "data/splits.py")
+MODEL_CORE = ("api.py", "kit", "metrics/__init__.py", "models", "data/splits.py")
 
 
 def core_fingerprint() -> str:
@@ -124,7 +123,7 @@ def device_name(device: torch.device) -> str:
 
 def precision(device: torch.device, amp: bool) -> str:
     """How the cell's model was trained: fp32, or autocast at the device's amp dtype."""
-    from hashbench.training import amp_dtype
+    from hashbench.kit.training import amp_dtype
 
     return ("amp-fp16" if amp_dtype(device) == torch.float16 else "amp-bf16") if amp else "fp32"
 

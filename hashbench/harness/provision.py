@@ -20,13 +20,13 @@ from hashbench.harness.locks import lock_for
 from hashbench.harness.provenance import declared_code
 from hashbench.harness.store import ModelStore
 from hashbench.harness.timing import PhaseClock
+from hashbench.kit.seeding import generator
 from hashbench.models.crossmodal import CrossModalSpec
 from hashbench.models.hash_model import ModelSpec
 from hashbench.models.pretrained import file_sha256, weights_path
 from hashbench.progress import NULL_PROGRESS, Progress
 from hashbench.records.io import config_hash
 from hashbench.registry import attacks, defenses, make_loss, plugin_ref
-from hashbench.seeding import generator
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from typing import Callable
 
 import torch
 
-from hashbench.attack_kit import StateCache
 from hashbench.errors import HashbenchError, one_line
 from hashbench.harness.locks import lock_for
 from hashbench.harness.provenance import declared_code
+from hashbench.kit.attack_kit import StateCache
 from hashbench.models.crossmodal import build_model
 from hashbench.records.io import atomic_write_bytes, config_hash, sha256_bytes
 

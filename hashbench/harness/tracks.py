@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import torch
 
 from hashbench.errors import DataError, PluginError
+from hashbench.kit.training import encode_split, encode_texts
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
 from hashbench.models.hash_model import HashModel, ModelSpec
-from hashbench.training import encode_split, encode_texts
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from hashbench.kit.seeding import derive_seed
 from hashbench.metrics import binarize
 from hashbench.models.hash_model import HashModel, ModelSpec
-from hashbench.seeding import derive_seed
 
 MODALITIES = ("image", "text")
 

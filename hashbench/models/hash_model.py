@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from hashbench.kit.seeding import derive_seed
 from hashbench.metrics import binarize
 from hashbench.models.backbones import SMALL, build_backbone, normalisation
-from hashbench.seeding import derive_seed
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from hashbench.seeding import numpy_rng
+from hashbench.kit.seeding import numpy_rng
 
 RESAMPLES = 2000
 # t(0.975, df) for df = 1..30; beyond that the normal quantile is within 2% of it

@@ -30,10 +30,10 @@ from hashbench.errors import HashbenchError
 from hashbench.harness.evaluate import ranked_ids
 from hashbench.harness.guards import global_rng_state, restore_global_rngs, touched_global_rngs
 from hashbench.harness.threat_model import check_adversarial
+from hashbench.kit.seeding import generator
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.registry import attacks as attack_registry
 from hashbench.registry import make_loss
-from hashbench.seeding import generator
 
 BITS = 16
 N_TRAIN, N_QUERY = 96, 8
@@ -216,7 +216,7 @@ def check_attack(cls, params: dict | None = None) -> list[Check]:
         checks.append(Check("in [0,1] and within eps", True, f"l-inf {linf:.4f} <= {EPS}"))
     except HashbenchError as err:
         checks.append(Check("in [0,1] and within eps", False, str(err),
-                            "project with hashbench.optim.project (clamp to the ball and [0,1])"))
+                            "project with hashbench.kit.optim.project (clamp to the ball and [0,1])"))
     zero, failed = _attempt("eps=0 moves nothing", lambda: perturb(0.0))
     if failed:
         return checks + [failed]
@@ -237,7 +237,7 @@ def check_attack(cls, params: dict | None = None) -> list[Check]:
     perturb(EPS, train_mode=False)
     restored = restored and not model.training
     checks.append(Check("train/eval mode restored", restored, "restored" if restored else
-                        "the model's mode changed", "wrap the loop in hashbench.optim.eval_mode"))
+                        "the model's mode changed", "wrap the loop in hashbench.kit.optim.eval_mode"))
     return checks
 
 

@@ -20,12 +20,12 @@ from hashbench.data import load_dataset
 from hashbench.errors import HashbenchError
 from hashbench.harness.guards import global_rng_state
 from hashbench.harness.threat_model import check_text_adversarial
+from hashbench.kit.training import Batch
 from hashbench.metrics import binarize
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
 from hashbench.registry import attacks as attack_registry
 from hashbench.registry import methods as method_registry
 from hashbench.selfcheck.image import Check, _attempt, _fast, _metadata, _rng_check
-from hashbench.training import Batch
 
 BITS, N_TRAIN, N_QUERY, FLIPS = 16, 64, 8, 2
 
@@ -107,7 +107,7 @@ def check_text_attack(cls, params: dict | None = None) -> list[Check]:
     perturb(FLIPS)
     restored = restored and not model.text.training
     checks.append(Check("train/eval mode restored", restored, "restored" if restored else
-                        "the network's mode changed", "wrap the search in hashbench.optim.eval_mode"))
+                        "the network's mode changed", "wrap the search in hashbench.kit.optim.eval_mode"))
     return checks
 
 

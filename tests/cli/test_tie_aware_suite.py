@@ -13,7 +13,7 @@ import numpy as np
 import hashbench
 from hashbench.data import load_dataset
 from hashbench.harness.suites import load_suite
-from hashbench.metrics_ties import expected_average_precision, random_floor
+from hashbench.metrics.ties import expected_average_precision, random_floor
 
 SMOKE = Path(hashbench.__file__).parent / "suites" / "smoke.toml"
 

@@ -46,7 +46,7 @@ ATTACK = '''
 from dataclasses import dataclass, field
 import torch
 from hashbench.api import Attack, Citation
-from hashbench.optim import project
+from hashbench.kit.optim import project
 
 @dataclass(frozen=True)
 class Params:
@@ -70,7 +70,7 @@ DEFENSE = '''
 from dataclasses import dataclass, field
 import torch
 from hashbench.api import Citation, Defense, Need
-from hashbench.training import TrainConfig
+from hashbench.kit.training import TrainConfig
 
 @dataclass(frozen=True)
 class Params:

@@ -8,10 +8,10 @@ from masking import HardSign  # tests/masking.py
 from hashbench.api import Need, SourceModel
 from hashbench.harness.evaluate import AttackSetting, Services, attack_metrics
 from hashbench.harness.provision import Provisioned
+from hashbench.kit.retrieval_objective import min_average_precision
+from hashbench.kit.training import encode_split
 from hashbench.metrics import random_ranking_map
 from hashbench.registry import attacks
-from hashbench.retrieval_objective import min_average_precision
-from hashbench.training import encode_split
 
 N_QUERIES = 64
 

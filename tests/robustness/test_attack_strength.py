@@ -5,8 +5,8 @@ import torch
 
 from hashbench.harness.evaluate import AttackSetting, attack_metrics, clean_metrics
 from hashbench.harness.provision import Provisioned
+from hashbench.kit.training import encode_split
 from hashbench.registry import attacks
-from hashbench.training import encode_split
 
 N_QUERIES = 100
 

@@ -12,9 +12,9 @@ from hashbench.data import load_dataset
 from hashbench.harness.evaluate import AttackSetting, attack_metrics
 from hashbench.harness.provision import Provisioned
 from hashbench.harness.tracks import IMAGE_TEXT
+from hashbench.kit.training import encode_split, encode_texts
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
 from hashbench.registry import attacks, defenses, methods
-from hashbench.training import encode_split, encode_texts
 
 N_QUERIES = 100
 # measured: vanilla 0.14, cm_cgat 0.22 after two epochs; random ranking 0.23 on these queries

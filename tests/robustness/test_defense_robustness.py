@@ -13,9 +13,9 @@ import torch
 from hashbench.api import TrainContext
 from hashbench.harness.evaluate import AttackSetting, attack_metrics, clean_metrics
 from hashbench.harness.provision import Provisioned
+from hashbench.kit.seeding import generator
+from hashbench.kit.training import encode_split
 from hashbench.registry import attacks, defenses, make_loss
-from hashbench.seeding import generator
-from hashbench.training import encode_split
 
 N_QUERIES = 100
 CPU_RECIPE = {"epochs": 2, "optimizer": "adam", "lr": 1e-3}

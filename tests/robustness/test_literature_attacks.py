@@ -13,8 +13,8 @@ from hashbench.api import AttackContext, Need, QueryBatch, RankingOracle, Source
 from hashbench.errors import PluginError
 from hashbench.harness.evaluate import AttackSetting, Services, attack_metrics, ranked_ids
 from hashbench.harness.provision import Provisioned
+from hashbench.kit.training import encode_split
 from hashbench.registry import attacks
-from hashbench.training import encode_split
 
 N = 64
 

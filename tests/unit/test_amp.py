@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from hashbench.cli import cli
 from hashbench.data import load_dataset
+from hashbench.kit.optim import projected_descent
+from hashbench.kit.training import TrainConfig, fit
 from hashbench.models.hash_model import HashModel, ModelSpec
-from hashbench.optim import projected_descent
 from hashbench.registry import make_loss
-from hashbench.training import TrainConfig, fit
 
 
 def _train(amp: bool) -> HashModel:

@@ -5,8 +5,8 @@ import itertools
 import pytest
 import torch
 
-from hashbench.codes import anchor_codes, center_codes, mainstay_codes
 from hashbench.errors import ConfigError
+from hashbench.kit.codes import anchor_codes, center_codes, mainstay_codes
 
 
 def test_center_code_minimises_the_cgat_objective_by_enumeration():

@@ -11,7 +11,6 @@ from hashbench.methods.rmsh import gilbert_varshamov_margin, jaccard
 from test_data import _write_lists
 
 from hashbench.api import AttackContext, QueryBatch
-from hashbench.codes import center_codes
 from hashbench.data import load_dataset
 from hashbench.data.literature import load_list_dataset
 from hashbench.errors import ConfigError, DataError, ThreatModelError
@@ -20,8 +19,9 @@ from hashbench.harness.runner import Runner
 from hashbench.harness.suites import load_suite
 from hashbench.harness.threat_model import check_text_adversarial
 from hashbench.harness.work import RunOptions, RunSummary
+from hashbench.kit.codes import center_codes
+from hashbench.kit.optim import greedy_flips
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec, build_model
-from hashbench.optim import greedy_flips
 from hashbench.registry import attacks, methods
 
 REPO = Path(__file__).resolve().parents[2]

@@ -90,8 +90,11 @@ def test_no_plugin_imports_another_plugins_module():
 def test_plugins_import_only_the_plugin_api():
     """First-party plugins (and the example package) import what ``api.PLUGIN_API`` names, or
     their own package's helpers (methods/common.py): the contract is exactly what they use."""
+    import hashbench
     from hashbench.api import PLUGIN_API
 
+    # the example package is written against API version 1's paths, unchanged
+    v1_paths = {f"hashbench.{m}" for m in hashbench.KIT_MODULES}
     example = ROOT / "examples/hashbench-example-defense/src"
     files = [p for folder in ("attacks", "defenses", "methods") for p in (ROOT / folder).glob("*.py")]
     files += list(example.rglob("*.py"))
@@ -102,7 +105,8 @@ def test_plugins_import_only_the_plugin_api():
                 [a.name for a in node.names] if isinstance(node, ast.Import) else []
             for name in names:
                 if name.startswith("hashbench") and name != "hashbench" and \
-                        name not in PLUGIN_API and name != "hashbench.methods.common":
+                        name not in PLUGIN_API and name not in v1_paths and \
+                        name != "hashbench.methods.common":
                     outside.add((path.name, name))
     assert not outside, outside
 
@@ -134,7 +138,7 @@ def test_the_layers_import_downwards_only():
         for dep in deps:
             if _in(mod, "hashbench.report") and not _in(
                     dep, "hashbench.report", "hashbench.records", "hashbench.errors",
-                    "hashbench.text", "hashbench.seeding", "hashbench.cpu_kernels"):
+                    "hashbench.text", "hashbench.kit.seeding", "hashbench.cpu_kernels"):
                 bad.append((mod, dep))
             if _in(mod, "hashbench.records") and _in(dep, "hashbench.harness", "hashbench.report",
                                                      "hashbench.registry"):
@@ -149,19 +153,48 @@ def test_the_layers_import_downwards_only():
     assert not bad, bad
 
 
-def test_the_model_fingerprint_covers_the_plugin_kit():
-    """The kit is listed once (api.PLUGIN_API); the model fingerprint's files are the kit plus
-    what models depend on below it, in the order the published cache keys were built with."""
+def test_the_model_code_version_covers_the_plugin_kit():
+    """What ``MODEL_CODE_VERSION`` declares (``provenance.MODEL_CORE``, which the golden tests
+    fingerprint to say which version to bump) covers every module a plugin may import but the
+    metric kernels, plus what models depend on below the kit."""
+    from hashbench.api import PLUGIN_API
     from hashbench.harness.provenance import MODEL_CORE
 
-    kit = {m.removeprefix("hashbench.").replace(".", "/") + ".py" for m in kit_modules()}
-    assert set(MODEL_CORE) == kit | {"seeding.py", "models", "data/splits.py"}
+    covered = {m for m in PLUGIN_API if m == "hashbench.api" and "api.py" in MODEL_CORE
+               or m == "hashbench.metrics" and "metrics/__init__.py" in MODEL_CORE
+               or m.startswith("hashbench.kit.") and "kit" in MODEL_CORE}
+    assert covered == set(PLUGIN_API)
+    assert {"models", "data/splits.py"} <= set(MODEL_CORE)
 
 
-def test_hashbench_top_level_holds_the_kit_and_the_front_doors_only():
+def test_hashbench_top_level_holds_the_front_doors_and_shared_leaves_only():
+    """The plugin kit lives in hashbench/kit/, the metric kernels in hashbench/metrics/; the top
+    holds the front doors (the plugin contract, the CLI, the Python API, the suite run, the
+    zoo, the registry, scripts' attacks) and the small leaves every layer shares."""
     top = {p.stem for p in (ROOT / "hashbench").glob("*.py")}
-    kit = {m.removeprefix("hashbench.") for m in kit_modules()}
-    front = {"__init__", "cli", "python_api", "script_attack", "suite_run", "zoo", "registry", "errors",
-             "progress", "text", "locations", "seeding", "metrics_cpu", "metrics_ties",
-             "cpu_kernels"}
-    assert top - kit - front == set(), top - kit - front
+    front = {"__init__", "api", "cli", "python_api", "script_attack", "suite_run", "zoo",
+             "registry"}
+    leaves = {"errors", "progress", "text", "locations", "cpu_kernels"}
+    assert top - front - leaves == set(), top - front - leaves
+    import hashbench
+
+    kit = {p.stem for p in (ROOT / "hashbench" / "kit").glob("*.py")} - {"__init__"}
+    assert kit == set(hashbench.KIT_MODULES)
+
+
+def test_api_version_1_paths_are_the_kits_modules():
+    """A plugin written against API version 1 imports the kit by its old paths and gets the
+    very modules (so a monkeypatch or an isinstance check sees one object)."""
+    import importlib
+
+    import hashbench
+
+    for name in hashbench.KIT_MODULES:
+        old = importlib.import_module(f"hashbench.{name}")
+        new = importlib.import_module(f"hashbench.kit.{name}")
+        assert old is new and new.__spec__.name == f"hashbench.kit.{name}"
+    from hashbench.training import TrainConfig
+
+    from hashbench.kit.training import TrainConfig as Same
+
+    assert TrainConfig is Same

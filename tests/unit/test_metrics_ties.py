@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hashbench.metrics import average_precision
-from hashbench.metrics_ties import (
+from hashbench.metrics.ties import (
     expected_average_precision,
     expected_precision_recall,
     random_floor,
@@ -131,7 +131,7 @@ def test_the_same_bytes_on_one_or_two_threads_and_a_large_cut_group():
 def test_the_attack_objective_scores_ties_as_the_suite_does():
     """``RetrievalScore`` (what the ensemble minimises) gives the record's per-query AP under
     either ties rule: constant database codes score the exact floor when ties are expected."""
-    from hashbench.retrieval_objective import RetrievalScore
+    from hashbench.kit.retrieval_objective import RetrievalScore
 
     q, db, ql, dbl = case(3, 40, bits=6, n_q=5)
     t = [torch.as_tensor(a, dtype=torch.float32) for a in (q, db, ql, dbl)]

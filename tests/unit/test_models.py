@@ -5,9 +5,9 @@ import torch
 from hashbench.methods.csq import hash_centers
 
 from hashbench.harness.store import ModelStore
+from hashbench.kit.seeding import generator
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.registry import image_methods, make_loss
-from hashbench.seeding import generator
 
 
 def test_output_is_tanh_of_alpha_z_with_k_bits():

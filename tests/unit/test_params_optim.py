@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hashbench.errors import ConfigError
-from hashbench.optim import alpha_at, eval_mode, project, projected_descent
-from hashbench.params import parse_params
+from hashbench.kit.optim import alpha_at, eval_mode, project, projected_descent
+from hashbench.kit.params import parse_params
 
 
 @dataclass(frozen=True)

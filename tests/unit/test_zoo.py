@@ -12,9 +12,9 @@ import pytest
 import hashbench
 from hashbench.data import load_dataset
 from hashbench.errors import ConfigError, ResultError
+from hashbench.kit.training import encode_split
 from hashbench.metrics import mean_average_precision
 from hashbench.records.io import sha256_bytes
-from hashbench.training import encode_split
 from hashbench.zoo import default_root, entries
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_a_zoo_model_re_measures_to_its_record(name, seed):
 
 
 def test_an_image_text_zoo_model_re_measures_to_its_record():
-    from hashbench.training import encode_texts
+    from hashbench.kit.training import encode_texts
 
     name = "crossmodal-v2/mnist_multi/dcmh-small_cnn-32b/cm_cgat"
     entry = next(e for e in entries() if e.name == name and e.seed == 1)

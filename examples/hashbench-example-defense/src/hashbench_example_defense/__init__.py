@@ -4,9 +4,9 @@ holds a second one, which runs a registered attack inside ``fit``)."""
 from dataclasses import dataclass, field
 
 import torch
+from hashbench.training import TrainConfig
 
 from hashbench.api import Citation, Defense, Need
-from hashbench.training import TrainConfig
 
 
 @dataclass(frozen=True)

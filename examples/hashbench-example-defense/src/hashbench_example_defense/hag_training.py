@@ -3,8 +3,9 @@ its inner maximisation inside ``fit`` (``ctx.inner_attack``)."""
 
 from dataclasses import dataclass, field
 
-from hashbench.api import Citation, Defense, Need, QueryBatch
 from hashbench.training import TrainConfig
+
+from hashbench.api import Citation, Defense, Need, QueryBatch
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import torch
 
 from hashbench.data.splits import Split
 from hashbench.errors import HashbenchError
-from hashbench.optim import eval_mode
+from hashbench.kit.optim import eval_mode
+from hashbench.kit.seeding import derive_seed, generator
 from hashbench.progress import NULL_PROGRESS, Progress
-from hashbench.seeding import derive_seed, generator
 
 
 @dataclass(frozen=True)

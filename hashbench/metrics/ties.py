@@ -30,7 +30,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from hashbench.metrics_cpu import _distances, _relevant, pack_bits
+from hashbench.metrics.cpu import _distances, _relevant, pack_bits
 
 
 @nb.njit(inline="always")

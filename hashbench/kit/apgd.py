@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from hashbench.optim import eval_mode, project
+from hashbench.kit.optim import eval_mode, project
 
 RHO = 0.75
 MOMENTUM = 0.75

@@ -23,8 +23,8 @@ from typing import ClassVar, Literal
 import torch
 
 from hashbench.api import Citation, Defense, Need, QueryBatch
+from hashbench.kit.training import TrainConfig, encode_split
 from hashbench.metrics import binarize
-from hashbench.training import TrainConfig, encode_split
 
 CGAT_CITATION = Citation(
     key="Wang2023CgAT",

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 try:  # the compiled CPU kernel (numba); the torch path below is the fallback and the reference
-    from hashbench import metrics_cpu as _cpu_kernel
+    from hashbench.metrics import cpu as _cpu_kernel
 except ImportError:  # pragma: no cover - numba missing
     _cpu_kernel = None
 
@@ -130,11 +130,11 @@ def average_precision(
 ) -> APResult:
     """AP@K of every query (see the module docstring for the definition). ``ties="expected"``
     scores each group of equal distances by its expectation over every order within it
-    (``hashbench.metrics_ties``) instead of by database index."""
+    (``hashbench.metrics.ties``) instead of by database index."""
     _check_shapes(q_codes, db_codes, q_labels, db_labels)
     q_codes, db_codes = binarize(q_codes), binarize(db_codes)
     if ties == "expected":
-        from hashbench.metrics_ties import expected_average_precision  # needs numba
+        from hashbench.metrics.ties import expected_average_precision  # needs numba
 
         ap, hit = expected_average_precision(
             *(t.detach().cpu().numpy() for t in (q_codes, db_codes, q_labels, db_labels)),
