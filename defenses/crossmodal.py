@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-
-from hashbench.api import Citation, Defense, Need, QueryBatch
-from hashbench.kit.codes import center_codes, mainstay_codes
-from hashbench.kit.defense_kit import (
+from hashbench.defenses.guided import (
     CGAT_CITATION,
     SAAT_CITATION,
     GuidedATParams,
     MainstayATParams,
-    TrainingParams,
 )
+
+from hashbench.api import Citation, Defense, Need, QueryBatch
+from hashbench.kit.codes import center_codes, mainstay_codes
+from hashbench.kit.defense_kit import TrainingParams
 from hashbench.kit.training import encode_split, encode_texts
 from hashbench.metrics import binarize
 

@@ -5,8 +5,8 @@ Retrieval", IEEE TIFS 2023 (xandery-geek/SAAT adv_training.py). The mainstay cod
 positive train codes by label cosine similarity and is recomputed from the code bank every step;
 the inner attack is the registry's ``center_pgd`` with ``code="mainstay"``. Loss:
 L_hash(x) - lambda * mean(f(x') m) + mu * mean((f(x') - sign f(x'))^2). Same P6 divergence as
-CgAT (eval-mode bank and inner attack); the same loop (the plugin API's
-``GuidedAdversarialTraining``).
+CgAT (eval-mode bank and inner attack); the same loop (the family's
+``GuidedAdversarialTraining``, defenses/guided.py).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from hashbench.defenses.guided import SAAT_CITATION, GuidedAdversarialTraining, MainstayATParams
 
 from hashbench.kit.codes import mainstay_codes
-from hashbench.kit.defense_kit import SAAT_CITATION, GuidedAdversarialTraining, MainstayATParams
 from hashbench.metrics import binarize
 
 

@@ -194,44 +194,14 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     seed = base.run_seeds[0] if seed is None else int(seed)
     base = base.with_seed(seed)
     templates = _templates(base, dataset, image_text=parts is not None)
-    suite_attacks = list(dict.fromkeys(c.attack for c in templates
-                                       if c.attack not in (CLEAN, *AGGREGATES)))
-    chosen = list(suite_attacks if attacks is None else attacks)
-    unknown = [a for a in chosen if a not in suite_attacks]
-    if unknown:
-        raise ConfigError(f"suite {suite} has no attack {unknown[0]!r} on {dataset}"
-                          f"{close_matches(unknown[0], suite_attacks)}; its attacks: "
-                          f"{', '.join(suite_attacks)}")
-
+    suite_attacks, chosen = _chosen_attacks(templates, attacks, suite, dataset)
     _warn_unrankable(base_seeds, seed, suite_attacks, chosen)
-    who = f"model '{name}'"
-    for i, part in enumerate([model] if parts is None else parts):
-        check_handed_in(part, who if parts is None else f"{who} ({('image', 'text')[i]} side)")
     options = RunOptions(results_dir=Path(results), cache_dir=Path(cache), device=device,
                          force=force, data_root=Path(data_root) if data_root else None)
-    target = resolve_device(device)
     data = load_dataset(dataset, options.data_root)
-    if parts is not None and not data.has_texts:
-        raise ConfigError(f"dataset {dataset} has no tag vectors; an image-text model "
-                          "is measured on an image-text dataset (mnist_multi)")
-    # the model's first calls run under the suite's cell time limit too: a model that never
-    # returns fails here, with its name, instead of hanging the caller
-    with _model_time_limit(base.cell_timeout, who):
-        net, sha = _guarded_model(model, parts, data, target, who)
-        codes = templates[0].track.codes(net, data)  # the codes a suite model of the track gets
-    cells = []
-    for c in templates:
-        if c.attack in AGGREGATES:
-            members = tuple(a for a in c.worst_case_of if a in chosen)
-            if not members:
-                continue
-            c = replace(c, worst_case_of=members)
-        elif c.attack != CLEAN and c.attack not in chosen:
-            continue
-        # the board's model column names the model (external-<name>); it brings its own
-        # training, so its defense column says it was handed in
-        cells.append(replace(c, method="external", backbone=name, bits=net.bits,
-                             defense=HANDED_IN, defense_params={"weights_sha256": sha}))
+    net, sha, codes = _measured_model(model, parts, name, data, resolve_device(device),
+                                      base.cell_timeout, templates[0].track)
+    cells = _handed_in_cells(templates, chosen, name, net.bits, sha)
     ref = {"name": HANDED_IN, "version": 0, "params": {"weights_sha256": sha},
            "distribution": "python-api", "dist_version": __version__, "third_party": True}
     # the runner takes the model from here, and its transfer source from the suite's own cells
@@ -251,6 +221,39 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
 
 
 HANDED_IN = "handed-in"  # the defense column of a model measured by ``benchmark``
+
+
+def _chosen_attacks(templates: list, attacks, suite: str, dataset: str
+                    ) -> tuple[list[str], list[str]]:
+    """(the suite's attacks on ``dataset``, those ``attacks`` picks: all by default)."""
+    suite_attacks = list(dict.fromkeys(c.attack for c in templates
+                                       if c.attack not in (CLEAN, *AGGREGATES)))
+    chosen = list(suite_attacks if attacks is None else attacks)
+    unknown = [a for a in chosen if a not in suite_attacks]
+    if unknown:
+        raise ConfigError(f"suite {suite} has no attack {unknown[0]!r} on {dataset}"
+                          f"{close_matches(unknown[0], suite_attacks)}; its attacks: "
+                          f"{', '.join(suite_attacks)}")
+    return suite_attacks, chosen
+
+
+def _handed_in_cells(templates: list, chosen: list[str], name: str, bits: int, sha: str
+                     ) -> list:
+    """The suite's cells of the baseline model, restricted to ``chosen``, as the handed-in
+    model's: the board's model column names it (external-<name>); it brings its own training,
+    so its defense column says it was handed in."""
+    cells = []
+    for c in templates:
+        if c.attack in AGGREGATES:
+            members = tuple(a for a in c.worst_case_of if a in chosen)
+            if not members:
+                continue
+            c = replace(c, worst_case_of=members)
+        elif c.attack != CLEAN and c.attack not in chosen:
+            continue
+        cells.append(replace(c, method="external", backbone=name, bits=bits,
+                             defense=HANDED_IN, defense_params={"weights_sha256": sha}))
+    return cells
 
 
 @contextmanager
@@ -282,6 +285,21 @@ def _warn_unrankable(suite_seeds, seed: int, suite_attacks: list[str], chosen: l
     if lacks:
         warnings.warn("this evaluation covers " + "; ".join(lacks) + ": the leaderboard lists "
                       "it as a provisional entry, unranked", UserWarning, stacklevel=4)
+
+
+def _measured_model(model, parts, name: str, data, device, seconds: float, track):
+    """The handed-in model as the harness runs it, the sha256 of its weights and the codes a
+    suite model of the track gets; its first calls run under the suite's cell time limit (a
+    model that never returns fails here, with its name, instead of hanging the caller)."""
+    who = f"model '{name}'"
+    for i, part in enumerate([model] if parts is None else parts):
+        check_handed_in(part, who if parts is None else f"{who} ({('image', 'text')[i]} side)")
+    if parts is not None and not data.has_texts:
+        raise ConfigError(f"dataset {data.name} has no tag vectors; an image-text model "
+                          "is measured on an image-text dataset (mnist_multi)")
+    with _model_time_limit(seconds, who):
+        net, sha = _guarded_model(model, parts, data, device, who)
+        return net, sha, track.codes(net, data)
 
 
 @contextmanager

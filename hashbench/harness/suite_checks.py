@@ -20,45 +20,57 @@ MAX_SEED = 2**32 - 1  # numpy's seed range; the suite schema bounds seed and see
 def check_suite_file(path: Path, data: dict) -> None:
     """What the schema cannot say: every name is known (with close matches), every parameter
     section configures something a group uses, and no group or cell is listed twice."""
-    from hashbench.errors import close_matches
-    from hashbench.registry import attacks, defenses, methods, methods_of
+    from hashbench.registry import defenses
 
-    used = {"defense": set(), "attack": set(), "method": set()}
-    seen_groups = []
+    used: dict[str, set[str]] = {"defense": set(), "attack": set(), "method": set()}
     for i, g in enumerate(data["groups"]):
         where = f"suite {path}: groups[{i}]"
-        if g in seen_groups:
-            raise ConfigError(f"{where} repeats groups[{seen_groups.index(g)}]; remove one")
-        seen_groups.append(g)
-        for key in ("datasets", "methods", "backbones", "bits", "defenses", "attacks",
-                    "text_attacks", "eps"):
-            values = g.get(key, [])
-            dupes = sorted({str(v) for v in values if values.count(v) > 1})
-            if dupes:
-                raise ConfigError(f"{where}: {key} lists {', '.join(dupes)} twice; list each once")
-        kind = g.get("modality", "image")
-        same = methods_of(kind)
-        for name in g["methods"]:
-            if name in same:
-                continue
-            if name in methods.names():
-                raise ConfigError(f"{where}: method '{name}' is an "
-                                  f"{methods.get(name).modality} hashing method, but this "
-                                  f"group is {kind}; use one of {', '.join(same)}")
-            raise ConfigError(f"{where}: unknown hashing method '{name}'"
-                              f"{close_matches(name, same)}")
-        check_modalities(g, where)
-        for name in g["defenses"]:  # loaded now: a plugin that fails to import stops the run
-            defenses.get(name)      # before anything trains
-        listed = [*g["attacks"], *g.get("text_attacks", [])]
-        for name in listed:
-            attacks.get(name)
-        used["defense"].update(g["defenses"])
-        used["attack"].update(listed)
-        used["method"].update(g["methods"])
+        if g in data["groups"][:i]:
+            raise ConfigError(f"{where} repeats groups[{data['groups'].index(g)}]; remove one")
+        _check_group(g, where, used)
     # a defense's parent (the defense it fine-tunes) takes its parameters from its own section
     used["defense"].update({defenses.get(n).starts_from for n in set(used["defense"])} -
                            {"scratch"})
+    _check_numbers(path, data)
+    _check_sections(path, data, used)
+
+
+def _check_group(g: dict, where: str, used: dict[str, set[str]]) -> None:
+    """One group: no value listed twice, its methods of its modality, its plugins loadable
+    (a plugin that fails to import stops the run before anything trains)."""
+    from hashbench.errors import close_matches
+    from hashbench.registry import attacks, defenses, methods, methods_of
+
+    for key in ("datasets", "methods", "backbones", "bits", "defenses", "attacks",
+                "text_attacks", "eps"):
+        values = g.get(key, [])
+        dupes = sorted({str(v) for v in values if values.count(v) > 1})
+        if dupes:
+            raise ConfigError(f"{where}: {key} lists {', '.join(dupes)} twice; list each once")
+    kind = g.get("modality", "image")
+    same = methods_of(kind)
+    for name in g["methods"]:
+        if name in same:
+            continue
+        if name in methods.names():
+            raise ConfigError(f"{where}: method '{name}' is an "
+                              f"{methods.get(name).modality} hashing method, but this "
+                              f"group is {kind}; use one of {', '.join(same)}")
+        raise ConfigError(f"{where}: unknown hashing method '{name}'"
+                          f"{close_matches(name, same)}")
+    check_modalities(g, where)
+    listed = [*g["attacks"], *g.get("text_attacks", [])]
+    for name in g["defenses"]:
+        defenses.get(name)
+    for name in listed:
+        attacks.get(name)
+    used["defense"].update(g["defenses"])
+    used["attack"].update(listed)
+    used["method"].update(g["methods"])
+
+
+def _check_numbers(path: Path, data: dict) -> None:
+    """Seeds given once; a finite time limit and finite budgets."""
     if "seed" in data and "seeds" in data:
         raise ConfigError(f"suite {path}: sets both seed ({data['seed']}) and seeds; keep one "
                           "(seeds lists every root seed the suite runs)")
@@ -71,19 +83,23 @@ def check_suite_file(path: Path, data: dict) -> None:
                 if not math.isfinite(v):
                     raise ConfigError(f"suite {path}: groups[{i}].{key} holds {v}; a budget is "
                                       "a finite number in [0, 1]")
+
+
+def _check_sections(path: Path, data: dict, used: dict[str, set[str]]) -> None:
+    """Every parameter section configures a plugin a group uses (its parameters checked now,
+    not when a cell first runs); the worst cases name attacks the groups run."""
+    from hashbench.errors import close_matches
+    from hashbench.registry import attacks, defenses, methods
+
     registries = {"defense": defenses, "attack": attacks, "method": methods}
     for kind in ("defense", "attack", "method"):
         for name, params in data.get(kind, {}).items():
-            if name in used[kind]:  # parameters are checked now, not when a cell first runs
-                if kind != "method" or any(g.get("modality") == IMAGE_TEXT
-                                           for g in data["groups"]):
-                    registries[kind].check_params(name, params)
-    for kind in ("defense", "attack", "method"):
-        for name in data.get(kind, {}):
             if name not in used[kind]:
                 raise ConfigError(
                     f"suite {path}: [{kind}.{name}] configures a {kind} no group uses"
                     f"{close_matches(name, used[kind])}; fix the name or remove the section")
+            if kind != "method" or any(g.get("modality") == IMAGE_TEXT for g in data["groups"]):
+                registries[kind].check_params(name, params)
     for key in ("worst_case", "blackbox_worst_case"):
         for name in data.get(key, []):
             if name not in used["attack"]:

@@ -126,9 +126,17 @@ def _table(records: list[Record], outdated: bool = False, need: Requirement | No
     """One row per model + defense: each metric the mean over the row's seeds, the headline with
     a 95% interval (t over seeds, or the record's bootstrap over queries for one seed), ranks
     shared by rows whose intervals overlap, collapsed models listed after the ranked ones."""
-    rows: dict[tuple, dict] = {}
+    rows = _rows(records, outdated, origins or {})
     directions = sorted({r.metrics.direction or "" for r in records})
     prefixes = [DIRECTION_PREFIX[d or None] for d in directions]
+    _flag_foreign_parents(rows)
+    return _frame(rows, prefixes, need or inferred(list(rows.values())))
+
+
+def _rows(records: list[Record], outdated: bool, origins: dict[int, str]) -> dict[tuple, dict]:
+    """Each row's values and intervals per seed (and direction), its checkpoints, coverage,
+    flags and origins, gathered from its records."""
+    rows: dict[tuple, dict] = {}
     for rec in sorted(records, key=lambda r: (row_key(r), r.attack_name)):
         model, defense = row_key(rec)
         m = rec.metrics
@@ -141,7 +149,7 @@ def _table(records: list[Record], outdated: bool = False, need: Requirement | No
             "from": set(),
         })
         seed = rec.seed
-        if id(rec) in (origins or {}):
+        if id(rec) in origins:
             row["from"].add(origins[id(rec)])
         values, cis = row["values"].setdefault(seed, {}), row["cis"].setdefault(seed, {})
         if m.text_flips is not ABSENT:
@@ -173,8 +181,12 @@ def _table(records: list[Record], outdated: bool = False, need: Requirement | No
             steps = rec.attack.params.get("steps") if rec.attack else None
             if steps is not None:
                 row["steps"] = steps if row["steps"] in (None, steps) else "mixed"
-    _flag_foreign_parents(rows)
-    need = need or inferred(list(rows.values()))
+    return rows
+
+
+def _frame(rows: dict[tuple, dict], prefixes: list[str], need) -> pd.DataFrame:
+    """The board's frame: rows summarised, ranked (ranked rows, then collapsed models, then
+    provisional entries) and its columns in the board's order."""
     clean_cols = [f"{p}clean mAP" for p in prefixes]
     out = [_summarise(r, prefixes, clean_cols) | {"provisional": shortfall(r["covered"], need)}
            for r in rows.values()]

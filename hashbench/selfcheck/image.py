@@ -159,45 +159,56 @@ def check_defense(cls, params: dict | None = None) -> list[Check]:
     return checks
 
 
+class _AttackBench:
+    """An attack class run on 8 MNIST queries against a 16-bit model, as the harness runs it:
+    the data its ``needs`` declare, a source model for transfers, an oracle for ranking-only
+    attacks (never the model)."""
+
+    def __init__(self, cls, params: dict):
+        self.cls, self.params = cls, params
+        data, self.train = _data()
+        self.data, self.model = data, _model(data.n_classes)
+        self.source = HashModel(self.model.spec, seed=1).eval()
+        with torch.no_grad():
+            self.bank = self.model.eval().encode(self.train.images(torch.arange(N_TRAIN)))
+            # the protocol's targets are drawn against the whole database: anchors need it all
+            self.db_codes = self.model.encode(data.database.images(torch.arange(len(data.database))))
+        self.x = data.query.images(torch.arange(N_QUERY))
+
+    def perturb(self, eps: float, seed: int = 0, train_mode: bool = False) -> torch.Tensor:
+        cls, data, model = self.cls, self.data, self.model
+        attack = cls(**{**self.params, "eps": eps})
+        model.train(train_mode)
+        provided = {Need.TRAIN_CODES.value: self.bank, Need.TRAIN_LABELS.value: self.train.labels,
+                    Need.DATABASE_CODES.value: self.db_codes,
+                    Need.DATABASE_LABELS.value: data.database.labels}
+        # a transfer attack's source (and surrogate): another model of the same configuration
+        other = SourceModel(self.source, "selfcheck-source", dict(provided))
+        provided[Need.SOURCE_MODEL.value] = other
+        provided[Need.SURROGATE_MODEL.value] = lambda backbone, method: other
+        provided[Need.TRAIN_IMAGES.value] = self.train
+        ctx = AttackContext.for_attack(cls, seed, "selfcheck", make_attack=attack_registry.create,
+                                       **provided)
+        batch = QueryBatch(index=torch.arange(N_QUERY),
+                           labels=data.query.labels[:N_QUERY] if Need.QUERY_LABELS in cls.needs
+                           else None,
+                           target_labels=data.target_labels[:N_QUERY]
+                           if Need.TARGET_LABELS in cls.needs else None)
+        if cls.access == "ranking":  # the ranked ids of the model, never the model
+            oracle = RankingOracle(ranked_ids(model, self.db_codes), N_QUERY, len(self.db_codes),
+                                   attack.params.queries, f"attack {cls.name}")
+            return attack.perturb(oracle, self.x.clone(), batch, attack.prepare(None, ctx), ctx)
+        return attack.perturb(model, self.x.clone(), batch, attack.prepare(model, ctx), ctx)
+
+
 def check_attack(cls, params: dict | None = None) -> list[Check]:
     """Every contract rule for an attack class, on 8 MNIST queries and a 16-bit model."""
     checks = _metadata(cls, "attack")
     if not checks[-1].passed:  # no eps: nothing else can be checked
         return checks
-    data, train = _data()
-    model = _model(data.n_classes)
-    source = HashModel(model.spec, seed=1).eval()
-    with torch.no_grad():
-        bank = model.eval().encode(train.images(torch.arange(N_TRAIN)))
-        # the protocol's targets are drawn against the whole database, so anchors need it all
-        db_codes = model.encode(data.database.images(torch.arange(len(data.database))))
-    x = data.query.images(torch.arange(N_QUERY))
-    q_labels = data.query.labels[:N_QUERY]
-    targets = data.target_labels[:N_QUERY]
     params = _fast(cls, params)
-
-    def perturb(eps: float, seed: int = 0, train_mode: bool = False):
-        attack = cls(**{**params, "eps": eps})
-        model.train(train_mode)
-        provided = {Need.TRAIN_CODES.value: bank, Need.TRAIN_LABELS.value: train.labels,
-                    Need.DATABASE_CODES.value: db_codes,
-                    Need.DATABASE_LABELS.value: data.database.labels}
-        # a transfer attack's source (and surrogate): another model of the same configuration
-        other = SourceModel(source, "selfcheck-source", dict(provided))
-        provided[Need.SOURCE_MODEL.value] = other
-        provided[Need.SURROGATE_MODEL.value] = lambda backbone, method: other
-        provided[Need.TRAIN_IMAGES.value] = train
-        ctx = AttackContext.for_attack(cls, seed, "selfcheck", make_attack=attack_registry.create,
-                                       **provided)
-        batch = QueryBatch(index=torch.arange(N_QUERY),
-                           labels=q_labels if Need.QUERY_LABELS in cls.needs else None,
-                           target_labels=targets if Need.TARGET_LABELS in cls.needs else None)
-        if cls.access == "ranking":  # the ranked ids of the model, never the model
-            oracle = RankingOracle(ranked_ids(model, db_codes), N_QUERY, len(db_codes),
-                                   attack.params.queries, f"attack {cls.name}")
-            return attack.perturb(oracle, x.clone(), batch, attack.prepare(None, ctx), ctx)
-        return attack.perturb(model, x.clone(), batch, attack.prepare(model, ctx), ctx)
-
+    bench = _AttackBench(cls, params)
+    model, x, perturb = bench.model, bench.x, bench.perturb
     weights = copy.deepcopy(model.state_dict())
     rng_before = global_rng_state()
     adv, failed = _attempt("perturb runs", lambda: perturb(EPS))

@@ -48,14 +48,19 @@ def _context(data, train, seed: int, method) -> TrainContext:
     return ctx
 
 
-def check_text_attack(cls, params: dict | None = None) -> list[Check]:
-    """Every contract rule for a text attack, on 8 text queries and a 16-bit model."""
+def _text_metadata(cls) -> list[Check]:
     checks = _metadata(cls, "text attack")
     has_flips = "flips" in cls.Params.__dataclass_fields__
     checks.append(Check("metadata: flips parameter", has_flips,
                         "Params has flips" if has_flips else "Params has no flips field",
                         "add flips: int to Params (the harness sets it from the protocol)"))
-    if not has_flips:
+    return checks
+
+
+def check_text_attack(cls, params: dict | None = None) -> list[Check]:
+    """Every contract rule for a text attack, on 8 text queries and a 16-bit model."""
+    checks = _text_metadata(cls)
+    if not checks[-1].passed:  # no flips: nothing else can be checked
         return checks
     data, train = _data()
     model = _model(data)

@@ -101,12 +101,12 @@ def plugin_of(case: str) -> type:
 
 
 def plugin_sources(cls: type) -> str:
-    """Fingerprint of the first-party plugin modules ``cls`` is made of (its class and the
-    plugin classes it extends): diagnosis only."""
+    """Fingerprint of the first-party plugin modules ``cls`` is made of (its class, the plugin
+    classes it extends and its family's shared module, as CgAT's loop): diagnosis only."""
     import inspect
 
-    files = sorted({inspect.getsourcefile(k) for k in cls.__mro__
-                    if first_party(k) and "name" in vars(k)})
+    files = sorted({inspect.getsourcefile(k) for k in cls.__mro__ if first_party(k)
+                    and k.__module__.split(".")[1:2] in (["attacks"], ["defenses"], ["methods"])})
     return hashlib.sha256("".join(source_fingerprint(f) for f in files).encode()).hexdigest()
 
 
