@@ -33,6 +33,7 @@ import torch
 
 from hashbench.api import Attack, Citation, Need
 from hashbench.kit.apgd import apgd
+from hashbench.kit.attack_kit import RestartParams, iterations
 from hashbench.kit.codes import center_codes, mainstay_codes
 from hashbench.kit.optim import eval_mode
 from hashbench.kit.retrieval_objective import BestTracker, RetrievalScore
@@ -43,11 +44,8 @@ KAPPA = 0.2  # hinge margin on relaxed codes: a bit is flipped "enough" past -KA
 
 
 @dataclass(frozen=True)
-class Params:
-    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
-                                                  "help": "l-inf budget, [0,1] pixel units"})
-    steps: int = field(default=100, metadata={"min": 0, "max": 100000,
-                                              "help": "iterations per loss and restart"})
+class Params(RestartParams):
+    steps: int = iterations(100, "iterations per loss and restart")
     restarts: int = field(default=1, metadata={"min": 1, "max": 100,
                                                "help": "random restarts per loss"})
     losses: tuple = field(default=LOSSES, metadata={"help": f"surrogates in turn: {LOSSES}"})

@@ -16,17 +16,13 @@ from typing import Literal
 import torch
 
 from hashbench.api import Attack, Citation, Need
+from hashbench.kit.attack_kit import PGDParams
 from hashbench.kit.codes import center_codes, mainstay_codes
 from hashbench.kit.optim import Schedule, projected_descent
 
 
 @dataclass(frozen=True)
-class Params:
-    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
-                                                  "help": "l-inf budget, [0,1] pixel units"})
-    steps: int = field(default=100, metadata={"min": 0, "max": 100000, "help": "iterations"})
-    step: float | None = field(default=None, metadata={"min": 0.0,
-                                                       "help": "step size; None means eps/8"})
+class Params(PGDParams):
     random_start: bool = True
     code: Literal["center", "mainstay"] = field(default="center",
                                                 metadata={"help": "CgAT center or SAAT mainstay"})

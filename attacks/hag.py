@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 import torch
 
 from hashbench.api import Attack, Citation
+from hashbench.kit.attack_kit import LinfParams, iterations
 from hashbench.kit.optim import Schedule, eval_mode, projected_descent
 
 
 @dataclass(frozen=True)
-class Params:
-    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
-                                                  "help": "l-inf budget, [0,1] pixel units"})
-    steps: int = field(default=100, metadata={"min": 0, "max": 100000, "help": "iterations (paper: 2000)"})
+class Params(LinfParams):
+    steps: int = iterations(100, "iterations (paper: 2000)")
     lr: float = field(default=100.0, metadata={"min": 0.0, "help": "SGD learning rate on x'"})
     momentum: float = field(default=0.9, metadata={"min": 0.0, "max": 1.0})
     margin: float = field(default=0.5, metadata={"min": 0.0, "max": 2.0,

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from hashbench.api import Attack, AttackReport, Citation, Need, QueryBatch
+from hashbench.kit.attack_kit import RestartParams, iterations
 from hashbench.kit.optim import eval_mode
 from hashbench.kit.retrieval_objective import BestTracker, RetrievalScore
 
@@ -36,11 +37,8 @@ MASKING_MARGIN = 0.01
 
 
 @dataclass(frozen=True)
-class Params:
-    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
-                                                  "help": "l-inf budget, [0,1] pixel units"})
-    steps: int = field(default=100, metadata={"min": 0, "max": 100000,
-                                              "help": "apgd iterations per loss (and transfer's)"})
+class Params(RestartParams):
+    steps: int = iterations(100, "apgd iterations per loss (and transfer's)")
     restarts: int = field(default=1, metadata={"min": 1, "max": 100,
                                                "help": "apgd restarts per loss"})
     queries: int | None = field(default=None, metadata={

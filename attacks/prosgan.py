@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from hashbench.api import Attack, Citation, Need
+from hashbench.kit.attack_kit import EpsParams
 from hashbench.kit.optim import eval_mode
 from hashbench.kit.prototypes import fitted_prototypes
 
@@ -33,9 +34,7 @@ MARGIN = 0.5
 
 
 @dataclass(frozen=True)
-class Params:
-    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
-                                                  "help": "l-inf budget, [0,1] pixel units"})
+class Params(EpsParams):
     epochs: int = field(default=20, metadata={"min": 0, "max": 10000,
                                               "help": "generator epochs over the train split"})
     batch_size: int = field(default=32, metadata={"min": 1})

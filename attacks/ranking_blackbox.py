@@ -29,13 +29,11 @@ from dataclasses import dataclass, field
 import torch
 
 from hashbench.api import Attack, Citation
-from hashbench.kit.attack_kit import SquareSearch
+from hashbench.kit.attack_kit import EpsParams, SquareSearch
 
 
 @dataclass(frozen=True)
-class Params:
-    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
-                                                  "help": "l-inf budget, [0,1] pixel units"})
+class Params(EpsParams):
     queries: int = field(default=1000, metadata={"min": 0, "max": 10**6,
                                                  "help": "ranked-list queries per image"})
     depth: int = field(default=100, metadata={"min": 1, "max": 10**6,

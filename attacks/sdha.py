@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from hashbench.api import Attack, Citation, Need
+from hashbench.kit.attack_kit import LinfParams, iterations
 from hashbench.kit.optim import Schedule, alpha_at, eval_mode, project
 from hashbench.metrics import binarize, relevance
 
@@ -28,11 +29,8 @@ PAPER_LR, PAPER_EPS = 0.01, 8 / 255
 
 
 @dataclass(frozen=True)
-class Params:
-    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
-                                                  "help": "l-inf budget, [0,1] pixel units"})
-    steps: int = field(default=100, metadata={"min": 0, "max": 100000,
-                                              "help": "Adam iterations (paper: 1500)"})
+class Params(LinfParams):
+    steps: int = iterations(100, "Adam iterations (paper: 1500)")
     lr: float | None = field(default=None, metadata={
         "min": 0.0, "help": "Adam lr on x'; None means 0.01 * eps / (8/255), the paper's ratio"})
     sigma: float = field(default=5.0, metadata={"min": 0.0, "help": "sharpness of a bit's vote"})

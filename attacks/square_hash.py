@@ -24,17 +24,14 @@ from dataclasses import dataclass, field
 import torch
 
 from hashbench.api import Attack, Citation, Need
-from hashbench.kit.attack_kit import SquareSearch
+from hashbench.kit.attack_kit import LinfParams, SquareSearch, iterations
 from hashbench.kit.optim import eval_mode
 from hashbench.kit.retrieval_objective import BestTracker, RetrievalScore
 
 
 @dataclass(frozen=True)
-class Params:
-    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
-                                                  "help": "l-inf budget, [0,1] pixel units"})
-    steps: int = field(default=300, metadata={"min": 0, "max": 100000,
-                                              "help": "queries (forward passes) per image"})
+class Params(LinfParams):
+    steps: int = iterations(300, "queries (forward passes) per image")
     p_init: float = field(default=0.8, metadata={"min": 0.0, "max": 1.0,
                                                  "help": "initial fraction of pixels a square covers"})
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hashbench.api import Attack, Citation, Need
+from hashbench.kit.attack_kit import PGDParams, iterations
 from hashbench.kit.codes import batch_anchors
 from hashbench.kit.optim import Schedule, Update, projected_descent
 
@@ -25,12 +26,8 @@ DHTA_CITATION = Citation(
 
 
 @dataclass(frozen=True)
-class Params:
-    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
-                                                  "help": "l-inf budget, [0,1] pixel units"})
-    steps: int = field(default=100, metadata={"min": 0, "max": 100000, "help": "iterations (paper: 2000)"})
-    step: float | None = field(default=None, metadata={"min": 0.0,
-                                                       "help": "step size; None means eps/8"})
+class Params(PGDParams):
+    steps: int = iterations(100, "iterations (paper: 2000)")
     n_t: int = field(default=9, metadata={"min": 1, "max": 9, "help": "anchor members"})
     schedule: Schedule = field(default="dhta", metadata={"help": "tanh-scale schedule"})
     update: Update = field(default="sign", metadata={"help": "sign (PGD) or l2 (DHTA official)"})

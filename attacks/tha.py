@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hashbench.api import Attack, Citation, Need
+from hashbench.kit.attack_kit import LinfParams, iterations
 from hashbench.kit.optim import Schedule, projected_descent
 from hashbench.kit.prototypes import fitted_prototypes
 
@@ -25,11 +26,8 @@ THA_CITATION = Citation(
 
 
 @dataclass(frozen=True)
-class Params:
-    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
-                                                  "help": "l-inf budget, [0,1] pixel units"})
-    steps: int = field(default=100, metadata={"min": 0, "max": 100000,
-                                              "help": "PGD iterations (paper: 100)"})
+class Params(LinfParams):
+    steps: int = iterations(100, "PGD iterations (paper: 100)")
     step: float | None = field(default=None, metadata={
         "min": 0.0, "help": "step size; None means eps/8 (the paper's 1/255 at 8/255)"})
     schedule: Schedule = field(default="constant", metadata={"help": "tanh-scale schedule"})

@@ -17,15 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hashbench.api import Attack, Citation, Need
-from hashbench.kit.attack_kit import transferred_queries
+from hashbench.kit.attack_kit import LinfParams, iterations, transferred_queries
 
 
 @dataclass(frozen=True)
-class Params:
-    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
-                                                  "help": "l-inf budget, [0,1] pixel units"})
-    steps: int = field(default=100, metadata={"min": 0, "max": 100000,
-                                              "help": "the source attack's iterations"})
+class Params(LinfParams):
+    steps: int = iterations(100, "the source attack's iterations")
     source: str = field(default="apgd_hash",
                         metadata={"help": "registered white-box attack run on the surrogate"})
     surrogate_backbone: str = field(default="small_mlp",

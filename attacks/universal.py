@@ -25,17 +25,15 @@ import torch
 from torch import nn
 
 from hashbench.api import Attack, Citation, Need
+from hashbench.kit.attack_kit import LinfParams, iterations
 from hashbench.kit.codes import center_codes
 from hashbench.kit.optim import Schedule, alpha_at, eval_mode
 from hashbench.metrics import binarize
 
 
 @dataclass(frozen=True)
-class Params:
-    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
-                                                  "help": "l-inf budget, [0,1] pixel units"})
-    steps: int = field(default=500, metadata={"min": 0, "max": 10**6,
-                                              "help": "fitting steps (one train minibatch each)"})
+class Params(LinfParams):
+    steps: int = iterations(500, "fitting steps (one train minibatch each)", most=10**6)
     batch_size: int = field(default=64, metadata={"min": 1, "help": "train images per step"})
     schedule: Schedule = field(default="saat10", metadata={"help": "tanh-scale schedule"})
 

@@ -1,7 +1,9 @@
 """What the harness hands an attack beside its context: the query batch, the report it may
 return, the ranked-list oracle of a ranking-only (black-box) attack and the cache of state an
 attack fits per attacked model. Plugins receive them; only the harness builds an oracle or a
-cache (and tests and selfcheck)."""
+cache (and tests and selfcheck). And the parameters every image attack shares: its l-inf
+budget (``EpsParams``), its iterations (``LinfParams``), a step size (``PGDParams``) and random
+restarts (``RestartParams``), which an attack's ``Params`` extends."""
 
 from __future__ import annotations
 
@@ -12,6 +14,36 @@ from typing import Any, Callable
 import torch
 
 from hashbench.errors import PluginError
+
+
+def iterations(default: int = 100, help: str = "iterations", most: int = 100000):
+    """A ``steps`` field: the iterations (or queries) an attack spends per image."""
+    return field(default=default, metadata={"min": 0, "max": most, "help": help})
+
+
+@dataclass(frozen=True)
+class EpsParams:
+    """The l-inf budget every image attack has; the harness sets it from the protocol and holds
+    every batch to it, whatever the attack does."""
+
+    eps: float = field(default=8 / 255, metadata={"min": 0.0, "max": 1.0,
+                                                  "help": "l-inf budget, [0,1] pixel units"})
+
+
+@dataclass(frozen=True)
+class LinfParams(EpsParams):
+    steps: int = iterations()
+
+
+@dataclass(frozen=True)
+class PGDParams(LinfParams):
+    step: float | None = field(default=None, metadata={"min": 0.0,
+                                                       "help": "step size; None means eps/8"})
+
+
+@dataclass(frozen=True)
+class RestartParams(LinfParams):
+    restarts: int = field(default=1, metadata={"min": 1, "max": 100, "help": "random restarts"})
 
 
 @dataclass
