@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import click
 from rich.table import Table
 
+from hashbench.commands.output import out
 from hashbench.data import DATASETS
 from hashbench.harness.suites import load_suite, package_suites
 from hashbench.models.backbones import BACKBONES
@@ -48,3 +50,10 @@ def listing_tables() -> list[Table]:
         _simple("datasets", {k: v.description for k, v in DATASETS.items()}),
         _simple("suites", suites),
     ]
+
+
+@click.command("list")
+def list_cmd():
+    """List attacks, defenses, hashing methods, backbones, datasets and suites."""
+    for table in listing_tables():
+        out.print(table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from rich.console import Console
 from rich.table import Table
 
@@ -122,3 +123,17 @@ def published_models() -> frozenset:
     if not (root / MANIFEST).is_file():
         return frozenset()
     return frozenset((e.name, e.seed) for e in entries(root))
+
+
+@click.command()
+@click.option("--results", "results_dirs", type=click.Path(path_type=Path), multiple=True,
+              default=[Path("results")], show_default=True,
+              help="a results folder; repeat it to merge several into one board (the first is "
+              "the reference: rows from the others are marked with their folder)")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="where to write [default: leaderboard/ for the shipped results alone, "
+              "else hashbench-report/]")
+@click.option("--no-plots", is_flag=True, help="tables only: skip the PR, P@N and t-SNE plots")
+def report(results_dirs, out_dir, no_plots):
+    """Render leaderboards (Markdown, CSV, HTML) and plots from the result records."""
+    render(list(results_dirs), out_dir, no_plots)
