@@ -1,14 +1,13 @@
 """The plugin contract: what an attack, a defense or a hashing method is, and what the harness
 gives it.
 
-A plugin may import the modules of ``PLUGIN_API`` (their public names), nothing else of the core
-(a test checks every first-party plugin and the example package): this module, the building
-blocks of ``hashbench.kit`` and the metrics. API version 1's older module paths for the kit
-(``hashbench.training``, ``hashbench.optim``...) resolve to the same modules. Version 1 grew compatibly
-(source and surrogate models, train images, ensembles' members, reports, fitted-state caching,
-ranking-only attacks, image methods as plugins, inner attacks, the kits): every version-1 plugin
-still works. ``API_VERSION`` changes when this contract does; the registry refuses plugins built
-for another.
+A plugin may import the modules of ``PLUGIN_API`` (their public names: this module, the
+metrics and the kit, ``hashbench.kit``), nothing else of the core (a test checks every
+first-party plugin and the example package). Version 1 grew compatibly (source and surrogate
+models, train images, ensembles' members, reports, fitted-state caching, ranking-only attacks,
+image methods as plugins, inner attacks, the kits, whose old paths ``hashbench.training``...
+are the same modules): every version-1 plugin still works. ``API_VERSION`` changes when this
+contract does; the registry refuses plugins built for another.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from hashbench.kit.attack_kit import (  # noqa: F401  (re-exported: part of the 
 )
 from hashbench.kit.params import parse_params
 from hashbench.kit.seeding import generator
+from hashbench.metrics import Ties
 from hashbench.models.losses import HashLoss
 from hashbench.progress import NULL_PROGRESS, Progress
 
@@ -80,7 +80,7 @@ class AttackContext:
 
     def __init__(self, needs: frozenset[Need], seed: int, scope: str, owner: str,
                  topk: int | None = None, make_attack: Callable[..., "Attack"] | None = None,
-                 cache: StateCache | None = None, ties: str = "index", **data: Any):
+                 cache: StateCache | None = None, ties: Ties = "index", **data: Any):
         self._needs, self._seed, self._scope, self._owner = needs, seed, scope, owner
         self._data = data
         self.topk, self.ties = topk, ties
@@ -90,12 +90,12 @@ class AttackContext:
     @classmethod
     def for_attack(cls, attack, seed: int, scope: str, topk: int | None = None,
                    role: str = "attack", make_attack: Callable[..., "Attack"] | None = None,
-                   cache: StateCache | None = None, ties: str = "index",
+                   cache: StateCache | None = None, ties: Ties = "index",
                    **data: Any) -> "AttackContext":
         """The one way a context is made: for ``attack`` (an instance or its class), which gets
         exactly what its ``needs`` declare of ``data``; errors name it as ``role`` (attack,
         inner attack, transfer source...)."""
-        klass = attack if isinstance(attack, type) else type(attack)
+        klass: type[Attack] = attack if isinstance(attack, type) else type(attack)
         return cls(klass.needs, seed, scope, f"{role} {klass.name}", topk, make_attack, cache,
                    ties, **data)
 
@@ -195,11 +195,11 @@ class SourceModel:
 
     model: torch.nn.Module
     key: str
-    data: dict[str, torch.Tensor]
+    data: dict[str, Any]
     memo: dict = field(default_factory=dict)
 
     def context(self, attack: "Attack", seed: int, topk: int | None = None,
-                ties: str = "index", make_attack: Callable[..., "Attack"] | None = None
+                ties: Ties = "index", make_attack: Callable[..., "Attack"] | None = None
                 ) -> AttackContext:
         """A context for ``attack`` run on the source model; its generators depend on the
         source model and seed only (not on the defense being attacked)."""
@@ -247,11 +247,11 @@ class Attack(Plugin):
     # access, or transfer): the suite's black-box worst case may hold it
     blackbox: ClassVar[bool] = False
 
-    def prepare(self, model: torch.nn.Module, ctx: AttackContext) -> Any:
+    def prepare(self, model: torch.nn.Module | None, ctx: AttackContext) -> Any:
         """Per-model state built once (reference codes...). Default: nothing."""
         return None
 
-    def perturb(self, model: torch.nn.Module, x: torch.Tensor, batch: QueryBatch, state: Any,
+    def perturb(self, model: Any, x: torch.Tensor, batch: QueryBatch, state: Any,
                 ctx: AttackContext) -> torch.Tensor:
         raise NotImplementedError
 
@@ -369,7 +369,7 @@ class TrainContext:
         return self.attack(name, **{**{k: v for k, v in defaults.items() if k in fields},
                                     **(overrides or {})})
 
-    def attack_context(self, attack: Attack, tag: str, **data: torch.Tensor) -> AttackContext:
+    def attack_context(self, attack: Attack, tag: str, **data: Any) -> AttackContext:
         """Context for an inner attack, holding the given data (keys: ``Need`` values)."""
         return AttackContext.for_attack(attack, self.seed, f"{self.scope}/{tag}",
                                         role="inner attack", make_attack=self.attack, **data)

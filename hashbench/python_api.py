@@ -14,6 +14,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -22,7 +23,12 @@ from hashbench.data import load_dataset
 from hashbench.errors import ConfigError, PluginError, close_matches
 from hashbench.harness.cells import record_path
 from hashbench.harness.guards import CellTimeout, model_fingerprint, time_limit, weights_sha256
-from hashbench.harness.handed_in import GuardedModel, check_handed_in, check_raw_outputs
+from hashbench.harness.handed_in import (
+    GuardedModel,
+    ImageTextPair,
+    check_handed_in,
+    check_raw_outputs,
+)
 from hashbench.harness.provision import HandedInModel, Provisioned
 from hashbench.harness.suites import AGGREGATES, CLEAN, IMAGE_TEXT, load_suite
 from hashbench.harness.tracks import TRACKS
@@ -97,9 +103,9 @@ class Evaluation:
             if a.status != "ok":
                 lines.append(f"  {a.attack:<{w}} failed: {a.error}")
                 continue
-            ci = f"[{a.map_ci95[0]:.4f}, {a.map_ci95[1]:.4f}]" if a.map_ci95 else ""
+            interval = f"[{a.map_ci95[0]:.4f}, {a.map_ci95[1]:.4f}]" if a.map_ci95 else ""
             t = f"{a.t_map:7.4f}" if a.t_map is not None else ""
-            lines.append(f"  {a.attack:<{w}} {a.map:7.4f}  {ci:<17} {t}".rstrip())
+            lines.append(f"  {a.attack:<{w}} {a.map:7.4f}  {interval:<17} {t}".rstrip())
         return "\n".join(lines)
 
 
@@ -123,28 +129,6 @@ class ImageTextEvaluation(dict):
 
     def __str__(self) -> str:
         return "\n".join(f"[{DIRECTION_NAMES[d]}] {e}" for d, e in self.items())
-
-
-class ImageTextPair(torch.nn.Module):
-    """A user's image network and text network, seen as hashbench's image-text models are:
-    ``net("image")`` / ``net("text")``, each a harness model on its own inputs."""
-
-    def __init__(self, image: torch.nn.Module, text: torch.nn.Module):
-        super().__init__()
-        if image.bits != text.bits:
-            raise ConfigError(f"the image network gives {image.bits} bits and the text network "
-                              f"{text.bits}; both sides must share one Hamming space")
-        self.image, self.text = image, text
-
-    @property
-    def bits(self) -> int:
-        return self.image.bits
-
-    def net(self, modality: str) -> torch.nn.Module:
-        return self.image if modality == "image" else self.text
-
-    def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-        return self.image(x, alpha)
 
 
 def _image_text_parts(model) -> tuple[torch.nn.Module, torch.nn.Module] | None:
@@ -324,6 +308,8 @@ def _guarded_model(model, parts, data, device: torch.device, who: str):
         except ConfigError as err:
             raise ConfigError(f"{who}: {err}") from None
 
+    net: torch.nn.Module
+    probes: list[tuple[Any, torch.Tensor]]
     if parts is None:
         raw = adapted(model.to(device), images)
         check_raw_outputs(raw, images, who)
@@ -335,9 +321,10 @@ def _guarded_model(model, parts, data, device: torch.device, who: str):
                             adapted(parts[1].to(device), texts, "tag vectors"))
         check_raw_outputs(raw.image, images, f"{who} (image side)")
         check_raw_outputs(raw.text, texts, f"{who} (text side)")
-        net = ImageTextPair(GuardedModel(raw.image, f"{who} (image side)"),
-                            GuardedModel(raw.text, f"{who} (text side)"))
-        probes = [(net.image, images), (net.text, texts)]
+        image = GuardedModel(raw.image, f"{who} (image side)")
+        text = GuardedModel(raw.text, f"{who} (text side)")
+        net = ImageTextPair(image, text)
+        probes = [(image, images), (text, texts)]
     sha = weights_sha256(raw)  # of the model itself, as before the guard existed
     before = model_fingerprint(raw)
     for side, x in probes:
@@ -391,5 +378,7 @@ def _evaluation(results_dir: Path, cells: list, data, name: str, suite, seed: in
         out.append(AttackResult(cell.attack, m.get("map", float("nan")),
                                 tuple(ci) if ci else None, m.get("t_map"), rec["status"],
                                 rec["error"]))
+    if clean is None:
+        raise ConfigError(f"the model's clean cell on {data.name} has no record")
     return Evaluation(name, data.name, f"{suite.name} v{suite.version}", seed, bits, eps, topk,
                       clean, random_map, tuple(out), tuple(paths), clean_ci)

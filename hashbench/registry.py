@@ -53,7 +53,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str, group: str, base_path: str):
         self.kind, self.group, self._base_path = kind, group, base_path
         self._entries: dict[str, PluginEntry] | None = None
-        self._loaded: dict[str, type] = {}
+        self._loaded: dict[str, type[T]] = {}
 
     def _base(self) -> type:
         return getattr(api, self._base_path)
@@ -101,6 +101,8 @@ class Registry(Generic[T]):
         entry = self.entry(name)
         if entry.error:
             raise PluginError(entry.error)
+        if entry.entry_point is None:
+            raise PluginError(f"{self.kind} '{name}' has no entry point to load")
         try:
             cls = entry.entry_point.load()
         except Exception as err:  # noqa: BLE001 - any import failure is the plugin's
@@ -127,7 +129,8 @@ class Registry(Generic[T]):
             problem = (
                 f"{where} declares api_version={getattr(cls, 'api_version', None)!r}, but this "
                 f"hashbench ({_version()}) supports api_version {sorted(SUPPORTED_API_VERSIONS)}"
-                f"; use a hashbench release with plugin API {cls.api_version} or update the "
+                f"; use a hashbench release with plugin API {getattr(cls, 'api_version', None)} "
+                f"or update the "
                 f"plugin to API {API_VERSION}"
             )
         if problem:
@@ -138,7 +141,7 @@ class Registry(Generic[T]):
         """Build plugin ``name`` with ``params`` once, so a bad parameter is refused when the
         suite is read, not when a cell first runs (an image attack's eps is the harness's)."""
         budget = {"eps": 0.0} if self.kind == "attack" and \
-            self.get(name).modality == "image" else {}
+            getattr(self.get(name), "modality", None) == "image" else {}
         self.create(name, **{**params, **budget})
 
     def create(self, name: str, **params) -> T:
@@ -155,9 +158,9 @@ def _version() -> str:
     return __version__
 
 
-attacks: Registry = Registry("attack", "hashbench.attacks", "Attack")
-defenses: Registry = Registry("defense", "hashbench.defenses", "Defense")
-methods: Registry = Registry("method", "hashbench.methods", "HashingMethod")
+attacks: Registry[api.Attack] = Registry("attack", "hashbench.attacks", "Attack")
+defenses: Registry[api.Defense] = Registry("defense", "hashbench.defenses", "Defense")
+methods: Registry[api.HashingMethod] = Registry("method", "hashbench.methods", "HashingMethod")
 
 
 def methods_of(modality: str) -> list[str]:

@@ -3,6 +3,8 @@ it returns checked by the harness (finite, [0,1], within eps)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from hashbench.api import AttackContext, Need, QueryBatch, RankingOracle
@@ -33,7 +35,7 @@ class ScriptAttack:
         attack = self.attack
         net = as_hash_model(model, images[:2])
         train = train if train is not None else database
-        provided = {}
+        provided: dict[str, Any] = {}
         if database is not None:
             provided[Need.DATABASE_CODES.value], provided[Need.DATABASE_LABELS.value] = database
         if train is not None:
@@ -54,8 +56,9 @@ class ScriptAttack:
                                        **provided)
         batch = QueryBatch(index=torch.arange(len(images)), labels=labels,
                            target_labels=target_labels)
-        if attack.access == "ranking":  # the ranked ids of net over the database, nothing else
-            oracle = RankingOracle(ranked_ids(net, database[0]), len(images), len(database[0]),
+        if attack.access == "ranking" and database is not None:  # the ranked ids of net over
+            oracle = RankingOracle(ranked_ids(net, database[0]), len(images),  # the database
+                                   len(database[0]),
                                    attack.params.queries, f"attack {attack.name}")
             x_adv = attack.perturb(oracle, images, batch, attack.prepare(None, ctx), ctx)
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import Any
 
 import click
 from rich.console import Console
@@ -35,7 +36,8 @@ class RichProgress(Progress):
     PLAIN_EVERY_S = 30.0
 
     def __init__(self, bar: RichBar):
-        self.bar, self.tasks = bar, {}
+        self.bar = bar
+        self.tasks: dict[str, Any] = {}
         self.every = float(os.environ.get("HASHBENCH_LOG_EVERY", self.PLAIN_EVERY_S))
         self.plain = not bar.console.is_terminal
         self._plain: dict[str, list] = {}  # task -> [description, done, total, last print]

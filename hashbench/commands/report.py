@@ -110,7 +110,7 @@ def plugin_citations() -> dict[tuple[str, str], tuple[str, str]]:
                 cite = getattr(registry.get(name), "citation", None)
             except Exception:  # noqa: BLE001 - a plugin that fails to load has no card link
                 continue
-            if cite is not None and getattr(cite, "url", ""):
+            if cite is not None and cite.url:
                 out[(kind, name)] = (str(cite.title), str(cite.url))
     return out
 

@@ -169,8 +169,8 @@ def summary_table(summary, results_dir: Path) -> Table:
             key = tuple(parts[1:4]) if len(parts) >= 4 else (str(path), "", "")
             counts.setdefault(key, [0, 0, 0])[col] += 1
     table = Table(title="this run")
-    for col in ("dataset", "model", "defense", "computed", "finished", "failed"):
-        table.add_column(col, justify="right" if col in ("computed", "finished", "failed")
+    for name in ("dataset", "model", "defense", "computed", "finished", "failed"):
+        table.add_column(name, justify="right" if name in ("computed", "finished", "failed")
                          else "left")
     for key in sorted(counts):
         done, kept, bad = counts[key]

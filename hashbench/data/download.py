@@ -110,7 +110,10 @@ def safe_unpack(archive: Path, dest: Path, top: str) -> None:
                     target.mkdir(parents=True, exist_ok=True)
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as fh:
+                fh = tar.extractfile(member)
+                if fh is None:  # a link or device entry: nothing to write
+                    continue
+                with fh:
                     target.write_bytes(fh.read())
     except tarfile.TarError as err:
         raise DataError(f"{archive}: not a readable tar archive ({err})") from err

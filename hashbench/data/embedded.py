@@ -101,7 +101,7 @@ def _finish(name, protocol, images, labels, train_idx, query_idx, db_idx, eps, t
     }
     return RetrievalData(
         name=name, protocol=protocol, train=train, query=query, database=database,
-        target_labels=targets, eps=eps, topk=topk, image_shape=tuple(imgs.shape[1:]),
+        target_labels=targets, eps=eps, topk=topk, image_shape=(imgs.shape[1], imgs.shape[2], imgs.shape[3]),
         hashes=hashes, text_flips=text_flips,
         text_hashes={"texts": hash_texts(texts)} if texts is not None else {},
     )

@@ -120,11 +120,11 @@ def load_cifar10(root: Path | None) -> RetrievalData:
     n_per = len(y) // 60  # 100 per class on the full 60,000; scales down on fixture data
     query_idx, db_idx = stratified_split(y, max(1, n_per // 10), PROTOCOL_SEED, "cifar/query")
     train_local, _ = stratified_split(y[db_idx], max(1, n_per // 2), PROTOCOL_SEED, "cifar/train")
-    labels = one_hot(y, 10)
+    onehot = one_hot(y, 10)
     imgs = torch.as_tensor(x)
-    query = Split(labels[query_idx], images=imgs[query_idx])
-    database = Split(labels[db_idx], images=imgs[db_idx])
-    train = Split(labels[db_idx[train_local]], images=imgs[db_idx[train_local]])
+    query = Split(onehot[query_idx], images=imgs[query_idx])
+    database = Split(onehot[db_idx], images=imgs[db_idx])
+    train = Split(onehot[db_idx[train_local]], images=imgs[db_idx[train_local]])
     targets = draw_target_labels(query.labels, database.labels, PROTOCOL_SEED)
     hashes = {"query": hash_array(query_idx), "database": hash_array(db_idx),
               "train": hash_array(db_idx[train_local]), "labels": hash_array(y),
@@ -222,7 +222,8 @@ def load_list_dataset(name: str, root: Path | None) -> RetrievalData:
                         f"{', '.join(missing)} under {folder} ({TEXT_FORMAT}) or remove the others")
     for split, fname in SPLIT_FILES.items():
         paths, labels = parse_list_file(folder / fname, spec.n_classes, name)
-        texts = read_texts(found[split], len(paths), name) if found[split] else None
+        text_file_of = found[split]
+        texts = read_texts(text_file_of, len(paths), name) if text_file_of else None
         splits[split] = Split(labels, loader=_image_loader(folder, paths, name), texts=texts)
         hashes[split] = sha256_text((folder / fname).read_text(encoding="utf-8"))
         if texts is not None:

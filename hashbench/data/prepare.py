@@ -132,9 +132,9 @@ def _quota_split(labels: np.ndarray, order: np.ndarray, n_query: np.ndarray,
                 query_left[c] -= 1
                 query.append(i)
                 break
-    query = np.sort(np.asarray(query, dtype=np.int64))
-    database = np.setdiff1d(np.arange(len(labels)), query)
-    return query, database, np.sort(np.asarray(train, dtype=np.int64))
+    query_idx = np.sort(np.asarray(query, dtype=np.int64))
+    database = np.setdiff1d(np.arange(len(labels)), query_idx)
+    return query_idx, database, np.sort(np.asarray(train, dtype=np.int64))
 
 
 def _nus_wide(src: Path, seed: int, classes: Path | None) -> tuple[Splits, list[str]]:
@@ -308,7 +308,7 @@ def _imagenet100(src: Path, seed: int, classes: Path | None) -> tuple[Splits, li
         if not re.fullmatch(r"[A-Za-z0-9_-]+", wnid):
             raise ConfigError(f"{name}: {classes or train_dir}: class {k} {wnid!r:.80} is not a "
                               "wnid (letters, digits, '_', '-'); fix that line")
-    paths, y, split = [], [], []
+    paths, classes_of, parts = [], [], []
     for part, folder in (("val", val_dir), ("train", train_dir)):
         for c, wnid in enumerate(wnids):
             found = sorted(p.name for p in (folder / wnid).glob("*")
@@ -317,9 +317,9 @@ def _imagenet100(src: Path, seed: int, classes: Path | None) -> tuple[Splits, li
                 raise DataMissing(f"{name}: no images under {folder / wnid}")
             paths += [_item_path(f"{part}/{wnid}/{f}", name, f"{folder / wnid}: file {f!r:.80}")
                       for f in found]
-            y += [c] * len(found)
-            split += [part] * len(found)
-    y, split = np.asarray(y), np.asarray(split)
+            classes_of += [c] * len(found)
+            parts += [part] * len(found)
+    y, split = np.asarray(classes_of), np.asarray(parts)
     labels = np.eye(100, dtype=bool)[y]
     query, database = np.flatnonzero(split == "val"), np.flatnonzero(split == "train")
     per_class = min(100, int(np.bincount(y[database], minlength=100).min()) // 2)

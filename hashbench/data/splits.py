@@ -54,6 +54,7 @@ class Split(torch.utils.data.Dataset):
         """Float images in [0,1] for the given indices."""
         if self._images is not None:
             return self._images[idx].to(torch.float32) / 255.0
+        assert self._loader is not None  # a Split has images or a loader
         return torch.stack([self._loader(int(i)) for i in idx])
 
     def subset(self, idx: torch.Tensor) -> Split:
@@ -61,8 +62,9 @@ class Split(torch.utils.data.Dataset):
         texts = self.texts[idx] if self.texts is not None else None
         if self._images is not None:
             return Split(self.labels[idx], images=self._images[idx], texts=texts)
-        base = [int(i) for i in idx]
-        return Split(self.labels[idx], loader=lambda j: self._loader(base[j]), texts=texts)
+        base, loader = [int(i) for i in idx], self._loader
+        assert loader is not None
+        return Split(self.labels[idx], loader=lambda j: loader(base[j]), texts=texts)
 
 
 @dataclass
@@ -94,7 +96,8 @@ class RetrievalData:
 
     @property
     def text_dim(self) -> int | None:
-        return self.database.texts.shape[1] if self.has_texts else None
+        texts = self.database.texts
+        return texts.shape[1] if self.has_texts and texts is not None else None
 
     @property
     def paired_protocol_hash(self) -> str:

@@ -8,12 +8,13 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from hashbench.api import AttackContext, Need, QueryBatch, RankingOracle, SourceModel, StateCache
+from hashbench.data import RetrievalData
 from hashbench.errors import PluginError
 from hashbench.harness.guards import blame, global_rng_untouched, unchanged_model
 from hashbench.harness.threat_model import check_adversarial, check_text_adversarial
@@ -105,19 +106,19 @@ def _numpy(*tensors):
     return [t.detach().cpu().numpy() for t in tensors]
 
 
-def floor_map(q_labels, db_labels, topk, ties: str = "index") -> float:
+def floor_map(q_labels, db_labels, topk, ties: Ties = "index") -> float:
     """The board's random floor: for "expected" ties, the exact expected mAP@K of a random
     ranking (a model whose codes are all equal scores it); for "index", each query's fraction
     of relevant items, as the suites before it recorded."""
     if ties != "expected":
         return random_ranking_map(q_labels, db_labels)
     ones_q, ones_db = np.ones((q_labels.shape[0], 1)), np.ones((db_labels.shape[0], 1))
-    ap, _ = expected_average_precision(ones_q, ones_db, *_numpy(q_labels, db_labels), topk,
-                                       _cpu_threads())
+    ql, dbl = _numpy(q_labels, db_labels)
+    ap, _ = expected_average_precision(ones_q, ones_db, ql, dbl, topk, _cpu_threads())
     return float(ap.mean()) if ap.size else 0.0
 
 
-def curve_arrays(codes, db_codes, labels, db_labels, ties: str = "index"
+def curve_arrays(codes, db_codes, labels, db_labels, ties: Ties = "index"
                  ) -> dict[str, np.ndarray]:
     """The sidecar arrays that let ``hashbench report`` draw curves without the model: precision
     and recall at ~100 ranking cutoffs (PR and P@N curves; the queries with a relevant item)
@@ -125,8 +126,8 @@ def curve_arrays(codes, db_codes, labels, db_labels, ties: str = "index"
     n_db = db_codes.shape[0]
     cut = np.unique(np.linspace(1, n_db, min(CURVE_POINTS, n_db)).round().astype(np.int64))
     if ties == "expected":
-        p, r = expected_precision_recall(*_numpy(binarize(codes), binarize(db_codes), labels,
-                                                 db_labels), cut, _cpu_threads())
+        q, db, ql, dbl = _numpy(binarize(codes), binarize(db_codes), labels, db_labels)
+        p, r = expected_precision_recall(q, db, ql, dbl, cut, _cpu_threads())
         keep = ~np.isnan(r[:, 0]) if len(r) else np.zeros(0, dtype=bool)
         denom = max(int(keep.sum()), 1)
         precision, recall = p[keep].sum(0) / denom, r[keep].sum(0) / denom
@@ -146,7 +147,7 @@ def database_sample(db_codes, db_labels) -> dict[str, np.ndarray]:
             "db_sample_labels": db_labels[t.to(db_labels.device)].to(torch.uint8).cpu().numpy()}
 
 
-def clean_metrics(q_codes, prov, data, q_labels, targets, topk, ties: str = "index"
+def clean_metrics(q_codes, prov, data, q_labels, targets, topk, ties: Ties = "index"
                   ) -> tuple[dict, dict]:
     db, db_labels = prov.codes["database"], data.database.labels.to(q_codes.device)
     ap = average_precision(q_codes, db, q_labels, db_labels, topk, ties)
@@ -167,7 +168,7 @@ class AttackSetting:
     flips, for callers without a cell plan) and how ties are scored. A cell's plan makes one
     (``CellPlan.setting``); tests and benchmarks build their own."""
 
-    data: object
+    data: RetrievalData
     queries: torch.Tensor
     topk: int | None
     scope: str
@@ -223,7 +224,8 @@ def attack_metrics(setting: AttackSetting, prov, attack, services: Services | No
 
 def _attack_context(setting: AttackSetting, prov, attack, services: Services) -> AttackContext:
     data, device = setting.data, next(prov.model.parameters()).device
-    provided = {**retrieval_data(prov, data, device), Need.TRAIN_IMAGES.value: data.train}
+    provided: dict[str, Any] = {**retrieval_data(prov, data, device),
+                                Need.TRAIN_IMAGES.value: data.train}
     if services.source is not None:
         provided[Need.SOURCE_MODEL.value] = services.source
     if services.surrogate is not None:
@@ -259,6 +261,7 @@ def _run_attack(setting: AttackSetting, prov, attack, services: Services):
                     if ranking:
                         k = len(data.database) if setting.topk is None else \
                             min(setting.topk, len(data.database))
+                        assert rank is not None
                         oracle = RankingOracle(rank, len(idx), k, attack.params.queries,
                                                f"attack {attack.name}")
                         x_adv = attack.perturb(oracle, x, batch, state, ctx)
@@ -289,7 +292,7 @@ def _batch(attack, data, idx: torch.Tensor, device) -> QueryBatch:
                        if Need.TARGET_LABELS in attack.needs else None))
 
 
-def ranked_ids(model: torch.nn.Module, db_codes: torch.Tensor
+def ranked_ids(model: Any, db_codes: torch.Tensor
                ) -> Callable[[torch.Tensor, int], torch.Tensor]:
     """What a deployed retrieval system answers: for query images, the ids of its ``k`` nearest
     database items by Hamming distance, ties by database index (the protocol's ranking)."""
@@ -307,7 +310,7 @@ def ranked_ids(model: torch.nn.Module, db_codes: torch.Tensor
 
 
 def score_adversarial(adv, prov, data, q_idx, topk, targeted: bool,
-                      norms: dict[str, torch.Tensor], ties: str = "index") -> tuple[dict, dict]:
+                      norms: dict[str, torch.Tensor], ties: Ties = "index") -> tuple[dict, dict]:
     """mAP (and t-mAP for a targeted attack) of adversarial query codes, with the sizes of their
     perturbations (``linf`` and ``mse`` for images, ``flips`` for texts; one value per query)."""
     device = adv.device

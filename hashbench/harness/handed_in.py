@@ -8,6 +8,8 @@ happened to call it. ``GuardedModel`` checks every call of it and names the mode
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -31,7 +33,7 @@ class GuardedModel(nn.Module):
 
     def __init__(self, inner: nn.Module, who: str):
         super().__init__()
-        self.inner = inner
+        self.inner: Any = inner  # its forward, encode and bits are checked when called
         self.who = who
 
     @property
@@ -124,3 +126,28 @@ def check_raw_outputs(net: nn.Module, x: torch.Tensor, who: str) -> None:
     with torch.no_grad():
         out = net.module(x)
     check_outputs(out, x, net.bits, who)
+
+
+class ImageTextPair(torch.nn.Module):
+    """A user's image network and text network, seen as hashbench's image-text models are:
+    ``net("image")`` / ``net("text")``, each a harness model on its own inputs."""
+
+    image: Any  # harness models (forward, encode, bits): torch types sub-modules loosely
+    text: Any
+
+    def __init__(self, image: torch.nn.Module, text: torch.nn.Module):
+        super().__init__()
+        if image.bits != text.bits:
+            raise ConfigError(f"the image network gives {image.bits} bits and the text network "
+                              f"{text.bits}; both sides must share one Hamming space")
+        self.image, self.text = image, text
+
+    @property
+    def bits(self) -> int:
+        return self.image.bits
+
+    def net(self, modality: str) -> torch.nn.Module:
+        return self.image if modality == "image" else self.text
+
+    def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+        return self.image(x, alpha)

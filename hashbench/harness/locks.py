@@ -18,7 +18,7 @@ from pathlib import Path
 try:
     import fcntl
 except ImportError:  # Windows: no flock; runs there do not coordinate, which is never unsafe
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 
 class FileLock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,10 +56,11 @@ def model_and_clean(plan: CellPlan, ctx: CellContext, out: Outcome, q_idx: torch
     written into ``out``: (the model as the query side sees it, query codes, labels, arrays)."""
     cell, data = plan.cell, plan.data
     prov = ctx.models.get(cell, data, cell.defense)
+    parent: dict[str, Any] = {"parent_checkpoint_sha256": prov.parent_sha256} \
+        if prov.parent_sha256 else {}
     out.model = dataclasses.replace(
         out.model, defense=PluginRef.from_dict(prov.defense_ref, "model.defense"),
-        checkpoint_sha256=prov.checkpoint_sha256, cache_key=prov.key,
-        **({"parent_checkpoint_sha256": prov.parent_sha256} if prov.parent_sha256 else {}))
+        checkpoint_sha256=prov.checkpoint_sha256, cache_key=prov.key, **parent)
     prov = cell.track.view(prov, cell.direction)
     with ctx.clock.phase("codes"):
         q_codes = encode_queries(prov.model, data.query.subset(q_idx), cell.query_modality)

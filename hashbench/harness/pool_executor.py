@@ -31,6 +31,7 @@ from hashbench.harness.threads import hold_threads
 from hashbench.harness.timing import with_training
 
 if TYPE_CHECKING:
+    from hashbench.harness.locks import FileLock
     from hashbench.harness.plan import CellPlan
     from hashbench.harness.work import CellWork, RunOptions, RunSummary
 
@@ -138,7 +139,7 @@ class PoolExecutor:
         whose model failed to train gets a failed record naming why, as in a local run."""
         from hashbench.harness.provenance import utc_now
 
-        running: dict[Future, tuple[CellPlan, object]] = {}
+        running: dict[Future, tuple[CellPlan, FileLock]] = {}
         for plan in cells:
             lock = work.lock(plan)
             if not lock.acquire(blocking=False):

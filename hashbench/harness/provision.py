@@ -7,10 +7,11 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 
-from hashbench.api import SourceModel, TrainContext
+from hashbench.api import Defense, HashingMethod, SourceModel, TrainContext
 from hashbench.data import RetrievalData
 from hashbench.errors import ConfigError, PluginError, one_line
 from hashbench.harness.cells import training_eps
@@ -19,6 +20,7 @@ from hashbench.harness.guards import blame, check_trained_model
 from hashbench.harness.locks import lock_for
 from hashbench.harness.provenance import declared_code
 from hashbench.harness.store import ModelStore
+from hashbench.harness.suites import CellSpec
 from hashbench.harness.timing import PhaseClock
 from hashbench.kit.seeding import generator
 from hashbench.models.crossmodal import CrossModalSpec
@@ -35,11 +37,11 @@ class ModelIdentity:
     model a defense fine-tunes), computed without training anything."""
 
     key: str
-    instance: object
+    instance: Defense
     ref: dict
-    spec: ModelSpec
+    spec: ModelSpec | CrossModalSpec
     parent: "ModelIdentity | None"
-    method: object  # the hashing method plugin, built once per identity
+    method: HashingMethod  # the hashing method plugin, built once per identity
 
 
 @dataclass
@@ -66,7 +68,7 @@ class HandedInModel:
     defense: str
     seed: int
     model: "Provisioned"
-    source: object
+    source: CellSpec
 
     def serves(self, cell, defense: str) -> bool:
         return (cell.dataset, cell.model_id, defense, cell.seed) == \
@@ -77,7 +79,7 @@ class Provisioner:
     def __init__(self, store: ModelStore, device: torch.device, progress: Progress = NULL_PROGRESS,
                  data_root: Path | None = None, amp: bool = False,
                  clock: PhaseClock | None = None, handed_in: HandedInModel | None = None,
-                 zoo: Path | None | bool = None):
+                 zoo: Path | None | Literal[False] = None):
         self.store, self.device, self.progress = store, device, progress
         # the model zoo to take published checkpoints from (None: the default one; False: none)
         self.zoo = zoo
@@ -192,7 +194,8 @@ class Provisioner:
     def forget(self, key: str | None) -> None:
         """Drop the in-memory copy of model ``key`` (an attack changed it): the next cell loads
         its checkpoint again."""
-        self._memo.pop(key, None)
+        if key is not None:
+            self._memo.pop(key, None)
         self._sources = {k: v for k, v in self._sources.items() if k[0] != key}
 
     def source_model(self, cell, data: RetrievalData) -> SourceModel:

@@ -77,7 +77,7 @@ def train_task(options: RunOptions, cell, parent: tuple | None, threads: int, tr
         work.add_model_files(parent[1])
     data = load_dataset(cell.dataset, options.data_root)
     key, trained, phases = work.train(cell, data)
-    return key, work.model_files(key), trained, phases
+    return key, work.model_files(key) or {}, trained, phases
 
 
 def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int, tracker,
@@ -98,8 +98,8 @@ def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int,
         # without this check a worker with other code would silently train its own model
         _same_key(work.identity(plan).key, model[0])
         _same_key(plan.config_hash, chash, "config hash")
-        for name, (record, sidecar) in zip(member_names, members):
-            write_result(plan.path.with_name(f"{name}.json"), record, sidecar)
+        for name, (member, sidecar) in zip(member_names, members):
+            write_result(plan.path.with_name(f"{name}.json"), member, sidecar)
         record = work.compute(plan)
         return record, sidecar_path(plan.path).read_bytes() if record.sidecar else None
     finally:
@@ -266,7 +266,7 @@ class _Driver:
 
     def _collect(self, cells: dict[object, tuple[CellPlan, str]], summary: RunSummary) -> None:
         ray, progress = self.ray, self.work.progress
-        first_clean = {}
+        first_clean: dict[str, CellPlan] = {}
         for item, key in cells.values():
             if item.cell.attack == CLEAN:
                 first_clean.setdefault(key, item)

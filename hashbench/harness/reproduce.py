@@ -139,7 +139,7 @@ def recompute(paths: list[Path], scratch: Path | None = None, cache: Path | None
                 defense_params={}, attack_params={}, source="records", threads=threads)
     run_cells(run, [cell for _, _, cell in cells], options, jobs=jobs,
               progress=progress or NULL_PROGRESS)
-    rows = []
+    rows: list[tuple[Path, dict, dict | None]] = []
     for path, published, cell in cells:
         try:
             data = load_dataset(cell.dataset, data_root)

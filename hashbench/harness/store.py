@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -42,7 +42,8 @@ class ModelStore:
     def save_model(self, key: str, model: torch.nn.Module, meta: dict) -> str:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         buf = io.BytesIO()
-        torch.save({"spec": model.spec.to_dict(), "state_dict": state, "meta": meta}, buf)
+        spec: Any = model.spec  # a hashbench model's spec (ModelSpec or CrossModalSpec)
+        torch.save({"spec": spec.to_dict(), "state_dict": state, "meta": meta}, buf)
         data = buf.getvalue()
         atomic_write_bytes(self._path("models", key), data)
         return sha256_bytes(data)

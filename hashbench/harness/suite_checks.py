@@ -89,9 +89,9 @@ def _check_sections(path: Path, data: dict, used: dict[str, set[str]]) -> None:
     """Every parameter section configures a plugin a group uses (its parameters checked now,
     not when a cell first runs); the worst cases name attacks the groups run."""
     from hashbench.errors import close_matches
-    from hashbench.registry import attacks, defenses, methods
+    from hashbench.registry import Registry, attacks, defenses, methods
 
-    registries = {"defense": defenses, "attack": attacks, "method": methods}
+    registries: dict[str, Registry] = {"defense": defenses, "attack": attacks, "method": methods}
     for kind in ("defense", "attack", "method"):
         for name, params in data.get(kind, {}).items():
             if name not in used[kind]:

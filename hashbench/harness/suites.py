@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 
@@ -27,6 +28,7 @@ from hashbench.harness.suite_checks import (  # noqa: F401 - MAX_*: the suite's 
     check_suite_file,
 )
 from hashbench.harness.tracks import TRACKS
+from hashbench.metrics import Ties
 from hashbench.records.types import (  # noqa: F401 - the cell names, re-exported for the harness
     AGGREGATES,
     BLACKBOX_WORST_CASE,
@@ -72,13 +74,12 @@ class CellSpec:
     # its own section of the suite, as the suite's own cells of it are
     parent_params: dict = field(default_factory=dict)
     # how ties in the ranking are scored (metrics.Ties), and what a model's seeded draws are
-    # scoped by: "key" (its cache key, which code edits move) or "cell" (its identity); the
+    # scoped by: "key" (its cache key, which version bumps move) or "cell" (its identity); the
     # defaults are the suites' up to standard v2, whose cells keep their dicts and hashes
-    ties: str = "index"
+    ties: Ties = "index"
     generators: str = "key"
-    # the sha256 of the suite file's bytes the cell came from, written into its record so a
-    # reader can tell which file measured it; provenance, not configuration: not hashed (a
-    # comment edited in a suite file recomputes nothing)
+    # the sha256 of the suite file the cell came from, in its record (which file measured it);
+    # provenance, not configuration: not hashed (a comment edited in a suite recomputes nothing)
     suite_sha256: str | None = None
 
     @property
@@ -150,7 +151,9 @@ class Group:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Group":
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in data.items()}
+        return cls(**fields)
 
     @property
     def image_text(self) -> bool:
@@ -183,7 +186,7 @@ class Suite:
     cell_timeout: float = DEFAULT_CELL_TIMEOUT
     file_sha256: str | None = None  # of the suite file's bytes, carried into every record
     blackbox_worst_case: tuple[str, ...] = ()  # the members of BLACKBOX_WORST_CASE cells
-    ties: str = "index"  # CellSpec.ties
+    ties: Ties = "index"  # CellSpec.ties
     generators: str = "key"  # CellSpec.generators
     # torch threads per cell (None: the process's own, as the suites up to standard v2 were
     # computed); 1 gives the same numbers on any core count (harness.pool_executor)
@@ -269,8 +272,8 @@ class Suite:
             for name in names:
                 key = "text_attacks" if attacks.get(name).modality == "text" else "attacks"
                 if key == "attacks" or g.image_text:
-                    g = dataclasses.replace(g, **{key: tuple(dict.fromkeys(
-                        [*getattr(g, key), name]))})
+                    added: dict[str, Any] = {key: tuple(dict.fromkeys([*getattr(g, key), name]))}
+                    g = dataclasses.replace(g, **added)
             groups.append(g)
         return dataclasses.replace(self, groups=tuple(groups), attack_params={
             **self.attack_params, **{n: params.get(n, {}) for n in names}})
@@ -292,10 +295,8 @@ class Suite:
         out: list[CellSpec] = []
         for g in self.groups:
             budget, image_text = g.budget, g.image_text
-            if image_text:
-                directions = {"i2t": g.attacks, "t2i": g.text_attacks}
-            else:
-                directions = {None: g.attacks}
+            directions: dict[str | None, tuple[str, ...]] = \
+                {"i2t": g.attacks, "t2i": g.text_attacks} if image_text else {None: g.attacks}
             baseline = TRACKS[g.modality].baseline
             for seed, ds, method, bb, bits, dfn, eps in itertools.product(
                 self.run_seeds, g.datasets, g.methods, g.backbones, g.bits, g.defenses,

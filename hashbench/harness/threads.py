@@ -15,4 +15,4 @@ def hold_threads(threads: int) -> None:
         torch.set_num_interop_threads(threads)
     except RuntimeError:  # already set, or parallel work already ran: keep what it is
         pass
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]

@@ -102,7 +102,7 @@ class ImageTextTrack:
 
     def configure(self, ctx, method, data) -> None:
         ctx.make_objective = lambda m: method.objective(m, data.train, ctx)
-        ctx.make_hash_loss = _no_hash_loss
+        ctx.make_hash_loss = no_hash_loss
 
     def record_metrics(self, cell, data) -> dict:
         return {"direction": cell.direction, "text_flips": int(data.text_flips or 0)}
@@ -111,10 +111,11 @@ class ImageTextTrack:
         return {**data.hashes, **{f"text_{k}": v for k, v in data.text_hashes.items()}}
 
 
-def _no_hash_loss():
+def no_hash_loss():
+    """``TrainContext.make_hash_loss`` of an image-text model, which has none."""
     raise PluginError("an image-text model has no single-modal hashing loss; an image-text "
                       "defense trains with ctx.make_objective(model)")
 
 
 IMAGE, IMAGE_TEXT = ImageTrack(), ImageTextTrack()
-TRACKS = {IMAGE.name: IMAGE, IMAGE_TEXT.name: IMAGE_TEXT}
+TRACKS: dict[str, ImageTrack | ImageTextTrack] = {IMAGE.name: IMAGE, IMAGE_TEXT.name: IMAGE_TEXT}

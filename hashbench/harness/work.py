@@ -38,7 +38,7 @@ from hashbench.records.io import (
     write_sidecar,
 )
 from hashbench.records.types import Record, SidecarRef
-from hashbench.registry import attacks, defenses, methods
+from hashbench.registry import Registry, attacks, defenses, methods
 
 
 @dataclass(kw_only=True)
@@ -182,7 +182,7 @@ class CellWork:
         write_result(plan.path, rec, sidecar)
         if rec.status == "failed":
             self.progress.log(f"cell failed: {plan.path}: {rec.error}")
-            summary.failed.append((plan.path, rec.error))
+            summary.failed.append((plan.path, rec.error or "failed"))
         else:
             failed_path(plan.path).unlink(missing_ok=True)
             summary.written.append(plan.path)
@@ -232,8 +232,9 @@ def _changed_plugin(rec: dict) -> str | None:
     """Which plugin that computed ``rec`` has another version now (its results changed), if
     any: the config hash holds the suite's settings; the versions are checked here, so that
     records of unchanged plugins keep the hashes they were published with."""
-    used = [(attacks, rec.get("attack")), (defenses, rec["model"]["defense"]),
-            (methods, rec["model"].get("method_plugin"))]
+    used: list[tuple[Registry, dict | None]] = [
+        (attacks, rec.get("attack")), (defenses, rec["model"]["defense"]),
+        (methods, rec["model"].get("method_plugin"))]
     for registry, ref in used:
         if not ref or ref["name"] not in registry.names():
             continue  # none, or handed in (hashbench.benchmark), or no longer installed

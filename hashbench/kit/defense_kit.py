@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from hashbench.kit.training import TrainConfig
 
@@ -30,7 +30,8 @@ class TrainingParams:
     weight_decay: float = field(default=5e-4, metadata={"min": 0.0})
 
     def train_config(self) -> TrainConfig:
-        extra = {"milestones": self.MILESTONES} if self.MILESTONES is not None else {}
+        extra: dict[str, Any] = {"milestones": self.MILESTONES} \
+            if self.MILESTONES is not None else {}
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size,
                            optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
                            weight_decay=self.weight_decay, **extra)

@@ -83,7 +83,7 @@ def projected_descent(
     """
     x = x.detach()
     x_adv = random_start(x, eps, generator) if generator is not None else x.clone()
-    velocity = torch.zeros_like(x) if update == "sgd" else None
+    velocity = torch.zeros_like(x)  # the sgd update's momentum buffer
     with eval_mode(model), torch.autocast(x.device.type, enabled=False):
         for t in range(steps):
             x_adv.requires_grad_(True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -54,6 +54,7 @@ StepFn = Callable[[Batch, int], torch.Tensor]
 
 def build_optimizer(params, cfg: TrainConfig, total_steps: int):
     """Optimiser and a per-step MultiStep schedule at ``milestones`` fractions of all steps."""
+    opt: torch.optim.Optimizer
     if cfg.optimizer == "adam":
         opt = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     else:
@@ -143,7 +144,7 @@ def fit(
 
 
 @torch.no_grad()
-def encode_split(model: torch.nn.Module, split: Split, batch_size: int = 256) -> torch.Tensor:
+def encode_split(model: Any, split: Split, batch_size: int = 256) -> torch.Tensor:
     """Binary codes of a whole split, in eval mode (the model's mode is restored)."""
     device = next(model.parameters()).device
     with eval_mode(model):
@@ -153,8 +154,10 @@ def encode_split(model: torch.nn.Module, split: Split, batch_size: int = 256) ->
 
 
 @torch.no_grad()
-def encode_texts(net: torch.nn.Module, texts: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+def encode_texts(net: Any, texts: torch.Tensor | None, batch_size: int = 1024) -> torch.Tensor:
     """Binary codes of tag vectors through a text network, in eval mode (mode restored)."""
+    if texts is None:
+        raise ValueError("this split has no tag vectors to encode")
     device = next(net.parameters()).device
     with eval_mode(net):
         codes = [net.encode(texts[i:i + batch_size].to(device))

@@ -26,7 +26,7 @@ import torch
 try:  # the compiled CPU kernel (numba); the torch path below is the fallback and the reference
     from hashbench.metrics import cpu as _cpu_kernel
 except ImportError:  # pragma: no cover - numba missing
-    _cpu_kernel = None
+    _cpu_kernel = None  # type: ignore[assignment]
 
 ZeroAP = Literal["count", "skip"]
 # How a ranking's ties in Hamming distance are scored: "index" breaks them by database index,
@@ -136,9 +136,9 @@ def average_precision(
     if ties == "expected":
         from hashbench.metrics.ties import expected_average_precision  # needs numba
 
-        ap, hit = expected_average_precision(
-            *(t.detach().cpu().numpy() for t in (q_codes, db_codes, q_labels, db_labels)),
-            topk, _cpu_threads())
+        q, db, ql, dbl = (t.detach().cpu().numpy() for t in (q_codes, db_codes, q_labels,
+                                                               db_labels))
+        ap, hit = expected_average_precision(q, db, ql, dbl, topk, _cpu_threads())
         return APResult(ap=ap, retrieved_relevant=hit)
     if q_codes.device.type == "cpu" and _cpu_kernel is not None:
         return _average_precision_cpu(q_codes, db_codes, q_labels, db_labels, topk)
@@ -149,12 +149,12 @@ def average_precision(
         cum = torch.cumsum(rel, dim=1)
         ranks = torch.arange(1, rel.shape[1] + 1, dtype=torch.float64, device=rel.device)
         n_rel = cum[:, -1] if rel.shape[1] else torch.zeros(rel.shape[0], dtype=torch.float64)
-        ap = (rel * cum / ranks).sum(dim=1) / n_rel.clamp(min=1)
-        aps.append(ap.cpu())
+        aps.append(((rel * cum / ranks).sum(dim=1) / n_rel.clamp(min=1)).cpu())
         hits.append(n_rel.cpu())
-    ap = torch.cat(aps).numpy() if aps else np.zeros(0)
-    hit = torch.cat(hits).numpy().astype(np.int64) if hits else np.zeros(0, dtype=np.int64)
-    return APResult(ap=ap, retrieved_relevant=hit)
+    return APResult(
+        ap=torch.cat(aps).numpy() if aps else np.zeros(0),
+        retrieved_relevant=torch.cat(hits).numpy().astype(np.int64) if hits
+        else np.zeros(0, dtype=np.int64))
 
 
 def _cpu_threads() -> int:

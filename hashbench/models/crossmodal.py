@@ -56,8 +56,9 @@ class TextHashNet(nn.Module):
                                       nn.ReLU())
         self.hash_layer = nn.Linear(hidden, bits)
         self.out_features = hidden
-        nn.init.kaiming_normal_(self.features[0].weight, nonlinearity="relu")
-        nn.init.zeros_(self.features[0].bias)
+        first: nn.Linear = self.features[0]  # type: ignore[assignment]
+        nn.init.kaiming_normal_(first.weight, nonlinearity="relu")
+        nn.init.zeros_(first.bias)
 
     def embed(self, t: torch.Tensor) -> torch.Tensor:
         return self.features(t)

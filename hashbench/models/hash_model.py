@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -44,9 +45,10 @@ class HashModel(nn.Module):
         # deterministic in the seed and leaves the caller's global state untouched.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(seed, "model-init", spec.to_dict()))
-            self.features = build_backbone(spec.backbone, spec.in_channels,
+            features: Any = build_backbone(spec.backbone, spec.in_channels,
                                            spec.weights if pretrained else None)
-            self.hash_layer = nn.Linear(self.features.out_features, spec.bits)
+            self.features = features
+            self.hash_layer = nn.Linear(features.out_features, spec.bits)
             if spec.backbone not in SMALL:
                 # CgAT's init for a hash layer over pretrained fc7 / pooled features. A small
                 # CNN trained from scratch keeps torch's default init: at std 0.01 its outputs
@@ -64,7 +66,8 @@ class HashModel(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features of [0,1] images (what the hash layer sees)."""
-        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        mean, std = self.get_buffer("mean"), self.get_buffer("std")
+        x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
         return self.features(x)
 
     def forward(self, x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:

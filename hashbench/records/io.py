@@ -66,7 +66,7 @@ def sidecar_path(record_path: Path) -> Path:
 def write_sidecar(path: Path, arrays: dict[str, np.ndarray]) -> dict:
     """Write per-query arrays; return the reference stored in the record."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]  # numpy types **kwds as allow_pickle
     data = buf.getvalue()
     atomic_write_bytes(path, data)
     return {"path": path.name, "sha256": sha256_bytes(data), "arrays": sorted(arrays)}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from hashbench.errors import ResultError
 
@@ -50,12 +50,15 @@ def optional(nested: type | None = None) -> Any:
     return field(default=ABSENT, metadata={"nested": nested} if nested else {})
 
 
-def nested(cls: type) -> Any:
-    return field(metadata={"nested": cls})
+def nested(cls: type) -> dict:
+    """A part typed by ``cls`` (read with its ``from_dict``): ``field(metadata=nested(cls))``."""
+    return {"nested": cls}
 
 
 class Part:
-    """Shared reading and writing of the record's parts."""
+    """Shared reading and writing of the record's parts (each a frozen dataclass)."""
+
+    __dataclass_fields__: ClassVar[dict]
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "record"):
@@ -123,7 +126,7 @@ class ModelRef(Part):
     backbone: str
     bits: int
     hash_params: dict
-    defense: PluginRef = nested(PluginRef)
+    defense: PluginRef = field(metadata=nested(PluginRef))
     checkpoint_sha256: str | None
     cache_key: str | None
     parent_checkpoint_sha256: str = optional()
@@ -228,16 +231,16 @@ class Record(Part):
     hash covers, so it stays a plain mapping); everything else is typed."""
 
     schema_version: int
-    suite: SuiteRef = nested(SuiteRef)
+    suite: SuiteRef = field(metadata=nested(SuiteRef))
     cell: dict = field()
     config_hash: str = field()
-    dataset: DatasetRef = nested(DatasetRef)
-    model: ModelRef = nested(ModelRef)
-    attack: PluginRef | None = nested(PluginRef)  # None: clean and worst-case cells
-    metrics: Metrics = nested(Metrics)
-    cost: Cost = nested(Cost)
-    sidecar: SidecarRef | None = nested(SidecarRef)
-    provenance: Provenance = nested(Provenance)
+    dataset: DatasetRef = field(metadata=nested(DatasetRef))
+    model: ModelRef = field(metadata=nested(ModelRef))
+    attack: PluginRef | None = field(metadata=nested(PluginRef))  # None: clean and worst-case cells
+    metrics: Metrics = field(metadata=nested(Metrics))
+    cost: Cost = field(metadata=nested(Cost))
+    sidecar: SidecarRef | None = field(metadata=nested(SidecarRef))
+    provenance: Provenance = field(metadata=nested(Provenance))
     status: str = field()
     error: str | None = field()
 

@@ -47,7 +47,9 @@ class Board:
     @property
     def floor(self) -> float | None:
         """The mAP of a random ranking of this board's queries (the same for every row)."""
-        values = self.table["floor"].dropna() if "floor" in self.table else []
+        if "floor" not in self.table:
+            return None
+        values = self.table["floor"].dropna()
         return float(values.mean()) if len(values) else None
 
     @property
@@ -110,8 +112,10 @@ def build_boards(records: list[Record | dict], requirements=None,
     for key, recs in sorted(groups.items()):
         found = (requirements or {}).get((key[0], key[1], recs[0].dataset.name))
         need = Requirement(*found) if found else None
-        boards.append(Board(*key, _table(recs, outdated=key[1] < newest[key[0]], need=need,
-                                         origins=origins or {}), recs[0].dataset.name))
+        suite, version, protocol, bits, eps = key
+        boards.append(Board(suite, version, protocol, bits, eps,
+                            _table(recs, outdated=version < newest[suite], need=need,
+                                   origins=origins or {}), recs[0].dataset.name))
     return boards
 
 
@@ -257,12 +261,14 @@ def _summarise(row: dict, prefixes: list[str], clean_cols: list[str]) -> dict:
     flags = set(row["flags"])
     worst = [vals["worst-case mAP"] for vals in per_seed if "worst-case mAP" in vals]
     if worst:
+        low: float | None
+        high: float | None
         if len(worst) >= 2:
             low, high = seed_ci(worst)
         else:
             ci = row["cis"][seeds[[("worst-case mAP" in v) for v in per_seed].index(True)]].get(
                 "worst-case mAP")
-            low, high = ci if ci else (None, None)  # records older than intervals: none
+            low, high = (ci[0], ci[1]) if ci else (None, None)  # records older: none
         out["worst-case CI low"], out["worst-case CI high"] = low, high
     floor = row["floor"]
     if floor is not None:

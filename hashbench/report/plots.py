@@ -19,6 +19,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -60,7 +61,7 @@ class Row:
         override), else the first one found."""
         found = sorted(self.by_attack.get(attack, []), key=lambda r: r[0].seed)
         plain = [r for r in found if r[0].cell["eps"] is None]
-        return (plain or found or [None])[0]
+        return (plain or found)[0] if plain or found else None
 
     @property
     def seed(self) -> int | None:
@@ -180,13 +181,19 @@ def _first_label(labels: np.ndarray) -> np.ndarray:
     return np.where(labels.any(axis=1), labels.argmax(axis=1), -1)
 
 
+def _arrays(row: Row, attack: str) -> dict:
+    """The per-query arrays of ``row``'s cell of ``attack`` at the protocol's eps ({} if none)."""
+    found = row.at_protocol_eps(attack)
+    return found[1] if found is not None else {}
+
+
 def plot_tsne(row: Row, title: str, base: Path, result: PlotResult) -> None:
     """t-SNE of database codes, with clean and adversarial query codes on top, by label."""
     clean = row.at_protocol_eps(CLEAN)
     attack = next((a for a in TSNE_ATTACK_PREFERENCE if row.at_protocol_eps(a)), None)
     if clean is None or attack is None or "db_sample_codes" not in clean[1]:
         return
-    adv = row.at_protocol_eps(attack)[1]
+    adv = _arrays(row, attack)
     if "codes" not in adv:
         return
     c = clean[1]
@@ -274,9 +281,9 @@ def write_plots(records: list[tuple[Path, Record]], out_dir: Path,
     changed drawn (or copied from one of the ``others`` boards' folders, which drew them from
     the same inputs), the others kept; figures of no record removed."""
     folder_root = Path(out_dir) / "plots"
-    others = [(f, _read_inputs(f)) for f in (Path(o) / "plots" for o in others or [])
+    boards = [(f, _read_inputs(f)) for f in (Path(o) / "plots" for o in others or [])
               if f.resolve() != folder_root.resolve()]
-    result = PlotResult(folder=folder_root, old=_read_inputs(folder_root), others=others)
+    result = PlotResult(folder=folder_root, old=_read_inputs(folder_root), others=boards)
     for key, rows in collect_rows(records).items():
         suite, version, protocol, bits = key
         folder = plot_folder(out_dir, suite, version, protocol, bits)
@@ -312,10 +319,11 @@ def plot_tsne_modalities(i2t: Row, t2i: Row, title: str, base: Path,
     """One t-SNE map of an image-text model's code space: image and text codes of the same
     queries (and database samples of both modalities), by label; paired codes that land apart
     show the modality gap, and the attacked codes show where each attack moves a query."""
-    ci, ct = i2t.at_protocol_eps(CLEAN), t2i.at_protocol_eps(CLEAN)
-    if ci is None or ct is None or "db_sample_codes" not in ci[1] or "codes" not in ct[1]:
+    if i2t.at_protocol_eps(CLEAN) is None or t2i.at_protocol_eps(CLEAN) is None:
         return
-    ci, ct = ci[1], ct[1]
+    ci, ct = _arrays(i2t, CLEAN), _arrays(t2i, CLEAN)
+    if "db_sample_codes" not in ci or "codes" not in ct:
+        return
     n = min(len(ci["codes"]), len(ct["codes"]))
     q = np.unique(np.linspace(0, n - 1, min(TSNE_QUERIES, n)).round().astype(np.int64))
     parts = {"text database": (ci["db_sample_codes"], ci["db_sample_labels"]),
@@ -324,8 +332,8 @@ def plot_tsne_modalities(i2t: Row, t2i: Row, title: str, base: Path,
              "text query": (ct["codes"][q], ct["labels"][q])}
     for row, name in ((i2t, "image"), (t2i, "text")):
         attack = next((a for a in TSNE_ATTACK_PREFERENCE if row.at_protocol_eps(a)), None)
-        if attack is not None and "codes" in row.at_protocol_eps(attack)[1]:
-            parts[f"{name} query, {attack}"] = (row.at_protocol_eps(attack)[1]["codes"][q],
+        if attack is not None and "codes" in _arrays(row, attack):
+            parts[f"{name} query, {attack}"] = (_arrays(row, attack)["codes"][q],
                                                 parts[f"{name} query"][1])
     out = base.with_name(base.name + "_tsne_modalities")
     key = inputs_hash(f"modalities {title} " + " | ".join(parts),
@@ -343,7 +351,7 @@ def plot_tsne_modalities(i2t: Row, t2i: Row, title: str, base: Path,
         xy = emb[start:start + len(codes)]
         start += len(codes)
         marker, size, alpha = style.get(name, ("x" if name.startswith("image") else "+", 40, 0.9))
-        edge = {"edgecolors": "black", "linewidths": 0.4} if "query" in name and \
+        edge: dict[str, Any] = {"edgecolors": "black", "linewidths": 0.4} if "query" in name and \
             marker in "o^" else {}
         ax.scatter(xy[:, 0], xy[:, 1], c=_first_label(labels), cmap=cmap, vmin=0,
                    vmax=cmap.N - 1, s=size, alpha=alpha, marker=marker, label=name, **edge)

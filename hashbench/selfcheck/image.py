@@ -13,7 +13,7 @@ import copy
 import dataclasses
 import traceback
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -78,7 +78,7 @@ def _metadata(cls, kind: str) -> list[Check]:
     return out
 
 
-def _attempt(rule: str, fn: Callable[[], object]) -> tuple[object, Check | None]:
+def _attempt(rule: str, fn: Callable[[], Any]) -> tuple[Any, Check | None]:
     try:
         return fn(), None
     except Exception as err:  # noqa: BLE001 - any failure of the plugin is the finding

@@ -20,6 +20,7 @@ from hashbench.data import load_dataset
 from hashbench.errors import HashbenchError
 from hashbench.harness.guards import global_rng_state
 from hashbench.harness.threat_model import check_text_adversarial
+from hashbench.harness.tracks import no_hash_loss
 from hashbench.kit.training import Batch
 from hashbench.metrics import binarize
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
@@ -42,7 +43,7 @@ def _model(data, seed: int = 0) -> CrossModalHashModel:
 
 def _context(data, train, seed: int, method) -> TrainContext:
     ctx = TrainContext(seed=seed, scope="selfcheck", eps=0.3, train_labels=train.labels,
-                       database_labels=train.labels, make_hash_loss=None,
+                       database_labels=train.labels, make_hash_loss=no_hash_loss,
                        attack=attack_registry.create, text_flips=data.text_flips)
     ctx.make_objective = lambda m: method.objective(m, train, ctx)
     return ctx
