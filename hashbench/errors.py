@@ -27,6 +27,12 @@ class PluginError(HashbenchError):
     """A plugin is unknown, fails to load, clashes with another or breaks its contract."""
 
 
+class HandedInModelError(PluginError):
+    """A model handed in whole (``hashbench.benchmark``) broke its contract: before it is run
+    (meta tensors, non-finite outputs), or inside an attack (its guard found it; the attack
+    guards pass it on as it is, so the model is blamed, not the attack that called it)."""
+
+
 class ThreatModelError(HashbenchError):
     """An attack produced an adversarial batch outside the threat model."""
 

@@ -20,7 +20,7 @@ import torch
 
 from hashbench import __version__
 from hashbench.data import load_dataset
-from hashbench.errors import ConfigError, PluginError, close_matches
+from hashbench.errors import ConfigError, HandedInModelError, PluginError, close_matches
 from hashbench.harness.cells import record_path
 from hashbench.harness.guards import CellTimeout, model_fingerprint, time_limit, weights_sha256
 from hashbench.harness.handed_in import (
@@ -305,8 +305,8 @@ def _guarded_model(model, parts, data, device: torch.device, who: str):
     def adapted(module, example, inputs="images"):  # as_hash_model, its errors naming the model
         try:
             return as_hash_model(module, example, inputs)
-        except ConfigError as err:
-            raise ConfigError(f"{who}: {err}") from None
+        except (ConfigError, HandedInModelError) as err:
+            raise type(err)(f"{who}: {err}") from None
 
     net: torch.nn.Module
     probes: list[tuple[Any, torch.Tensor]]

@@ -19,7 +19,6 @@ from pathlib import Path, PurePosixPath
 import torch
 
 from hashbench.errors import ConfigError, ResultError, one_line
-from hashbench.harness.paths import check_component, check_relative, inside
 from hashbench.locations import zoo_root
 from hashbench.records.io import (
     atomic_write_bytes,
@@ -28,6 +27,8 @@ from hashbench.records.io import (
     read_verified,
     sha256_bytes,
 )
+from hashbench.records.paths import check_component, check_relative, inside
+from hashbench.records.published import published_checkpoint as published_checkpoint_sha
 
 MANIFEST = "manifest.json"
 ZOO_VERSION = 1
@@ -114,6 +115,13 @@ def published_checkpoint(key: str, name: str, seed: int, params: dict,
         return None
     path = inside(base, base / entry.file, f"zoo model {entry.name} seed {entry.seed}",
                   ResultError)
+    expected = published_checkpoint_sha(entry.name, entry.seed)
+    if expected and entry.sha256 not in expected:
+        raise ResultError(
+            f"zoo {base}: {path} is listed as the published {entry.name} seed {entry.seed}, "
+            f"but its sha256 {entry.sha256[:12]} is not the published record's "
+            f"({', '.join(sorted(e[:12] for e in expected))}); remove it from that zoo (or "
+            "unset HASHBENCH_ZOO), or pass --no-zoo to train the model instead")
     return read_verified(path, entry.sha256, f"zoo model {entry.name} seed {entry.seed}:",
                          "restore it from the repository (git checkout zoo/)")
 
@@ -140,6 +148,11 @@ def load_model(name: str, seed: int = 0, device: str | torch.device = "cpu",
     entry = find(name, seed, root)
     base = Path(root or default_root())
     path = inside(base, base / entry.file, f"zoo model {name} seed {seed}", ResultError)
+    expected = published_checkpoint_sha(name, seed)
+    if expected and entry.sha256 not in expected:
+        raise ResultError(f"zoo {base}: {path} is not the published {name} seed {seed} (its "
+                          f"sha256 {entry.sha256[:12]} is not the published record's); use "
+                          "the repository's zoo (unset HASHBENCH_ZOO)")
     data = read_verified(path, entry.sha256, f"zoo model {name} seed {seed}:",
                          "restore it from the repository (git checkout zoo/)")
     return model_from_checkpoint(data, torch.device(device), str(path))

@@ -39,42 +39,93 @@ def default_out(results_dirs: list[Path]) -> Path:
 
 
 def load_merged(results_dirs: list[Path]):
-    """Every record of every folder, with the ``origins`` of those not from the first folder.
-    A record whose place (path below its folder) an earlier folder already fills is left out:
-    the first folder is the reference."""
-    from hashbench.report.leaderboard import load_records
+    """Every record of every folder that agrees with its evidence, settled (``report.
+    provenance``): one record per cell, published ones first-party by hash. Returns the
+    settled inputs, the ``origins`` of records not from the first folder, and a line per
+    record left out. A record reached through a symlink is refused: a report reads only the
+    files inside the folders it is given."""
+    from hashbench.records.evidence import disagreement
+    from hashbench.records.io import iter_record_paths, load_record, sha256_bytes
+    from hashbench.records.published import published_hashes
+    from hashbench.records.types import Record
+    from hashbench.report.provenance import settle
 
-    records, origins, seen, dropped = [], {}, set(), []
+    found, origins, left_out = [], {}, []
     for i, folder in enumerate(results_dirs):
         if not Path(folder).is_dir():
             raise ResultError(f"{folder}: no results folder; run `hashbench run --suite NAME` "
                               "first or pass --results DIR")
-        for path, rec in load_records(folder):
-            place = path.resolve().relative_to(Path(folder).resolve())
-            if place in seen:
-                dropped.append(path)
+        for path in iter_record_paths([Path(folder)]):
+            if _linked(path, Path(folder)):
+                raise ResultError(f"{path}: a symlinked record (or folder) in --results "
+                                  f"{folder}; copy the record there instead of linking it")
+            data = path.read_bytes()
+            raw = load_record(path)
+            why = disagreement(path, raw)
+            if why:  # never shown: the board's numbers are the evidence's
+                left_out.append(f"{path}: {why}; its numbers are not its evidence's (re-run "
+                                "the cell)")
                 continue
-            seen.add(place)
-            records.append((path, place, rec))
+            rec = Record.from_dict(raw, str(path))
+            found.append((path, path.relative_to(folder), rec, sha256_bytes(data)))
             if i > 0:
                 origins[id(rec)] = Path(folder).name or str(folder)
-    return records, origins, dropped
+    inputs = settle(found, published_hashes())
+    return inputs, origins, left_out + inputs.left_out
+
+
+def _linked(path: Path, folder: Path) -> bool:
+    """Whether ``path`` or a folder between it and ``folder`` is a symlink."""
+    p = path
+    while p != folder and p != p.parent:
+        if p.is_symlink():
+            return True
+        p = p.parent
+    return False
 
 
 def render(results_dirs: list[Path], out_dir: Path | None, no_plots: bool) -> None:
     from hashbench.harness.published import ranking_requirements
     from hashbench.report.leaderboard import build_boards, write_leaderboards
+    from hashbench.report.owned import check_out, owned, tidy, write_manifest
+    from hashbench.report.plot_cache import figure_files
     from hashbench.report.plots import write_plots
     from hashbench.report.site import site_links
 
     out_dir = Path(out_dir) if out_dir is not None else default_out(results_dirs)
-    records, origins, dropped = load_merged(results_dirs)
-    for path in dropped:
-        console.print(f"[yellow]left out[/] {terminal_safe(str(path))}: an earlier --results "
-                      "folder holds the same cell")
-    boards = build_boards([rec for _, _, rec in records], ranking_requirements(), origins)
+    shipped = shipped_results()
+    check_out(out_dir, results_dirs, shipped, shipped_boards()[0] if shipped_boards() else None)
+    inputs, origins, left_out = load_merged(results_dirs)
+    records = inputs.records
+    for line in left_out:
+        console.print(f"[yellow]left out[/] {terminal_safe(line)}", soft_wrap=True)
+    boards = build_boards([rec for _, _, rec in records], ranking_requirements(), origins,
+                          inputs.published)
     if not boards:
         raise ResultError(f"{', '.join(map(str, results_dirs))}: no result records to report")
+    print_boards(boards)
+    before, written = owned(out_dir), set()
+    if not no_plots:  # first, so that the page's detail views link the plots drawn
+        with console.status("drawing PR, P@N and t-SNE plots"):
+            plots = write_plots([(p, r) for p, _, r in records], out_dir, shipped_boards())
+        written |= {f"plots/{f}" for f in figure_files(plots)}
+        out.print(f"plots under {out_dir / 'plots'}: {len(plots.written)} drawn, "
+                  f"{plots.unchanged} unchanged")
+        for note in plots.notes:
+            console.print(f"[yellow]{note}[/]")
+    site = site_links(records, boards, out_dir, plugin_citations(), published_models())
+    written |= {link for links in site.records.values() for link in links}
+    pages = write_leaderboards(boards, out_dir, site)
+    written |= {p.relative_to(out_dir).as_posix() for p in pages}
+    for path in tidy(out_dir, before, written):
+        out.print(f"removed {path} (a file of an earlier report no board shows now)")
+    write_manifest(out_dir, written)
+    for path in pages:
+        out.print(f"wrote {path}")
+
+
+def print_boards(boards) -> None:
+    """Each board as a table: a pipe or file gets the whole table, a terminal what fits."""
     for board in boards:
         table = Table(title=terminal_safe(board.title))
         shown = [c for c in board.table.columns if c not in ("third_party", "flags")]
@@ -83,19 +134,7 @@ def render(results_dirs: list[Path], out_dir: Path | None, no_plots: bool) -> No
         for row in board.table[shown].itertuples(index=False):
             table.add_row(*("" if v is None or v != v else f"{v:.3f}" if isinstance(v, float)
                             else terminal_safe(str(v)) for v in row))
-        # a pipe or file gets the whole table; a terminal gets what fits its width
         (out if out.is_terminal else Console(width=200, soft_wrap=True)).print(table)
-    if not no_plots:  # first, so that the page's detail views link the plots drawn
-        with console.status("drawing PR, P@N and t-SNE plots"):
-            plots = write_plots([(p, r) for p, _, r in records], out_dir, shipped_boards())
-        out.print(f"plots under {out_dir / 'plots'}: {len(plots.written)} drawn, "
-                  f"{plots.unchanged} unchanged")
-        for note in plots.notes:
-            console.print(f"[yellow]{note}[/]")
-    site = site_links(records, boards, out_dir, plugin_citations(), published_models())
-    written = write_leaderboards(boards, out_dir, site)
-    for path in written:
-        out.print(f"wrote {path}")
 
 
 def plugin_citations() -> dict[tuple[str, str], tuple[str, str]]:

@@ -128,7 +128,8 @@ def print_summary(done, quiet: bool, as_json: bool) -> None:
             "computed": [str(p) for p in summary.written],
             "finished": [str(p) for p in summary.skipped],
             "failed": [{"record": str(p), "error": e} for p, e in summary.failed],
-            "skipped_datasets": summary.unavailable, "trained_models": summary.trained_models})
+            "skipped_datasets": summary.unavailable, "trained_models": summary.trained_models,
+            "from_zoo": summary.from_zoo})
     elif not quiet and (summary.written or summary.failed):
         console.print(summary_table(summary, results_dir))
     console.print(
@@ -136,6 +137,9 @@ def print_summary(done, quiet: bool, as_json: bool) -> None:
         f"{len(summary.skipped)} already finished, {len(summary.failed)} failed, "
         f"{summary.trained_models} models trained; results in {results_dir}"
     )
+    for root, n in sorted(summary.from_zoo.items()):
+        console.print(f"{n} model{'s' if n != 1 else ''} taken from the zoo at "
+                      f"{terminal_safe(root)} (sha256-checked against the published records)")
     if summary.failed:
         for path, err in summary.failed:
             console.print(f"[red]failed[/] {terminal_safe(str(path))}: {terminal_safe(err)}")

@@ -13,9 +13,10 @@ from hashbench.harness.guards import CellTimeout, time_limit
 from hashbench.registry import attacks, defenses, methods
 from hashbench.selfcheck import plugin_checks
 
-# seconds `hashbench selfcheck` gives one plugin's checks: some ten times what the slowest
-# first-party plugin needs here (a defense's few training steps on the embedded slice)
-SELFCHECK_TIMEOUT = 600.0
+# seconds `hashbench selfcheck` gives one plugin's checks: a few times what the slowest
+# first-party plugin needs here (a defense's few training steps on the embedded slice: ~30 s),
+# and what a user waits for before a plugin that never returns is named
+SELFCHECK_TIMEOUT = 120.0
 
 
 @click.command()

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from hashbench.errors import HashbenchError
-from hashbench.harness.paths import check_component, inside
 from hashbench.harness.suites import CellSpec
+from hashbench.records.paths import check_component, inside
 
 FILTER_KEYS = ("dataset", "method", "backbone", "bits", "defense", "attack")
 

@@ -17,6 +17,7 @@ from hashbench.api import AttackContext, Need, QueryBatch, RankingOracle, Source
 from hashbench.data import RetrievalData
 from hashbench.errors import PluginError
 from hashbench.harness.guards import blame, global_rng_untouched, unchanged_model
+from hashbench.harness.sandbox import RankingSandbox
 from hashbench.harness.threat_model import check_adversarial, check_text_adversarial
 from hashbench.harness.timing import PhaseClock
 from hashbench.kit.optim import eval_mode
@@ -227,7 +228,8 @@ def _attack_context(setting: AttackSetting, prov, attack, services: Services) ->
     provided: dict[str, Any] = {**retrieval_data(prov, data, device),
                                 Need.TRAIN_IMAGES.value: data.train}
     if services.source is not None:
-        provided[Need.SOURCE_MODEL.value] = services.source
+        provided[Need.SOURCE_MODEL.value] = services.source if not attack.blackbox else \
+            _other_source(services.source, prov.model)
     if services.surrogate is not None:
         provided[Need.SURROGATE_MODEL.value] = services.surrogate
     return AttackContext.for_attack(attack, setting.seed, setting.scope, setting.topk,
@@ -235,14 +237,32 @@ def _attack_context(setting: AttackSetting, prov, attack, services: Services) ->
                                     ties=setting.ties, **provided)
 
 
+def _other_source(source: Callable[[], SourceModel | None], model) -> Callable:
+    """The source model for a black-box attack, which is given no handle on the attacked model:
+    None when the source is the attacked model itself (a transfer from itself would be
+    white-box; the attack leaves the queries clean, as it did when it could compare models)."""
+    def get() -> SourceModel | None:
+        src = source()
+        return None if src is None or src.model is model else src
+
+    return get
+
+
 def _run_attack(setting: AttackSetting, prov, attack, services: Services):
     """The adversarial codes of every batch (each checked against the budget), their
-    perturbation sizes, the oracle queries spent, the images counted and the attack's report."""
+    perturbation sizes, the oracle queries spent, the images counted and the attack's report.
+
+    What the attack is given is decided here, never by the plugin's word alone: a white-box
+    attack gets the model; a ``blackbox`` one (transfer) a ranked-list oracle in its place; a
+    ranking-only one runs in a sandbox process that never holds the model (``sandbox``). Either
+    of the last two that makes the model compute a gradient fails its cell."""
     data, model, side = setting.data, prov.model, setting.side
     device, budget = next(model.parameters()).device, setting.budget_of(attack)
     ctx = _attack_context(setting, prov, attack, services)
-    plugin, ranking = f"attack '{attack.name}'", attack.access == "ranking"
-    rank = ranked_ids(model, prov.codes["database"]) if ranking else None
+    plugin = f"attack '{attack.name}'"
+    access = "ranking" if attack.access == "ranking" else "oracle" if attack.blackbox \
+        else "model"
+    rank = ranked_ids(model, prov.codes["database"]) if access != "model" else None
     codes, norms, spent, counter = [], [], [], Counter()
     task, q_idx, clock = f"attack:{setting.scope}", setting.queries, services.clock
     services.progress.start(task, len(q_idx), f"{attack.name} on {setting.scope}")
@@ -250,37 +270,57 @@ def _run_attack(setting: AttackSetting, prov, attack, services: Services):
     # changes either fails its cell (the guards name it) instead of changing other numbers
     try:
         with unchanged_model(model, plugin), global_rng_untouched(plugin), blame(plugin), \
-                counter.attach(model):
+                counter.attach(model), _sandbox(attack, setting, access) as box:
             with clock.phase("fitting"):
-                state = attack.prepare(None if ranking else model, ctx)
+                state = None if box else attack.prepare(model if access == "model" else None,
+                                                        ctx)
             for start in range(0, len(q_idx), ATTACK_BATCH):
                 idx = q_idx[start:start + ATTACK_BATCH]
                 x = side.inputs(data.query, idx).to(device)
                 batch = _batch(attack, data, idx, device)
                 with clock.phase("attack"):
-                    if ranking:
-                        k = len(data.database) if setting.topk is None else \
-                            min(setting.topk, len(data.database))
-                        assert rank is not None
-                        oracle = RankingOracle(rank, len(idx), k, attack.params.queries,
-                                               f"attack {attack.name}")
-                        x_adv = attack.perturb(oracle, x, batch, state, ctx)
-                        spent.append(oracle.spent)
-                    else:
+                    if access == "model":
                         x_adv = attack.perturb(model, x, batch, state, ctx)
+                    else:
+                        oracle = _oracle(rank, setting, attack, len(idx))
+                        x_adv = box.perturb(oracle, x, batch) if box else \
+                            attack.perturb(oracle, x, batch, state, ctx)
+                        spent.append(oracle.spent)
                     side.check(attack, x, x_adv, budget)
                     norms.append(side.norms(x, x_adv))
                     with torch.no_grad(), eval_mode(model):
                         codes.append(model.encode(x_adv))
                 services.progress.advance(task, len(idx))
-            report = attack.report(state)
+            report = box.report() if box else attack.report(state)
     finally:
         services.progress.finish(task)
+    if access != "model" and counter.backward:
+        raise PluginError(f"{plugin} has {access} access but made the model compute "
+                          f"{counter.backward} input gradients: it reached the model")
     adv = torch.cat(codes)
     if not torch.isfinite(adv).all():
         raise PluginError(f"attack {attack.name}: the model produced non-finite codes")
     sizes = {k: torch.cat([n[k] for n in norms]) for k in norms[0]} if norms else {}
     return adv, sizes, spent, counter, report
+
+
+def _oracle(rank, setting: AttackSetting, attack, n: int) -> RankingOracle:
+    """The ranked-list oracle over a batch of ``n`` queries: the protocol's top K (or the whole
+    database), ``params.queries`` queries per image (none for an attack without a budget)."""
+    length = len(setting.data.database) if setting.topk is None else \
+        min(setting.topk, len(setting.data.database))
+    return RankingOracle(rank, n, length, int(getattr(attack.params, "queries", 0) or 0),
+                         f"attack {attack.name}")
+
+
+@contextmanager
+def _sandbox(attack, setting: AttackSetting, access: str):
+    """A sandbox process running ``attack`` when it is ranking-only, else None."""
+    if access != "ranking":
+        yield None
+        return
+    with RankingSandbox(attack, setting.seed, setting.scope, setting.topk, setting.ties) as box:
+        yield box
 
 
 def _batch(attack, data, idx: torch.Tensor, device) -> QueryBatch:

@@ -13,6 +13,7 @@ import os
 import signal
 from collections import Counter
 
+from hashbench.errors import ConfigError
 from hashbench.progress import Progress
 
 ENV = "HASHBENCH_FAILPOINT"
@@ -20,20 +21,37 @@ POINTS = ("train-step", "attack-start", "sidecar-written")
 _hits: Counter = Counter()
 
 
+def parse(spec: str) -> tuple[str, int]:
+    """``<point>[@<n>]`` as (point, n); anything else is a one-line error naming the variable
+    (a misspelt point would otherwise never fire, and a bad count blame a plugin)."""
+    name, at, nth = spec.partition("@")
+    if name not in POINTS:
+        raise ConfigError(f"{ENV}={spec!r}: unknown point {name!r}; points: "
+                          f"{', '.join(POINTS)} (optionally @N, the N-th time)")
+    if at and not (nth.isdigit() and int(nth) >= 1):
+        raise ConfigError(f"{ENV}={spec!r}: @{nth} is not a count; write {name}@N with N >= 1")
+    return name, int(nth) if at else 1
+
+
 def hit(point: str) -> None:
     spec = os.environ.get(ENV)
     if not spec:
         return
-    name, _, nth = spec.partition("@")
+    name, nth = parse(spec)
     if name != point:
         return
     _hits[point] += 1
-    if _hits[point] == int(nth or 1) and hasattr(signal, "SIGSTOP"):
+    if _hits[point] == nth and hasattr(signal, "SIGSTOP"):
         os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def enabled() -> bool:
-    return bool(os.environ.get(ENV))
+    """Whether a failpoint is set (checked: a malformed one is an error here, before any
+    work)."""
+    spec = os.environ.get(ENV)
+    if spec:
+        parse(spec)
+    return bool(spec)
 
 
 class FailpointProgress(Progress):

@@ -20,16 +20,11 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from hashbench.errors import PluginError, one_line
+from hashbench.errors import HandedInModelError, PluginError, one_line
 
 
 class ModelChangedError(PluginError):
     """An attack changed the model it was given; the runner drops that copy of the model."""
-
-
-class HandedInModelError(PluginError):
-    """A model handed in whole broke its contract inside an attack (its guard found it): the
-    attack guards pass it on as it is, so the model is blamed, not the attack that called it."""
 
 
 class CellTimeout(BaseException):

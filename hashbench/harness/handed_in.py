@@ -13,9 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from hashbench.errors import ConfigError, HashbenchError, one_line
+from hashbench.errors import ConfigError, HandedInModelError, HashbenchError, one_line
 from hashbench.harness.guards import (
-    HandedInModelError,
     global_rng_state,
     restore_global_rngs,
     touched_global_rngs,
@@ -113,7 +112,7 @@ def check_handed_in(module, who: str) -> None:
                           "it in a Module whose forward maps images to (N, K) real outputs")
     meta = [n for n, t in (*module.named_parameters(), *module.named_buffers()) if t.is_meta]
     if meta:
-        raise ConfigError(f"{who} has tensors on the meta device ({meta[0]}); load its weights "
+        raise HandedInModelError(f"{who} has tensors on the meta device ({meta[0]}); load its weights "
                           "first (model.to_empty(device='cpu'), then load_state_dict)")
 
 

@@ -57,11 +57,14 @@ def _data(name: str):
     return _WORKER["data"][name]
 
 
-def _train(cell) -> tuple[int, dict[str, float]]:
-    """Train (or load) ``cell``'s model into the shared cache; returns the models trained and
-    the seconds it took by phase."""
-    _, trained, phases = _WORKER["work"].train(cell, _data(cell.dataset))
-    return trained, phases
+def _train(cell) -> tuple[int, dict[str, float], dict[str, int]]:
+    """Train (or load) ``cell``'s model into the shared cache; returns the models trained,
+    the seconds it took by phase and the models taken from a zoo (by zoo folder)."""
+    work = _WORKER["work"]
+    zoo = dict(work.models.from_zoo)
+    _, trained, phases = work.train(cell, _data(cell.dataset))
+    return trained, phases, {k: v - zoo.get(k, 0) for k, v in work.models.from_zoo.items()
+                             if v - zoo.get(k, 0)}
 
 
 def _compute(cell):
@@ -90,9 +93,12 @@ class PoolExecutor:
             trained = self._train_models(work, pool, cells, summary)
             if trained is None:
                 return
-            self._cells(work, pool, cells, summary, *trained)
+            left = self._cells(work, pool, cells, summary, *trained)
         if summary.failed and work.opt.fail_fast:
             return
+        for plan in left:  # another run is computing these: a worst case waits for them
+            with work.lock(plan):
+                pass
         LocalExecutor().execute(work, aggregates, summary)  # seconds: per-query minima
 
     @staticmethod
@@ -118,8 +124,10 @@ class PoolExecutor:
             futures = {pool.submit(_train, cell): key for key, cell in levels[depth].items()}
             for future, key in futures.items():
                 try:
-                    cost[key] = future.result()
-                    summary.trained_models += cost[key][0]
+                    trained, phases, zoo = future.result()
+                    cost[key] = (trained, phases)
+                    summary.trained_models += trained
+                    summary.took_from_zoo(zoo)
                 except Exception as err:  # noqa: BLE001 - its cells fail with the reason
                     broken[key] = one_line(err)
                     if work.opt.fail_fast:
@@ -133,17 +141,20 @@ class PoolExecutor:
 
     @staticmethod
     def _cells(work: CellWork, pool, cells: list[CellPlan], summary: RunSummary,
-               failed: dict[Path, str], charged: dict[Path, tuple]) -> None:
+               failed: dict[Path, str], charged: dict[Path, tuple]) -> list[CellPlan]:
         """The cells, as many at a time as there are workers; each record committed as it
-        comes back (a cell another run holds is skipped here and left to that run). A cell
-        whose model failed to train gets a failed record naming why, as in a local run."""
+        comes back (a cell another run holds is skipped here and left to that run: returned,
+        so the worst cases wait for it). A cell whose model failed to train gets a failed
+        record naming why, as in a local run."""
         from hashbench.harness.provenance import utc_now
 
         running: dict[Future, tuple[CellPlan, FileLock]] = {}
+        left: list[CellPlan] = []
         for plan in cells:
             lock = work.lock(plan)
             if not lock.acquire(blocking=False):
                 work.progress.log(f"another run is computing {plan.path}; left to it")
+                left.append(plan)
                 continue
             if plan.path in failed:
                 with lock:
@@ -173,4 +184,5 @@ class PoolExecutor:
                     for other, (_, held) in running.items():
                         other.cancel()
                         held.release()
-                    return
+                    return left
+        return left

@@ -90,6 +90,7 @@ class Provisioner:
         self.handed_in = handed_in
         self._sources: dict[tuple[str, str | None], SourceModel] = {}
         self.trained = 0
+        self.from_zoo: dict[str, int] = {}  # zoo folder -> models taken from it
 
     def spec(self, cell, data: RetrievalData) -> ModelSpec | CrossModalSpec:
         weights = weights_path(cell.backbone, self.data_root)
@@ -178,16 +179,17 @@ class Provisioner:
         into the cache, when the zoo publishes it (``zoo.published_checkpoint``): a published
         checkpoint is never trained again."""
         from hashbench.harness.cells import suite_folder
-        from hashbench.zoo import published_checkpoint
+        from hashbench.zoo import default_root, published_checkpoint
 
         if self.zoo is False:
             return None
         name = f"{suite_folder(cell.suite, cell.suite_version)}/{cell.dataset}/" \
             f"{cell.model_id}/{defense}"
-        data = published_checkpoint(key, name, cell.seed, cell.params_of(defense),
-                                    self.zoo or None)
+        root = self.zoo or default_root()
+        data = published_checkpoint(key, name, cell.seed, cell.params_of(defense), root)
         if data is None:
             return None
+        self.from_zoo[str(root)] = self.from_zoo.get(str(root), 0) + 1
         self.store.put_checkpoint(key, data)
         return self.store.load_model(key, self.device)
 

@@ -66,9 +66,10 @@ def _worker(options: RunOptions, threads: int, results_dir: Path | None = None) 
 
 
 def train_task(options: RunOptions, cell, parent: tuple | None, threads: int, tracker, label: str
-               ) -> tuple[str, dict[str, bytes], int, dict[str, float]]:
+               ) -> tuple[str, dict[str, bytes], int, dict[str, float], dict[str, int]]:
     """Train (or load) the model of ``cell`` on this worker and return its cache files:
-    (key, files, models trained, seconds by phase). ``parent`` is the vanilla model's result."""
+    (key, files, models trained, seconds by phase, models taken from a zoo by its folder).
+    ``parent`` is the vanilla model's result."""
     from hashbench.data import load_dataset
 
     tracker.started.remote(label)
@@ -77,7 +78,7 @@ def train_task(options: RunOptions, cell, parent: tuple | None, threads: int, tr
         work.add_model_files(parent[1])
     data = load_dataset(cell.dataset, options.data_root)
     key, trained, phases = work.train(cell, data)
-    return key, work.model_files(key) or {}, trained, phases
+    return key, work.model_files(key) or {}, trained, phases, work.models.from_zoo
 
 
 def cell_task(options: RunOptions, cell, chash: str, model: tuple, threads: int, tracker,
@@ -233,7 +234,7 @@ class _Driver:
             return self.models[ident.key]
         files = self.work.model_files(ident.key)
         if files is not None:
-            ref = self.ray.put((ident.key, files, 0, {}))
+            ref = self.ray.put((ident.key, files, 0, {}, {}))
         else:
             cell = replace(item.cell, defense=ident.ref["name"],
                            defense_params=ident.ref["params"])
@@ -309,12 +310,13 @@ class _Driver:
     def _model_done(self, ref, summary: RunSummary) -> None:
         """Keep a trained model in the driver's cache too, so a restart resumes from it."""
         try:
-            key, files, trained, phases = self.ray.get(ref)
+            key, files, trained, phases, zoo = self.ray.get(ref)
         except Exception:  # noqa: BLE001 - the model's cells record the error
             return
         _same_key(key, self.training[ref])
         self.work.add_model_files(files)
         summary.trained_models += trained  # trained on a worker: counted in the summary
+        summary.took_from_zoo(zoo)
         self.train_cost[key] = (trained, phases)
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hashbench.errors import ConfigError, HashbenchError, ResultError
-from hashbench.harness.paths import check_component, overlaps
 from hashbench.harness.suites import AGGREGATES, CLEAN, CellSpec
 from hashbench.records.io import iter_record_paths, load_record
+from hashbench.records.paths import check_component, overlaps
 
 # |published - recomputed| at or under which a metric counts as reproduced (see the README)
 TOLERANCE = 1e-9

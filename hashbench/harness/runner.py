@@ -58,6 +58,7 @@ class Runner:
         (executor or LocalExecutor()).execute(self.work, pending, summary)
         self.progress.finish("matrix")
         summary.trained_models += self.work.trained  # plus what workers reported
+        summary.took_from_zoo(self.work.models.from_zoo)
         return summary
 
     def pending(self, cell: CellSpec, summary: RunSummary) -> CellPlan | None:

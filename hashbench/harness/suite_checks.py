@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from hashbench.errors import ConfigError
+from hashbench.harness.threat_model import access_violation
 
 IMAGE_TEXT = "image-text"
 # a suite file that does not say: an hour, some ten times the dearest CPU cell of standard v2
@@ -63,7 +64,9 @@ def _check_group(g: dict, where: str, used: dict[str, set[str]]) -> None:
     for name in g["defenses"]:
         defenses.get(name)
     for name in listed:
-        attacks.get(name)
+        why = access_violation(attacks.get(name))
+        if why:
+            raise ConfigError(f"{where}: attack '{name}' {why}; fix the plugin's needs")
     used["defense"].update(g["defenses"])
     used["attack"].update(listed)
     used["method"].update(g["methods"])

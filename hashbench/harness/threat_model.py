@@ -1,12 +1,34 @@
-"""The harness's check of every adversarial batch, whatever attack produced it."""
+"""The harness's check of every adversarial batch, whatever attack produced it, and of what an
+attack may declare it reads for the access it claims."""
 
 from __future__ import annotations
 
 import torch
 
+from hashbench.api import Need
 from hashbench.errors import ThreatModelError
 
 TOLERANCE = 1e-6
+# a ranking-only attack reads the ranked ids and what it knows of its own queries
+RANKING_NEEDS = frozenset({Need.QUERY_LABELS, Need.TARGET_LABELS})
+# what only the attacked model gives: a black-box attack (transfer) may not read it
+MODEL_DERIVED = frozenset({Need.DATABASE_CODES, Need.TRAIN_CODES})
+
+
+def access_violation(attack_cls) -> str | None:
+    """Why ``attack_cls`` declares more than its access allows, or None: a ranking-only
+    attack only ``RANKING_NEEDS``; a black-box one nothing derived from the attacked model."""
+    needs = frozenset(getattr(attack_cls, "needs", frozenset()))
+    if getattr(attack_cls, "access", "white-box") == "ranking" and needs - RANKING_NEEDS:
+        extra = needs - RANKING_NEEDS
+        return (f"is ranking-only but declares {', '.join(sorted(n.value for n in extra))}: a "
+                "ranking-only attack gets the ranked ids and its queries' labels, nothing of "
+                "the model, its codes or the database's labels")
+    if getattr(attack_cls, "blackbox", False) and needs & MODEL_DERIVED:
+        extra = needs & MODEL_DERIVED
+        return (f"says it is black-box but declares {', '.join(sorted(n.value for n in extra))},"
+                " which only the attacked model gives")
+    return None
 
 
 def check_adversarial(x: torch.Tensor, x_adv: torch.Tensor, eps: float, source: str) -> float:

@@ -63,6 +63,11 @@ class RunSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
     trained_models: int = 0
+    from_zoo: dict[str, int] = field(default_factory=dict)  # zoo folder -> models taken
+
+    def took_from_zoo(self, counts: dict[str, int]) -> None:
+        for root, n in counts.items():
+            self.from_zoo[root] = self.from_zoo.get(root, 0) + n
 
 
 def resolve_device(name: str) -> torch.device:

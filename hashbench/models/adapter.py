@@ -35,7 +35,7 @@ def as_hash_model(module: nn.Module, example: torch.Tensor, inputs: str = "image
     """``module`` as a harness model: itself when it is one already (``encode`` and an ``alpha``
     argument), else wrapped; K is read from its output on ``example`` (a batch of ``inputs``:
     images, or the tag vectors of an image-text model's text side)."""
-    from hashbench.errors import ConfigError
+    from hashbench.errors import ConfigError, HandedInModelError
 
     if hasattr(module, "encode") and hasattr(module, "bits"):
         return module
@@ -48,6 +48,10 @@ def as_hash_model(module: nn.Module, example: torch.Tensor, inputs: str = "image
         except Exception as err:  # noqa: BLE001 - the user's module, any failure
             raise ConfigError(f"the model failed on a batch of {inputs} {tuple(example.shape)}"
                               f": {type(err).__name__}: {err}") from err
+    if isinstance(out, torch.Tensor) and out.is_meta:
+        raise HandedInModelError(f"the model returned outputs on the meta device for "
+                                 f"{inputs} {tuple(example.shape)}; load its weights and run it "
+                                 "on a real device (cpu or cuda)")
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != example.shape[0]:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ConfigError(f"the model must map {inputs} (N, ...) to codes (N, K); on "

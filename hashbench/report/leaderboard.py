@@ -95,12 +95,17 @@ def board_key(rec: Record) -> tuple[str, int, str, int, float]:
 
 
 def build_boards(records: list[Record | dict], requirements=None,
-                 origins: dict[int, str] | None = None) -> list[Board]:
+                 origins: dict[int, str] | None = None,
+                 published: set[int] | None = None) -> list[Board]:
     """The boards of ``records`` (typed, or the JSON objects of records). ``requirements``
     maps (suite, version, dataset) to what a ranked row must cover, (seeds, {direction prefix:
     attacks}) (``hashbench.harness.published``); a board it does not know requires what its
     most complete rows cover. ``origins`` maps ``id(record)`` to the results folder a record
-    came from when it is not the first one given: its row says so in a ``from`` column."""
+    came from when it is not the first one given: its row says so in a ``from`` column.
+    ``published`` holds the ``id`` of every record whose bytes are a published record's (the
+    report decides it by hash, ``report.provenance``): a row is first-party only when all its
+    records are (and none says it is third-party); without it (boards of records in memory)
+    the records' own claims are taken."""
     groups: dict[tuple, list[Record]] = {}
     newest: dict[str, int] = {}
     typed = [Record.from_dict(r) if isinstance(r, dict) else r for r in records]
@@ -115,7 +120,8 @@ def build_boards(records: list[Record | dict], requirements=None,
         suite, version, protocol, bits, eps = key
         boards.append(Board(suite, version, protocol, bits, eps,
                             _table(recs, outdated=version < newest[suite], need=need,
-                                   origins=origins or {}), recs[0].dataset.name))
+                                   origins=origins or {}, published=published),
+                            recs[0].dataset.name))
     return boards
 
 
@@ -126,18 +132,20 @@ DIRECTION_PREFIX = {None: "", "i2t": "I→T ", "t2i": "T→I "}
 
 
 def _table(records: list[Record], outdated: bool = False, need: Requirement | None = None,
-           origins: dict[int, str] | None = None) -> pd.DataFrame:
+           origins: dict[int, str] | None = None, published: set[int] | None = None
+           ) -> pd.DataFrame:
     """One row per model + defense: each metric the mean over the row's seeds, the headline with
     a 95% interval (t over seeds, or the record's bootstrap over queries for one seed), ranks
     shared by rows whose intervals overlap, collapsed models listed after the ranked ones."""
-    rows = _rows(records, outdated, origins or {})
+    rows = _rows(records, outdated, origins or {}, published)
     directions = sorted({r.metrics.direction or "" for r in records})
     prefixes = [DIRECTION_PREFIX[d or None] for d in directions]
     _flag_foreign_parents(rows)
     return _frame(rows, prefixes, need or inferred(list(rows.values())))
 
 
-def _rows(records: list[Record], outdated: bool, origins: dict[int, str]) -> dict[tuple, dict]:
+def _rows(records: list[Record], outdated: bool, origins: dict[int, str],
+          published: set[int] | None) -> dict[tuple, dict]:
     """Each row's values and intervals per seed (and direction), its checkpoints, coverage,
     flags and origins, gathered from its records."""
     rows: dict[tuple, dict] = {}
@@ -158,7 +166,9 @@ def _rows(records: list[Record], outdated: bool, origins: dict[int, str]) -> dic
         values, cis = row["values"].setdefault(seed, {}), row["cis"].setdefault(seed, {})
         if m.text_flips is not ABSENT:
             row["text flips"] = m.text_flips
-        row["third_party"] |= bool(rec.model.defense.third_party)
+        # a record's claim can only make its row third-party, never first-party
+        row["third_party"] |= bool(rec.model.defense.third_party) or \
+            (published is not None and id(rec) not in published)
         row["flags"].update(f for rule in RECORD_FLAGS if (f := rule(rec, pre)))
         attack = rec.attack_name
         if not rec.ok:

@@ -65,14 +65,8 @@ def _read_inputs(folder: Path) -> dict[str, str]:
         if isinstance(data, dict) else {}
 
 
-def _remove_orphans(folder: Path, result: PlotResult) -> None:
-    """Figures under ``folder`` that this render neither drew nor kept (a row or an attack no
-    record has any more, a renamed figure): gone, so that no file there is linked from
-    nowhere."""
-    if not folder.is_dir():
-        return
-    keep = set(result.kept)
-    for path in sorted(folder.rglob("*")):
-        if path.suffix in (".png", ".svg") and \
-                path.with_suffix("").relative_to(folder).as_posix() not in keep:
-            path.unlink()
+def figure_files(result: PlotResult) -> list[str]:
+    """The files (relative to ``plots/``) of every figure this render drew or kept, and the
+    cache file: what the report's manifest lists as its own (a figure of no record any more is
+    removed through it, never a file the report did not write)."""
+    return [INPUTS, *(f"{name}{ext}" for name in sorted(result.kept) for ext in (".png", ".svg"))]

@@ -33,7 +33,7 @@ from hashbench.report.plot_cache import (  # noqa: F401 - PlotResult and the cac
     PlotResult,
     _both,
     _read_inputs,
-    _remove_orphans,
+    figure_files,
 )
 from hashbench.report.tsne import embed
 
@@ -304,7 +304,6 @@ def write_plots(records: list[tuple[Path, Record]], out_dir: Path,
                                      f"{model} {defense} · {group_title} · seed "
                                      f"{by_dir['i2t'].seed}",
                                      row_base(folder, model, defense), result)
-    _remove_orphans(folder_root, result)
     text = json.dumps(dict(sorted(result.kept.items())), indent=0) + "\n"
     if result.kept or (folder_root / INPUTS).is_file():
         atomic_write_bytes(folder_root / INPUTS, text.encode())

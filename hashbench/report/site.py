@@ -19,21 +19,17 @@ RECORDS = "records"
 
 def copy_records(records: list[tuple[Path, Path, Record]], out_dir: Path) -> dict[int, str]:
     """Copy each record (path, place below its results folder, record) to
-    ``out_dir/records/<place>`` (unchanged bytes are not rewritten) and remove the copies of
-    records no longer shown; returns ``id(record)`` -> its copy's path relative to the page."""
+    ``out_dir/records/<place>`` (unchanged bytes are not rewritten); returns ``id(record)`` ->
+    its copy's path relative to the page. Copies of records no longer shown are removed by the
+    report's manifest (``report.owned``), which knows what a report wrote."""
     folder = Path(out_dir) / RECORDS
-    links, keep = {}, set()
+    links = {}
     for path, place, rec in records:
         dest = folder / place
         data = Path(path).read_bytes()
         if not dest.is_file() or dest.read_bytes() != data:
             atomic_write_bytes(dest, data)
-        keep.add(dest.resolve())
         links[id(rec)] = f"{RECORDS}/{Path(place).as_posix()}"
-    if folder.is_dir():
-        for stale in sorted(folder.rglob("*.json")):
-            if stale.resolve() not in keep:
-                stale.unlink()
     return links
 
 

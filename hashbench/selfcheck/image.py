@@ -29,7 +29,8 @@ from hashbench.data import load_dataset
 from hashbench.errors import HashbenchError
 from hashbench.harness.evaluate import ranked_ids
 from hashbench.harness.guards import global_rng_state, restore_global_rngs, touched_global_rngs
-from hashbench.harness.threat_model import check_adversarial
+from hashbench.harness.sandbox import RankingSandbox
+from hashbench.harness.threat_model import access_violation, check_adversarial
 from hashbench.kit.seeding import generator
 from hashbench.models.hash_model import HashModel, ModelSpec
 from hashbench.registry import attacks as attack_registry
@@ -194,9 +195,13 @@ class _AttackBench:
                            else None,
                            target_labels=data.target_labels[:N_QUERY]
                            if Need.TARGET_LABELS in cls.needs else None)
-        if cls.access == "ranking":  # the ranked ids of the model, never the model
+        if cls.access == "ranking" or cls.blackbox:  # the ranked ids, never the model
             oracle = RankingOracle(ranked_ids(model, self.db_codes), N_QUERY, len(self.db_codes),
-                                   attack.params.queries, f"attack {cls.name}")
+                                   int(getattr(attack.params, "queries", 0) or 0),
+                                   f"attack {cls.name}")
+            if cls.access == "ranking":  # as the harness runs it: in a sandbox process
+                with RankingSandbox(attack, seed, "selfcheck", None, "index") as box:
+                    return box.perturb(oracle, self.x.clone(), batch)
             return attack.perturb(oracle, self.x.clone(), batch, attack.prepare(None, ctx), ctx)
         return attack.perturb(model, self.x.clone(), batch, attack.prepare(model, ctx), ctx)
 
@@ -205,6 +210,12 @@ def check_attack(cls, params: dict | None = None) -> list[Check]:
     """Every contract rule for an attack class, on 8 MNIST queries and a 16-bit model."""
     checks = _metadata(cls, "attack")
     if not checks[-1].passed:  # no eps: nothing else can be checked
+        return checks
+    why = access_violation(cls)
+    checks.append(Check("needs fit its access", why is None, "ok" if why is None else
+                        f"it {why}", "declare only what the attack's access allows (a "
+                        "ranking-only attack: query labels or target labels)"))
+    if why is not None:
         return checks
     params = _fast(cls, params)
     bench = _AttackBench(cls, params)

@@ -1,0 +1,75 @@
+"""The records hashbench publishes, by hash: shipped with the package (``published.json``), so that
+a board decides a row's provenance from evidence the package holds, never from what a record
+says about itself, and a checkpoint taken from any zoo for a published model is held to the
+checkpoint its published record measured.
+
+The index maps each shipped record's place (``<suite>-v<N>/<dataset>/<model>/<defense>[...]/
+<attack>.json`` below ``results/``) to the sha256 of its bytes and, for a clean cell, the sha256
+of the checkpoint it measured. ``python -m hashbench.records.published results`` rewrites it
+from a results folder when records are published; a test holds it equal to ``results/``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from hashbench.records.io import atomic_write_bytes, iter_record_paths, load_record, sha256_bytes
+
+INDEX = "published.json"
+
+
+def build_index(results: Path) -> dict[str, dict]:
+    """The index of every ok record under ``results``."""
+    results = Path(results)
+    out: dict[str, dict] = {}
+    for path in iter_record_paths([results]):
+        data = path.read_bytes()
+        rec = load_record(path)
+        if rec["status"] != "ok":
+            continue
+        entry = {"sha256": sha256_bytes(data)}
+        if rec["cell"]["attack"] == "clean" and rec["model"].get("checkpoint_sha256"):
+            entry["checkpoint_sha256"] = rec["model"]["checkpoint_sha256"]
+            entry["seed"] = rec["cell"]["seed"]
+        out[path.relative_to(results).as_posix()] = entry
+    return dict(sorted(out.items()))
+
+
+@lru_cache(maxsize=1)
+def published_index() -> dict[str, dict]:
+    """The index shipped with the installed package ({} if it ships none)."""
+    try:
+        text = resources.files("hashbench.records").joinpath(INDEX).read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError):
+        return {}
+    data = json.loads(text)
+    return data["records"] if isinstance(data, dict) else {}
+
+
+def published_hashes() -> frozenset[str]:
+    """The sha256 of every published record's bytes."""
+    return frozenset(e["sha256"] for e in published_index().values())
+
+
+def published_checkpoint(name: str, seed: int) -> set[str]:
+    """The checkpoint sha256 the published clean records of model ``name`` (``<suite
+    folder>/<dataset>/<model>/<defense>``) measured at root seed ``seed`` (empty when no
+    published record names it)."""
+    return {e["checkpoint_sha256"] for place, e in published_index().items()
+            if "/".join(place.split("/")[:4]) == name and e.get("seed") == seed
+            and "checkpoint_sha256" in e}
+
+
+def write_index(results: Path, out: Path | None = None) -> Path:
+    target = Path(out) if out else Path(str(resources.files("hashbench.records"))) / INDEX
+    text = json.dumps({"index_version": 1, "records": build_index(results)}, indent=1)
+    atomic_write_bytes(target, (text + "\n").encode())
+    return target
+
+
+if __name__ == "__main__":
+    sys.stdout.write(f"{write_index(Path(sys.argv[1] if len(sys.argv) > 1 else 'results'))}\n")
