@@ -125,12 +125,19 @@ def render(results_dirs: list[Path], out_dir: Path | None, no_plots: bool) -> No
 
 
 def print_boards(boards) -> None:
-    """Each board as a table: a pipe or file gets the whole table, a terminal what fits."""
-    for board in boards:
+    """Each board as a table, each suite's newest version first (as the site orders them);
+    names wrap instead of being cut: a pipe or file gets the whole table, a terminal what
+    fits its width."""
+    from hashbench.report.leaderboard import current_first
+
+    for board in current_first(boards):
         table = Table(title=terminal_safe(board.title))
         shown = [c for c in board.table.columns if c not in ("third_party", "flags")]
         for col in shown:
-            table.add_column(col, justify="right" if col not in ("model", "defense") else "left")
+            text = col in ("model", "defense", "from", "provisional")
+            widest = max([len(col), *(len(str(v)) for v in board.table[col])]) if text else None
+            table.add_column(col, justify="left" if text else "right", overflow="fold",
+                             min_width=min(widest, 40) if widest else None)
         for row in board.table[shown].itertuples(index=False):
             table.add_row(*("" if v is None or v != v else f"{v:.3f}" if isinstance(v, float)
                             else terminal_safe(str(v)) for v in row))
@@ -138,12 +145,12 @@ def print_boards(boards) -> None:
 
 
 def plugin_citations() -> dict[tuple[str, str], tuple[str, str]]:
-    """(kind, name) -> (paper title, address) of every registered defense and attack that
-    names its paper."""
-    from hashbench.registry import attacks, defenses
+    """(kind, name) -> (paper title, address) of every registered defense, attack and hashing
+    method that names its paper."""
+    from hashbench.registry import attacks, defenses, methods
 
     out = {}
-    for kind, registry in (("defense", defenses), ("attack", attacks)):
+    for kind, registry in (("defense", defenses), ("attack", attacks), ("method", methods)):
         for name in registry.names():
             try:
                 cite = getattr(registry.get(name), "citation", None)

@@ -42,8 +42,7 @@ def select(cells: list[CellSpec], only: dict, exclude: dict) -> list[CellSpec]:
             if missing:
                 raise HashbenchError(
                     f"{flag} {key}={missing[0]}: no cell of this suite has {key} {missing[0]!r}"
-                    f"{close_matches(missing[0], present)}; its values: "
-                    f"{', '.join(sorted(present))}")
+                    f"{close_matches(missing[0], present)}")
     keep = []
     for c in cells:
         if only and not all(str(getattr(c, k)) in v for k, v in only.items()):

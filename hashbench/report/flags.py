@@ -28,7 +28,8 @@ def _flag_cpu_kernels(rec: Record, pre: str) -> str | None:
     before hashbench.benchmark could pin them): its numbers need not match a pinned rerun."""
     kernels = rec.provenance.cpu_kernels
     aten = kernels.aten if kernels is not ABSENT and kernels.aten is not ABSENT else None
-    if aten and aten.upper() not in AT_OR_BELOW_PIN and rec.provenance.device == "cpu":
+    if aten and aten.upper() not in AT_OR_BELOW_PIN and \
+            str(rec.provenance.device).startswith("cpu"):  # "cpu (x86_64, 2 threads)"
         return f"computed with {aten} CPU kernels, not the protocol's AVX2"
     return None
 

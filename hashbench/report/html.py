@@ -131,7 +131,7 @@ def _summary(board: Board, anchor: dict, rows) -> str:
         worst = row.get("worst-case mAP")
         lo, hi = row.get("worst-case CI low"), row.get("worst-case CI high")
         interval = "" if _missing(lo) else f"[{lo:.3f}, {hi:.3f}]"
-        link = f'<a href="#{anchor[i]}">{esc(_fmt(row["defense"]))}</a>'
+        link = f'<a href="#{anchor[i]}">{esc(_row_name(row))}</a>'
         cells = [_td(row["rank"]), _td(row["model"], cls="text opt"),
                  _td(row["defense"], shown=link, cls="text"),
                  *([_td(row.get("from"), cls="text opt")] if mine else []),
@@ -148,22 +148,37 @@ def _summary(board: Board, anchor: dict, rows) -> str:
             "<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table></div>\n")
 
 
+def _row_name(row) -> str:
+    """A row's name in the summary: its defense, and for a model handed in (whose defense is
+    always "handed-in") its model, so that two such rows read apart on a phone too."""
+    defense = _fmt(row["defense"])
+    return f"{_fmt(row['model'])} (handed in)" if defense == "handed-in" else defense
+
+
 def _provisional(board: Board, anchor: dict, rows) -> str:
     if not rows:
         return ""
     t = board.table
+    clean = next((c for c in t.columns if c.endswith("clean mAP")), None)
+    mine = "from" in t.columns
     body = "".join(
         f'<tr><td class="text opt">{esc(_fmt(t.loc[i, "model"]))}</td><td class="text">'
-        f'<a href="#{anchor[i]}">{esc(_fmt(t.loc[i, "defense"]))}</a></td>'
-        f'{_td(t.loc[i].get("worst-case mAP"), cls="key")}'
-        f'<td class="text">{esc(t.loc[i, "provisional"])}</td></tr>\n' for i in rows)
+        f'<a href="#{anchor[i]}">{esc(_row_name(t.loc[i]))}</a></td>'
+        + (_td(t.loc[i, "from"], cls="text opt") if mine else "")
+        + (_td(t.loc[i, clean], cls="opt") if clean else "")
+        + f'{_td(t.loc[i].get("worst-case mAP"), cls="key")}'
+        f'<td class="text">{esc(t.loc[i, "provisional"])}</td>'
+        f'{_td(t.loc[i].get("flags") or "", cls="text flags")}</tr>\n' for i in rows)
+    heads = ('<th class="text opt">model</th><th class="text">defense</th>'
+             + ('<th class="text opt">from</th>' if mine else "")
+             + (f'<th class="num opt">{esc(clean)}</th>' if clean else "")
+             + '<th class="num key">worst-case mAP</th><th class="text">lacks</th>'
+             '<th class="text">flags</th>')
     return ('<h3>Provisional entries (unranked)</h3>\n<p class="legend">A worst case over '
             "fewer than the suite's attacks, or over fewer than its seeds, is an upper bound "
             "that the full evaluation can only lower: these rows are listed, not ranked.</p>\n"
             '<div class="scroll"><table class="board provisional">\n<thead><tr>'
-            '<th class="text opt">model</th><th class="text">defense</th><th class="num key">'
-            'worst-case mAP</th><th class="text">lacks</th></tr></thead>\n<tbody>\n'
-            f"{body}</tbody></table></div>\n")
+            f"{heads}</tr></thead>\n<tbody>\n{body}</tbody></table></div>\n")
 
 
 def _kv(params: dict) -> str:
@@ -178,19 +193,26 @@ def _card(board: Board, i, anchor: dict, site: SiteLinks) -> str:
     key = (board.slug, row["model"], row["defense"])
     card = site.cards.get(key)
     items = []
+    if row.get("flags"):  # on a phone the flags column is hidden: the card says them
+        items.append(("flags", esc(row["flags"])))
     if card is not None:
         items += [("paper", _link(site.citations.get(("defense", card.defense)))),
                   ("package", esc(card.distribution)),
                   ("defense parameters", _kv(card.defense_params)),
                   ("suite recipe", _kv(card.recipe)),
-                  ("hashing", f"{esc(card.hash_method)} {_kv(card.hash_params)}")]
+                  ("hashing", f"{esc(card.hash_method)} {_kv(card.hash_params)}"
+                   + (f" · {_link(site.citations[('method', card.hash_method)])}"
+                      if ("method", card.hash_method) in site.citations else ""))]
         for seed, sha in sorted(card.checkpoints.items()):
             parent = card.parents.get(seed)
             items.append((f"seed {seed} checkpoint", f"<code>sha256 {esc(sha)}</code>" + (
                 f" (fine-tuned from <code>{esc(parent[:16])}…</code>)" if parent else "")))
         loads = [f'<code>hashbench.load_model({esc(json.dumps(card.zoo_name))}, seed={s})'
                  "</code>" for s in sorted(card.checkpoints) if (card.zoo_name, s) in site.zoo]
+        handed_in = card.defense == "handed-in"
         items.append(("model zoo", "<br>".join(loads) if loads else
+                      "a model handed in with <code>hashbench.benchmark</code>: its owner "
+                      "holds it" if handed_in else
                       "not in the model zoo (train it with <code>hashbench run</code>)"))
         for attack, params in sorted(card.attacks.items()):
             items.append((f"attack {attack}",
@@ -209,8 +231,9 @@ def _card(board: Board, i, anchor: dict, site: SiteLinks) -> str:
             + (f'<div class="plots">{imgs}</div>\n' if imgs else "")
             + f'<details class="inner"><summary>every column</summary><table>{facts}</table>'
             "</details>\n"
-            + (f'<p>Records (JSON; their per-query sidecars are in the repository\'s '
-               f'<code>results/</code>):</p><ul class="records">{links}</ul>\n' if links else "")
+            + (f'<p>Records (JSON; their per-query sidecars stay beside the originals, in the '
+               f'results folder this board was rendered from):</p><ul class="records">{links}'
+               '</ul>\n' if links else "")
             + "</details>")
 
 
@@ -292,7 +315,8 @@ def leaderboard_html(boards: list[Board], site: SiteLinks | None = None) -> str:
         "attacks, its ensemble included); rows whose 95% intervals overlap share a rank; the "
         "red mark is the random-ranking floor. Click a column to sort, a defense for its model "
         "card. Boards never mix protocols or suite versions; third-party entries are shaded, "
-        "flagged rows marked at the left, collapsed models greyed and unranked, partial "
+        "flagged rows marked by an orange bar at the left (their flags in the flags column, "
+        "and on a phone in the row's card), collapsed models greyed and unranked, partial "
         "evaluations listed apart as provisional. <a href=\"#cite\">How to cite</a>.</p>\n"
         f"<nav>{nav}</nav>\n{body}{CITE}</main>\n"
         f"<script>{SCRIPT}</script>\n</body>\n</html>\n"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from hashbench.api import Attack, Citation, Defense
+from hashbench.api import Attack, Citation, Defense, Need
 
 CITE = Citation(key="hostile", title="hashbench fault-injection plugin", url="https://example.org")
 
@@ -124,6 +124,71 @@ Multiline = _attack("multiline_error", _multiline)
 
 
 @dataclass(frozen=True)
+class RankingParams:
+    eps: float = field(default=0.3, metadata={"min": 0.0, "max": 1.0})
+    queries: int = field(default=10, metadata={"min": 0})
+
+
+class _HostileRanking(Attack):
+    """A hostile ranking-only attack (fault-injection test)."""
+
+    version = 1
+    access = "ranking"
+    blackbox = True
+    Params = RankingParams
+    citation = CITE
+
+
+class ClosureRanking(_HostileRanking):
+    """Reaches for the model through the oracle's ranking function (its closure)."""
+
+    name = "closure_ranking"
+
+    def perturb(self, oracle, x, batch, state, ctx):
+        model = next(c.cell_contents for c in oracle._rank.__closure__
+                     if isinstance(c.cell_contents, torch.nn.Module))
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(x).sum(), x)
+        return (x - self.params.eps * grad.sign()).clamp(0, 1).detach()
+
+
+class RankingReadsDatabase(_HostileRanking):
+    """Ranking-only, yet declares the attacked model's database codes."""
+
+    name = "ranking_reads_db"
+    needs = frozenset({Need.DATABASE_CODES})
+
+    def perturb(self, oracle, x, batch, state, ctx):
+        return x + 0 * ctx.database_codes.sum()
+
+
+class Overspend(_HostileRanking):
+    """Sends 200 queries per image against a budget of 10."""
+
+    name = "overspend"
+
+    def perturb(self, oracle, x, batch, state, ctx):
+        for _ in range(200):
+            oracle(x)
+        return x
+
+
+class FakeBlackbox(Attack):
+    """A white-box attack whose class says it is black-box."""
+
+    name = "fake_blackbox"
+    version = 1
+    blackbox = True
+    Params = AttackParams
+    citation = CITE
+
+    def perturb(self, model, x, batch, state, ctx):
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(x).sum(), x)
+        return (x - self.params.eps * grad.sign()).clamp(0, 1).detach()
+
+
+@dataclass(frozen=True)
 class DefenseParams:
     epochs: int = field(default=1, metadata={"min": 0})
 
@@ -173,3 +238,5 @@ ATTACKS = {c.name: c for c in (RaiseType, RaiseKey, MutateWeights, LeaveTrainMod
                                Reseed, NumpyRng, PythonRng, Hang, Exit, NanOut, ReturnsNone,
                                Outside, WrongShape, Multiline)}
 DEFENSES = {c.name: c for c in (FitNone, FitNan, FitKeyError, FitHang)}
+RANKING = {c.name: c for c in (ClosureRanking, RankingReadsDatabase, Overspend, FakeBlackbox)}
+ATTACKS.update(RANKING)
