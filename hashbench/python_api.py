@@ -11,8 +11,9 @@ suite's board.
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,13 @@ import torch
 
 from hashbench import __version__
 from hashbench.data import load_dataset
-from hashbench.errors import ConfigError, HandedInModelError, PluginError, close_matches
+from hashbench.errors import (
+    ConfigError,
+    HandedInModelError,
+    HashbenchError,
+    PluginError,
+    close_matches,
+)
 from hashbench.harness.cells import record_path
 from hashbench.harness.guards import CellTimeout, model_fingerprint, time_limit, weights_sha256
 from hashbench.harness.handed_in import (
@@ -35,100 +42,15 @@ from hashbench.harness.tracks import TRACKS
 from hashbench.harness.work import RunOptions, resolve_device
 from hashbench.models.adapter import as_hash_model
 from hashbench.progress import NULL_PROGRESS, Progress
+from hashbench.records.evaluation import (  # noqa: F401 - re-exported: benchmark's results
+    DIRECTION_NAMES,
+    AttackResult,
+    Evaluation,
+    ImageTextEvaluation,
+)
 from hashbench.records.io import load_record
 from hashbench.registry import NAME_RE
 from hashbench.suite_run import run_cells
-
-DIRECTION_NAMES = {"i2t": "I->T", "t2i": "T->I"}
-
-
-@dataclass(frozen=True)
-class AttackResult:
-    attack: str
-    map: float
-    map_ci95: tuple[float, float] | None
-    t_map: float | None
-    status: str
-    error: str | None
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """What ``benchmark`` measured: clean and per-attack mAP (with 95% bootstrap intervals over
-    queries), the per-query worst case, and the records written."""
-
-    name: str
-    dataset: str
-    suite: str
-    seed: int
-    bits: int
-    eps: float
-    topk: int | None
-    clean_map: float
-    random_map: float
-    attacks: tuple[AttackResult, ...]
-    records: tuple[Path, ...]
-    clean_map_ci95: tuple[float, float] | None = None  # bootstrap over queries
-
-    @property
-    def worst_case_map(self) -> float | None:
-        worst = [a for a in self.attacks if a.attack == "worst_case" and a.status == "ok"]
-        return worst[0].map if worst else None
-
-    @property
-    def ok(self) -> bool:
-        return all(a.status == "ok" for a in self.attacks)
-
-    def to_pandas(self):
-        import pandas as pd
-
-        lo, hi = self.clean_map_ci95 or (None, None)
-        rows = [{"attack": "clean", "map": self.clean_map, "map_ci_low": lo,
-                 "map_ci_high": hi, "t_map": None, "status": "ok", "error": None}]
-        for a in self.attacks:
-            lo, hi = a.map_ci95 if a.map_ci95 else (None, None)
-            rows.append({"attack": a.attack, "map": a.map, "map_ci_low": lo, "map_ci_high": hi,
-                         "t_map": a.t_map, "status": a.status, "error": a.error})
-        return pd.DataFrame(rows)
-
-    def __str__(self) -> str:
-        head = (f"{self.name} on {self.dataset} ({self.suite}, seed {self.seed}, {self.bits} bits, "
-                f"eps {self.eps:g}, mAP@{self.topk or 'all'}; random ranking {self.random_map:.4f})")
-        w = max([14, *(len(a.attack) for a in self.attacks)])
-        ci = self.clean_map_ci95
-        clean_ci = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
-        lines = [head, f"  {'attack':<{w}} {'mAP':>7}  {'95% interval':<17} {'t-mAP':>7}",
-                 f"  {'clean':<{w}} {self.clean_map:7.4f}  {clean_ci}".rstrip()]
-        for a in self.attacks:
-            if a.status != "ok":
-                lines.append(f"  {a.attack:<{w}} failed: {a.error}")
-                continue
-            interval = f"[{a.map_ci95[0]:.4f}, {a.map_ci95[1]:.4f}]" if a.map_ci95 else ""
-            t = f"{a.t_map:7.4f}" if a.t_map is not None else ""
-            lines.append(f"  {a.attack:<{w}} {a.map:7.4f}  {interval:<17} {t}".rstrip())
-        return "\n".join(lines)
-
-
-class ImageTextEvaluation(dict):
-    """What ``benchmark`` measured on an image-text model: an :class:`Evaluation` per
-    direction (``"i2t"``: image queries retrieving texts, ``"t2i"``: the reverse)."""
-
-    @property
-    def ok(self) -> bool:
-        return all(e.ok for e in self.values())
-
-    @property
-    def records(self) -> tuple[Path, ...]:
-        return tuple(p for e in self.values() for p in e.records)
-
-    def to_pandas(self):
-        import pandas as pd
-
-        return pd.concat([e.to_pandas().assign(direction=d) for d, e in self.items()],
-                         ignore_index=True)
-
-    def __str__(self) -> str:
-        return "\n".join(f"[{DIRECTION_NAMES[d]}] {e}" for d, e in self.items())
 
 
 def _image_text_parts(model) -> tuple[torch.nn.Module, torch.nn.Module] | None:
@@ -150,7 +72,8 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
               seed: int | None = None, device: str = "auto",
               results: str | Path = "hashbench-results",
               cache: str | Path = ".hashbench-cache", data_root: str | Path | None = None,
-              force: bool = False, progress: Progress | None = None, quiet: bool = False
+              force: bool = False, progress: Progress | None = None, quiet: bool = False,
+              threads: int | None = None, trained_seed: int | None = None
               ) -> Evaluation | ImageTextEvaluation:
     """Measure ``model`` on ``dataset`` as a cell of ``suite`` would be measured.
 
@@ -164,10 +87,12 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     model's finished records are reused unless ``force``. On a board the model is a row of its
     own: model ``external-<name>``, defense ``handed-in``.
 
-    Progress bars are drawn on a terminal (``quiet=True`` turns them off; ``progress`` takes
-    a ``hashbench.progress.Progress`` of the caller's). An evaluation the board cannot rank
-    (fewer than the suite's attacks, or one of several seeds: a provisional entry) is said
-    before it starts, as a ``UserWarning``.
+    Bars on a terminal, plain lines elsewhere (``quiet``: neither; ``progress``: the caller's
+    ``hashbench.progress.Progress``); ``threads`` (default ``$OMP_NUM_THREADS``) holds torch
+    and numba for the whole call, and the records say the count. Seeds are seeds only for a
+    model trained under each: hand it in as ``seed=s, trained_seed=s``; one model under
+    several seeds has an attack-draw interval and is never ranked. A ``UserWarning`` says
+    first what the board will show of the row when it is not ranked (``Evaluation.row``).
     """
     if not NAME_RE.match(name):
         raise ConfigError(f"name {name!r} must match {NAME_RE.pattern} (it becomes a folder)")
@@ -179,29 +104,29 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     base = base.with_seed(seed)
     templates = _templates(base, dataset, image_text=parts is not None)
     suite_attacks, chosen = _chosen_attacks(templates, attacks, suite, dataset)
-    _warn_unrankable(base_seeds, seed, suite_attacks, chosen)
     options = RunOptions(results_dir=Path(results), cache_dir=Path(cache), device=device,
-                         force=force, data_root=Path(data_root) if data_root else None)
+                         force=force, data_root=Path(data_root) if data_root else None,
+                         threads=threads)
     data = load_dataset(dataset, options.data_root)
     net, sha, codes = _measured_model(model, parts, name, data, resolve_device(device),
                                       base.cell_timeout, templates[0].track)
-    cells = _handed_in_cells(templates, chosen, name, net.bits, sha)
-    ref = {"name": HANDED_IN, "version": 0, "params": {"weights_sha256": sha},
+    declared = {} if trained_seed is None else {"trained_seed": int(trained_seed)}
+    cells = _handed_in_cells(templates, chosen, name, net.bits, sha, declared)
+    ranked, row = row_outlook(options.results_dir, cells, data.eps, base_seeds, suite_attacks)
+    if not ranked:
+        warnings.warn(row, UserWarning, stacklevel=2)
+    ref = {"name": HANDED_IN, "version": 0, "params": {"weights_sha256": sha, **declared},
            "distribution": "python-api", "dist_version": __version__, "third_party": True}
     # the runner takes the model from here, and its transfer source from the suite's own cells
     handed_in = HandedInModel(dataset, cells[0].model_id, HANDED_IN, seed,
                               Provisioned(net, sha, sha, ref, codes), templates[0])
     with _progress(progress, quiet) as shown:
         run_cells(base, cells, options, jobs=1, progress=shown, handed_in=handed_in)
-
-    by_direction = {}
-    for direction in dict.fromkeys(c.direction for c in cells):
-        mine = [c for c in cells if c.direction == direction]
-        by_direction[direction] = _evaluation(options.results_dir, mine, data, name, base, seed,
-                                              net.bits)
-    if parts is None:
-        return by_direction[None]
-    return ImageTextEvaluation(by_direction)
+    by_direction = {d: replace(_evaluation(options.results_dir, [c for c in cells
+                                                                  if c.direction == d],
+                                           data, name, base, seed, net.bits), row=row)
+                    for d in dict.fromkeys(c.direction for c in cells)}
+    return by_direction[None] if parts is None else ImageTextEvaluation(by_direction)
 
 
 HANDED_IN = "handed-in"  # the defense column of a model measured by ``benchmark``
@@ -221,8 +146,8 @@ def _chosen_attacks(templates: list, attacks, suite: str, dataset: str
     return suite_attacks, chosen
 
 
-def _handed_in_cells(templates: list, chosen: list[str], name: str, bits: int, sha: str
-                     ) -> list:
+def _handed_in_cells(templates: list, chosen: list[str], name: str, bits: int, sha: str,
+                     declared: dict) -> list:
     """The suite's cells of the baseline model, restricted to ``chosen``, as the handed-in
     model's: the board's model column names it (external-<name>); it brings its own training,
     so its defense column says it was handed in."""
@@ -235,40 +160,67 @@ def _handed_in_cells(templates: list, chosen: list[str], name: str, bits: int, s
             c = replace(c, worst_case_of=members)
         elif c.attack != CLEAN and c.attack not in chosen:
             continue
-        cells.append(replace(c, method="external", backbone=name, bits=bits,
-                             defense=HANDED_IN, defense_params={"weights_sha256": sha}))
+        cells.append(replace(c, method="external", backbone=name, bits=bits, defense=HANDED_IN,
+                             defense_params={"weights_sha256": sha, **declared}))
     return cells
 
 
 @contextmanager
 def _progress(given: Progress | None, quiet: bool):
-    """The caller's progress, else bars on a terminal (none when ``quiet`` or not a terminal)."""
+    """The caller's progress, else bars on a terminal and plain lines where output is no
+    terminal (a log file, a notebook's captured output); nothing when ``quiet``."""
     if given is not None or quiet:
         yield given or NULL_PROGRESS
         return
-    from hashbench.commands.output import RichProgress, console, progress_bars
+    from hashbench.commands.output import RichProgress, progress_bars
 
-    if not console.is_terminal:
-        yield NULL_PROGRESS
-        return
     with progress_bars() as bar:
         yield RichProgress(bar)
 
 
-def _warn_unrankable(suite_seeds, seed: int, suite_attacks: list[str], chosen: list[str]) -> None:
-    """Say, before anything runs, why the board will list this evaluation as provisional."""
-    import warnings
+def row_outlook(results_dir: Path, cells: list, protocol_eps: float, suite_seeds,
+                suite_attacks: list[str]) -> tuple[bool, str]:
+    """(whether the board will rank this model's row once this call ends, what it will show):
+    this call's cells with the records earlier calls left for the suite's other seeds."""
+    from hashbench.report.ranking import seed_kind
 
-    lacks = []
-    if set(chosen) != set(suite_attacks):
-        lacks.append(f"{' + '.join(chosen) or 'no attack'} of the suite's "
-                     f"{', '.join(suite_attacks)}")
-    if len(suite_seeds) > 1:
-        lacks.append(f"seed {seed} of the suite's {len(suite_seeds)} seeds (call benchmark "
-                     "with each of seed=" + ", ".join(map(str, suite_seeds)) + " to cover them)")
-    if lacks:
-        warnings.warn("this evaluation covers " + "; ".join(lacks) + ": the leaderboard lists "
-                      "it as a provisional entry, unranked", UserWarning, stacklevel=4)
+    clean = next(c for c in cells if c.attack == CLEAN)
+    worst = next((c for c in cells if c.attack in AGGREGATES), None)
+    seeds = {clean.seed: (clean.defense_params, set(worst.worst_case_of) if worst else set())}
+    for s in suite_seeds:
+        if s in seeds:
+            continue
+        rec = _record(record_path(results_dir, replace(clean, seed=s), protocol_eps))
+        if rec is not None:
+            path = record_path(results_dir, replace(clean, seed=s, attack=AGGREGATES[0]),
+                               protocol_eps)
+            done = _record(path)
+            seeds[s] = (rec["model"]["defense"]["params"],
+                        set(done["cell"]["worst_case_of"]) if done else set())
+    kind, why = seed_kind({(s, ""): {p["weights_sha256"]} for s, (p, _) in seeds.items()},
+                          HANDED_IN, {s: p.get("trained_seed") for s, (p, _) in seeds.items()})
+    lacks = [why] if why else []
+    missing = [s for s in suite_seeds if s not in seeds]
+    if missing:
+        lacks.append(f"seeds {', '.join(map(str, missing))} of the suite's "
+                     f"{', '.join(map(str, suite_seeds))} not evaluated (call benchmark with "
+                     f"seed=s, trained_seed=s for the model trained with each)")
+    short = {s for s, (_, covered) in seeds.items() if set(suite_attacks) - covered}
+    if short:
+        lacks.append(f"fewer than the suite's attacks ({', '.join(suite_attacks)}) at seed "
+                     f"{', '.join(map(str, sorted(short)))}")
+    state = "a ranked row" if not lacks else "a provisional entry, unranked: " + "; ".join(lacks)
+    return not lacks, (f"once this call ends, this model's row holds seeds "
+                       f"{', '.join(map(str, sorted(seeds)))}, its interval over {kind}: "
+                       f"{state}")
+
+
+def _record(path: Path) -> dict | None:
+    try:
+        rec = load_record(path) if path.is_file() else None
+    except HashbenchError:
+        return None
+    return rec if rec is not None and rec["status"] == "ok" else None
 
 
 def _measured_model(model, parts, name: str, data, device, seconds: float, track):

@@ -28,10 +28,11 @@ out = Console(soft_wrap=True)
 
 
 class RichProgress(Progress):
-    """Draws one bar per running task (matrix, training, attack), with its ETA. Where stderr is
-    not a terminal (a log file, CI) bars are not drawn; instead a plain line per task every
-    ``PLAIN_EVERY_S`` seconds ($HASHBENCH_LOG_EVERY), and one when the run ends, say where the
-    work stands."""
+    """Draws one bar per running task (matrix, training, attack), with its ETA, on a terminal.
+    Where stdout is not one (``run ... > log.txt``, CI, a notebook's log) it writes plain lines
+    there as well: one per finished cell with the run's progress and ETA, one per other task
+    every ``PLAIN_EVERY_S`` seconds ($HASHBENCH_LOG_EVERY), and every message; so does it where
+    stderr is no terminal either."""
 
     PLAIN_EVERY_S = 30.0
 
@@ -39,25 +40,30 @@ class RichProgress(Progress):
         self.bar = bar
         self.tasks: dict[str, Any] = {}
         self.every = float(os.environ.get("HASHBENCH_LOG_EVERY", self.PLAIN_EVERY_S))
-        self.plain = not bar.console.is_terminal
-        self._plain: dict[str, list] = {}  # task -> [description, done, total, last print]
+        self.lines = out if not out.is_terminal else None if bar.console.is_terminal \
+            else bar.console
+        self.plain = self.lines is not None
+        # task -> [description, done, total, last print, start]
+        self._plain: dict[str, list] = {}
 
     def start(self, task, total=None, description=""):
         self.tasks[task] = self.bar.add_task(description or task, total=total, info="")
         if self.plain:
-            self._plain[task] = [description or task, 0, total, time.monotonic()]
+            now = time.monotonic()
+            self._plain[task] = [description or task, 0, total, now, now]
 
     def advance(self, task, steps=1, **info):
+        extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in info.items())
         if task in self.tasks:
-            extra = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                             for k, v in info.items())
             self.bar.update(self.tasks[task], advance=steps, info=extra)
         if task in self._plain:
             state = self._plain[task]
             state[1] += steps
-            if time.monotonic() - state[3] >= self.every:
+            # a finished cell is always a line; a long task's progress every `every` seconds
+            if (task == "matrix" and steps) or time.monotonic() - state[3] >= self.every:
                 state[3] = time.monotonic()
-                self._line(state, extra if task in self.tasks else "")
+                self._line(state, extra)
 
     def finish(self, task):
         if task in self.tasks:
@@ -68,15 +74,25 @@ class RichProgress(Progress):
                 self._line(state, "done")
 
     def _line(self, state, extra: str) -> None:
-        desc, done, total, _ = state
+        desc, done, total, _, start = state
         of = f"/{total}" if total else ""
-        self.bar.console.print(f"{time.strftime('%H:%M:%S')} {terminal_safe(desc)}: "
-                               f"{done}{of} {terminal_safe(extra)}", highlight=False)
+        eta = ""
+        if total and 0 < done < total and extra != "done":
+            left = (time.monotonic() - start) / done * (total - done)
+            eta = f" eta {_short(left)}"
+        assert self.lines is not None
+        self.lines.print(f"{time.strftime('%H:%M:%S')} {terminal_safe(desc)}: "
+                         f"{done}{of}{eta} {terminal_safe(extra)}".rstrip(), highlight=False)
 
     def log(self, message):
         self.bar.console.print(f"[yellow]{terminal_safe(str(message))}[/]")
+        if self.lines is not None and self.lines is not self.bar.console:
+            self.lines.print(terminal_safe(str(message)), highlight=False)
 
 
+def _short(seconds: float) -> str:
+    return f"{seconds:.0f}s" if seconds < 90 else f"{seconds / 60:.0f}m" if seconds < 5400 \
+        else f"{seconds / 3600:.1f}h"
 
 
 def terminal_safe(text: str) -> str:

@@ -69,6 +69,9 @@ from hashbench.suite_run import EXECUTORS
               help="local: cells computed by this many worker processes, one torch thread "
               "each [default: the number of cores for a suite that fixes threads = 1 (the same "
               "bytes on any machine), else 1: this process]")
+@click.option("--threads", type=click.IntRange(min=1, max=1024), default=None,
+              help="torch (and numba) threads for the whole run [default: $OMP_NUM_THREADS "
+              "if set, else torch's own; a suite that fixes threads = 1 keeps it]")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="local",
               show_default=True, help="where cells run: this process, or Ray tasks "
               "(pip install 'hashbench[ray]')")
@@ -83,8 +86,8 @@ from hashbench.suite_run import EXECUTORS
               help="ray: retries of a task whose worker died")
 def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_root, force,
         download, fail_fast, cell_timeout, add_defenses, add_attacks, defense_overrides, attack_overrides,
-        allow_dirty, no_zoo, amp, quiet, as_json, jobs, executor, address, gpus_per_cell,
-        cpus_per_cell, max_retries):
+        allow_dirty, no_zoo, amp, quiet, as_json, jobs, threads, executor, address,
+        gpus_per_cell, cpus_per_cell, max_retries):
     """Run a suite: train (or load) models, attack them, write one record per cell."""
     from hashbench.harness.work import RunOptions, resolve_device
     from hashbench.suite_run import plan_suite, run_suite
@@ -98,7 +101,7 @@ def run(suite_name, only, exclude, device, seed, results_dir, cache_dir, data_ro
         fetch_absent({c.dataset for c in cells}, data_root)
     options = RunOptions(cache_dir=cache_dir, device=device, force=force, fail_fast=fail_fast,
                          data_root=data_root, amp=amp, cell_timeout=cell_timeout,
-                         zoo=not no_zoo)
+                         zoo=not no_zoo, threads=threads)
     if amp and resolve_device(device).type == "cpu":
         console.print("[yellow]note:[/] --amp on the CPU trains in bf16, which is several times "
                       "slower than fp32 without bf16 hardware; it is meant for CUDA")
@@ -120,8 +123,16 @@ def print_summary(done, quiet: bool, as_json: bool) -> None:
     """What the run did: skipped datasets, the per-model table (or JSON), the one-line result
     and every failure (exit 1 when a cell failed)."""
     summary, suite, results_dir = done.summary, done.suite, done.results_dir
+    nothing = summary.unavailable and not (summary.written or summary.skipped or summary.failed)
     for name, why in summary.unavailable.items():
-        console.print(f"[yellow]skipped dataset {terminal_safe(name)}:[/] {terminal_safe(why)}")
+        if nothing:  # no data at all: nothing was done, and the run says so
+            console.print(f"[red]error:[/] dataset {terminal_safe(name)} is not in place: "
+                          f"{terminal_safe(why)}", highlight=False, soft_wrap=True)
+        else:
+            console.print(f"[yellow]skipped dataset {terminal_safe(name)}:[/] "
+                          f"{terminal_safe(why)}", soft_wrap=True)
+    if nothing:
+        sys.exit(2)
     if as_json:
         out.print_json(data={
             "suite": suite.name, "version": suite.version, "results": str(results_dir),

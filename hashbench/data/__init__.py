@@ -42,6 +42,15 @@ for _name, _spec in LIST_DATASETS.items():
     )
 
 _CACHE: dict[tuple[str, str], RetrievalData] = {}
+# the datasets hashbench can download itself; the others' distributions are placed by hand
+DOWNLOADABLE = ("cifar10", "fashion_mnist")
+
+
+def how_to_get(name: str) -> str:
+    """The command that puts dataset ``name`` in place."""
+    if name in DOWNLOADABLE:
+        return f"hashbench data download {name} --data-root DIR (or run with --download)"
+    return f"hashbench data prepare {name} --from DIST --data-root DIR (DIST: its distribution)"
 
 
 def load_dataset(name: str, root: Path | None = None) -> RetrievalData:
@@ -57,4 +66,4 @@ def load_dataset(name: str, root: Path | None = None) -> RetrievalData:
     return _CACHE[key]
 
 
-__all__ = ["DATASETS", "RetrievalData", "Split", "load_dataset"]
+__all__ = ["DATASETS", "DOWNLOADABLE", "RetrievalData", "Split", "how_to_get", "load_dataset"]

@@ -193,6 +193,24 @@ class Provisioner:
         self.store.put_checkpoint(key, data)
         return self.store.load_model(key, self.device)
 
+    def available(self, ident: ModelIdentity, cell) -> bool:
+        """Whether model ``ident`` (of ``cell``'s configuration) needs no training: cached, or
+        published in the zoo (by key, or by its published name and seed)."""
+        if self.store.has(ident.key) or self.handed_in is not None:
+            return True
+        if self.zoo is False:
+            return False
+        from hashbench.harness.cells import suite_folder
+        from hashbench.zoo import MANIFEST, default_root, entries
+
+        root = self.zoo or default_root()
+        if not (root / MANIFEST).is_file():
+            return False
+        name = f"{suite_folder(cell.suite, cell.suite_version)}/{cell.dataset}/" \
+            f"{cell.model_id}/{ident.ref['name']}"
+        return any(e.cache_key == ident.key or (e.name == name and e.seed == cell.seed)
+                   for e in entries(root))
+
     def forget(self, key: str | None) -> None:
         """Drop the in-memory copy of model ``key`` (an attack changed it): the next cell loads
         its checkpoint again."""

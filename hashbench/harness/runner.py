@@ -10,18 +10,23 @@ through ``CellWork`` (``harness.work``), never through the runner.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
-from hashbench.data import load_dataset
-from hashbench.errors import DataMissing
+from hashbench.data import how_to_get, load_dataset
+from hashbench.errors import DataMissing, HashbenchError
 from hashbench.harness import failpoints
+from hashbench.harness.cells import record_path
+from hashbench.harness.estimate import Estimate, estimate
 from hashbench.harness.executor import Executor, LocalExecutor
 from hashbench.harness.locks import clean_stale_temp_files
 from hashbench.harness.plan import CellPlan
-from hashbench.harness.provision import HandedInModel
-from hashbench.harness.suites import CellSpec, Suite
+from hashbench.harness.provision import HandedInModel, ModelIdentity
+from hashbench.harness.suites import AGGREGATES, CellSpec, Suite
+from hashbench.harness.threads import hold_threads, run_threads
 from hashbench.harness.work import CellWork, RunOptions, RunSummary
 from hashbench.progress import NULL_PROGRESS, Progress
+from hashbench.records.io import load_record
 
 
 class Runner:
@@ -41,25 +46,88 @@ class Runner:
         if self.opt.cell_timeout is None:
             self.work.cell_timeout = suite.cell_timeout
         self.work.threads = suite.threads
-        if suite.threads:  # the protocol's thread count, in this process too (--jobs 1)
-            from hashbench.harness.threads import hold_threads
-
-            hold_threads(suite.threads)
+        threads = run_threads(suite.threads, self.opt.threads)
+        if threads:  # the protocol's thread count (or the user's), in this process too
+            hold_threads(threads)
         for stale in clean_stale_temp_files(self.opt.results_dir, self.opt.cache_dir):
             self.progress.log(f"removed {stale}, a temporary file a killed run left")
-        self.progress.start("matrix", len(cells), f"suite {suite.name} v{suite.version}")
         pending = []
-        for cell in cells:
+        for cell in self.restrict_worst_cases(cells):
             item = self.pending(cell, summary)
-            if item is None:
-                self.progress.advance("matrix")
-            else:
+            if item is not None:
                 pending.append(item)
+        if pending:  # what the work will cost, before any of it
+            self.progress.log(self.estimate(pending, getattr(executor, "jobs", 1)).line())
+        # the cells that can run (a dataset not in place is not counted as done)
+        self.progress.start("matrix", len(pending) + len(summary.skipped),
+                            f"suite {suite.name} v{suite.version}")
+        self.progress.advance("matrix", len(summary.skipped))
         (executor or LocalExecutor()).execute(self.work, pending, summary)
         self.progress.finish("matrix")
         summary.trained_models += self.work.trained  # plus what workers reported
         summary.took_from_zoo(self.work.models.from_zoo)
         return summary
+
+    def estimate(self, pending: list[CellPlan], jobs: int = 1) -> Estimate:
+        """The cells and models ``pending`` needs, and its time on this machine."""
+        to_train: set[str] = set()
+        train_of: dict[str, CellPlan] = {}
+        for plan in pending:
+            if plan.measure == "worst_case":
+                continue
+            ident: ModelIdentity | None
+            try:
+                ident = self.work.identity(plan)
+            except HashbenchError:  # a cell that cannot run fails by itself, later
+                continue
+            while ident is not None:
+                if ident.key not in to_train and not self.work.models.available(
+                        ident, plan.cell):
+                    to_train.add(ident.key)
+                    train_of[ident.key] = dataclasses.replace(
+                        plan, cell=dataclasses.replace(plan.cell, defense=ident.ref["name"]))
+                ident = ident.parent
+        return estimate(pending, to_train, train_of, jobs)
+
+    def restrict_worst_cases(self, cells: list[CellSpec]) -> list[CellSpec]:
+        """``cells`` with each worst case over the members this run computes or finds
+        finished: a run that leaves members out (``--exclude attack=hash_aa``) computes the
+        worst case of the rest, which the board shows as a provisional row, instead of a
+        failed cell after the work. Said before the first cell."""
+        here = {_key(c, c.attack) for c in cells}
+        out: list[CellSpec] = []
+        notes: dict[tuple, list[CellSpec]] = {}
+        for c in cells:
+            if c.attack not in AGGREGATES:
+                out.append(c)
+                continue
+            have = tuple(m for m in c.worst_case_of
+                         if _key(c, m) in here or self._member_finished(c, m))
+            lacks = tuple(m for m in c.worst_case_of if m not in have)
+            if lacks:
+                notes.setdefault((c.attack, have, lacks), []).append(c)
+            if have:
+                out.append(c if not lacks else dataclasses.replace(c, worst_case_of=have))
+        for (attack, have, lacks), which in notes.items():
+            rows = f"{len(which)} rows" if len(which) > 1 else \
+                f"{which[0].dataset}/{which[0].model_id}/{which[0].defense} seed {which[0].seed}"
+            self.progress.log(
+                f"{attack} of {rows} over {', '.join(have)} only (this run leaves out "
+                f"{', '.join(lacks)}): provisional until they are computed" if have else
+                f"no {attack} for {rows} (this run computes none of {', '.join(lacks)})")
+        return out
+
+    def _member_finished(self, cell: CellSpec, attack: str) -> bool:
+        try:
+            data = load_dataset(cell.dataset, self.opt.data_root)
+        except HashbenchError:
+            return False
+        path = record_path(self.opt.results_dir, dataclasses.replace(cell, attack=attack),
+                           data.eps)
+        try:
+            return path.is_file() and load_record(path)["status"] == "ok"
+        except HashbenchError:
+            return False
 
     def pending(self, cell: CellSpec, summary: RunSummary) -> CellPlan | None:
         """The cell as work to do, or None when it is finished or its dataset is unavailable."""
@@ -68,8 +136,9 @@ class Runner:
         try:
             data = load_dataset(cell.dataset, self.opt.data_root)
         except DataMissing as err:  # not placed yet: skipped; malformed files stop the run
-            summary.unavailable[cell.dataset] = str(err)
-            self.progress.log(f"skipping dataset {cell.dataset}: {err}")
+            summary.unavailable[cell.dataset] = f"{err}; get it with: {how_to_get(cell.dataset)}"
+            self.progress.log(f"skipping dataset {cell.dataset}: "
+                              f"{summary.unavailable[cell.dataset]}")
             return None
         if cell.direction and not data.has_texts:
             key = f"{cell.dataset} (image-text)"
@@ -85,3 +154,9 @@ class Runner:
             summary.skipped.append(plan.path)
             return None
         return plan
+
+
+def _key(cell: CellSpec, attack: str) -> tuple:
+    """A cell's place beside its worst case: the model, the seed, the direction, the budget."""
+    return (cell.dataset, cell.model_id, cell.defense, cell.seed, cell.direction, cell.eps,
+            attack)

@@ -54,6 +54,9 @@ class RunOptions:
     # take a model the zoo publishes (same cache key, sha256-checked) instead of training it;
     # reproduce turns it off, since it re-trains to check the published checkpoints
     zoo: bool = True
+    # torch (and numba) threads for the whole run (None: $OMP_NUM_THREADS if set, else the
+    # process's own); a suite that fixes its threads (threads = 1) keeps them
+    threads: int | None = None
 
 
 @dataclass

@@ -31,7 +31,13 @@ def build_index(results: Path) -> dict[str, dict]:
         rec = load_record(path)
         if rec["status"] != "ok":
             continue
-        entry = {"sha256": sha256_bytes(data)}
+        cost = rec.get("cost") or {}
+        training = float((cost.get("phases") or {}).get("training", 0.0))
+        entry = {"sha256": sha256_bytes(data),
+                 # what the cell cost where it was computed: its own seconds, and its model's
+                 # training when it carried it (the estimate before a run reads these)
+                 "seconds": round(float(cost.get("wall_seconds", 0.0)) - training, 3),
+                 "training_seconds": round(training, 3)}
         if rec["cell"]["attack"] == "clean" and rec["model"].get("checkpoint_sha256"):
             entry["checkpoint_sha256"] = rec["model"]["checkpoint_sha256"]
             entry["seed"] = rec["cell"]["seed"]
@@ -40,14 +46,24 @@ def build_index(results: Path) -> dict[str, dict]:
 
 
 @lru_cache(maxsize=1)
-def published_index() -> dict[str, dict]:
-    """The index shipped with the installed package ({} if it ships none)."""
+def _shipped() -> dict:
     try:
         text = resources.files("hashbench.records").joinpath(INDEX).read_text(encoding="utf-8")
     except (FileNotFoundError, OSError):
         return {}
     data = json.loads(text)
-    return data["records"] if isinstance(data, dict) else {}
+    return data if isinstance(data, dict) else {}
+
+
+def published_index() -> dict[str, dict]:
+    """The index shipped with the installed package ({} if it ships none)."""
+    return _shipped().get("records", {})
+
+
+def calibration() -> dict[str, float]:
+    """Per suite folder, the seconds ``harness.estimate.calibrate`` would take on the machine
+    that computed its published records (measured when the index was written)."""
+    return _shipped().get("calibration", {})
 
 
 def published_hashes() -> frozenset[str]:
@@ -64,9 +80,14 @@ def published_checkpoint(name: str, seed: int) -> set[str]:
             and "checkpoint_sha256" in e}
 
 
-def write_index(results: Path, out: Path | None = None) -> Path:
+def write_index(results: Path, out: Path | None = None,
+                calibration: dict[str, float] | None = None) -> Path:
+    """Rewrite the index from ``results``, keeping its calibration (``calibration`` adds to
+    it: ``benchmarks/estimate_cost.py --calibrate`` measures it)."""
     target = Path(out) if out else Path(str(resources.files("hashbench.records"))) / INDEX
-    text = json.dumps({"index_version": 1, "records": build_index(results)}, indent=1)
+    calib = {**_shipped().get("calibration", {}), **(calibration or {})}
+    text = json.dumps({"index_version": 1, "calibration": dict(sorted(calib.items())),
+                       "records": build_index(results)}, indent=1)
     atomic_write_bytes(target, (text + "\n").encode())
     return target
 

@@ -72,3 +72,17 @@ def _flag_not_random_at_large_eps(rec: Record, pre: str) -> str | None:
 
 RECORD_FLAGS = (_flag_precision, _flag_dirty_tree, _flag_cpu_kernels, _flag_failed,
                 _flag_external, _flag_masking, _flag_above_clean, _flag_not_random_at_large_eps)
+
+
+def flag_foreign_parents(rows: dict) -> None:
+    """A fine-tuned row whose starting checkpoint (per seed) is not a checkpoint of a row of
+    the same model on this board (its vanilla, for the first-party defenses) was fine-tuned
+    from another model than the one the board measures: flag it."""
+    by_model: dict[tuple, set] = {}
+    for (model, _), row in rows.items():
+        for (seed, _), shas in row["checkpoints"].items():
+            by_model.setdefault((model, seed), set()).update(shas)
+    for (model, _), row in rows.items():
+        for seed, parents in row["parents"].items():
+            if parents - by_model.get((model, seed), set()):
+                row["flags"].add("fine-tuned from a checkpoint not on this board")

@@ -28,8 +28,8 @@ if TYPE_CHECKING:  # annotations only: leaderboard imports this module
 
 # columns the summary shows apart, or not at all (the card lists every column)
 _APART = ("rank", "model", "defense", "from", "worst-case mAP", "worst-case CI low",
-          "worst-case CI high", "floor", "seeds", "eps", "text flips", "steps", "third_party",
-          "provisional", "flags")
+          "worst-case CI high", "floor", "seeds", "interval", "eps", "text flips", "steps",
+          "third_party", "provisional", "flags")
 
 
 @dataclass

@@ -22,9 +22,10 @@ from hashbench.report.flags import (  # noqa: F401 - the thresholds, named where
     LARGE_EPS,
     NOT_RANDOM_MARGIN,
     RECORD_FLAGS,
+    flag_foreign_parents,
 )
 from hashbench.report.html import SiteLinks, current_first, leaderboard_html
-from hashbench.report.ranking import Requirement, inferred, shortfall
+from hashbench.report.ranking import Requirement, inferred, seed_kind, shortfall
 from hashbench.report.references import paper_comparison
 from hashbench.text import visible
 
@@ -140,7 +141,7 @@ def _table(records: list[Record], outdated: bool = False, need: Requirement | No
     rows = _rows(records, outdated, origins or {}, published)
     directions = sorted({r.metrics.direction or "" for r in records})
     prefixes = [DIRECTION_PREFIX[d or None] for d in directions]
-    _flag_foreign_parents(rows)
+    flag_foreign_parents(rows)
     return _frame(rows, prefixes, need or inferred(list(rows.values())))
 
 
@@ -158,6 +159,7 @@ def _rows(records: list[Record], outdated: bool, origins: dict[int, str],
             "eps": m.eps, "steps": None, "floor": None,
             "flags": {"older suite version"} if outdated else set(),
             "values": {}, "cis": {}, "checkpoints": {}, "parents": {}, "covered": {},
+            "declared": {},
             "from": set(),
         })
         seed = rec.seed
@@ -176,6 +178,8 @@ def _rows(records: list[Record], outdated: bool, origins: dict[int, str],
         sha = rec.model.checkpoint_sha256
         if sha:  # every cell of a row (per seed and direction) must measure one checkpoint
             row["checkpoints"].setdefault((seed, pre), set()).add(sha)
+        if "trained_seed" in rec.model.defense.params:  # a handed-in model's declaration
+            row["declared"][seed] = rec.model.defense.params["trained_seed"]
         if rec.model.parent_checkpoint_sha256:
             row["parents"].setdefault(seed, set()).add(rec.model.parent_checkpoint_sha256)
         values[f"{pre}clean mAP"] = m.clean_map
@@ -202,8 +206,12 @@ def _frame(rows: dict[tuple, dict], prefixes: list[str], need) -> pd.DataFrame:
     """The board's frame: rows summarised, ranked (ranked rows, then collapsed models, then
     provisional entries) and its columns in the board's order."""
     clean_cols = [f"{p}clean mAP" for p in prefixes]
-    out = [_summarise(r, prefixes, clean_cols) | {"provisional": shortfall(r["covered"], need)}
-           for r in rows.values()]
+    out = []
+    for r in rows.values():
+        interval, why = seed_kind(r["checkpoints"], r["defense"], r["declared"])
+        lacks = "; ".join(p for p in (shortfall(r["covered"], need), why) if p)
+        out.append(_summarise(r, prefixes, clean_cols) |
+                   {"interval": interval, "provisional": lacks})
     frame = pd.DataFrame(out)
     rank_key = "worst-case mAP" if "worst-case mAP" in frame else clean_cols[0]
     frame["_collapsed"] = frame["flags"].str.contains("of random ranking", regex=False)
@@ -224,24 +232,9 @@ def _frame(rows: dict[tuple, dict], prefixes: list[str], need) -> pd.DataFrame:
     tail = sorted(blackbox) + tail
     budget = ["eps", "text flips"] if "text flips" in frame else ["eps"]
     mine = ["from"] if any(row["from"] for row in rows.values()) else []
-    cols = fixed + metric_cols + tail + ["floor", "seeds"] + budget + ["steps", "third_party",
-                                                                       *mine, "provisional",
-                                                                       "flags"]
+    cols = fixed + metric_cols + tail + ["floor", "seeds", "interval"] + budget + [
+        "steps", "third_party", *mine, "provisional", "flags"]
     return frame[cols]
-
-
-def _flag_foreign_parents(rows: dict) -> None:
-    """A fine-tuned row whose starting checkpoint (per seed) is not a checkpoint of a row of
-    the same model on this board (its vanilla, for the first-party defenses) was fine-tuned
-    from another model than the one the board measures: flag it."""
-    by_model: dict[tuple, set] = {}
-    for (model, _), row in rows.items():
-        for (seed, _), shas in row["checkpoints"].items():
-            by_model.setdefault((model, seed), set()).update(shas)
-    for (model, _), row in rows.items():
-        for seed, parents in row["parents"].items():
-            if parents - by_model.get((model, seed), set()):
-                row["flags"].add("fine-tuned from a checkpoint not on this board")
 
 
 def _summarise(row: dict, prefixes: list[str], clean_cols: list[str]) -> dict:

@@ -35,6 +35,32 @@ def inferred(rows: list[dict]) -> Requirement:
     return Requirement(frozenset(seeds), {k: frozenset(v) for k, v in attacks.items()})
 
 
+HANDED_IN = "handed-in"  # the defense column of a model measured by ``hashbench.benchmark``
+
+
+def seed_kind(checkpoints: dict[tuple[int, str], set[str]], defense: str,
+              declared: dict[int, object]) -> tuple[str, str]:
+    """What a row's interval holds, and why its seeds do not count as seeds ("" when they do).
+    A row's seeds are seeds only when each measured a checkpoint of its own (distinct sha256)
+    trained under that seed: by the harness, or by its owner, who declares it for a handed-in
+    model (``benchmark(..., trained_seed=s)``). One model evaluated under several seeds is
+    one model whose interval holds attack draws only: never ranked against rows whose
+    intervals hold training variance too."""
+    per_seed: dict[int, set[str]] = {}
+    for (seed, _), shas in checkpoints.items():
+        per_seed.setdefault(seed, set()).update(shas)
+    if len(per_seed) < 2:
+        return "queries (one seed)", ""
+    distinct = len({frozenset(v) for v in per_seed.values()})
+    undeclared = defense == HANDED_IN and any(declared.get(s) != s for s in per_seed)
+    if distinct < len(per_seed) or undeclared:
+        why = (f"{distinct} model{'s' if distinct != 1 else ''} under {len(per_seed)} seeds"
+               if distinct < len(per_seed) else
+               "seeds not declared as its models' training seeds (benchmark(..., trained_seed))")
+        return "attack draws (one model)", f"{why}: its interval holds attack draws only"
+    return "seeds (training and attacks)", ""
+
+
 def shortfall(covered: dict[tuple[int, str], set[str]], need: Requirement) -> str:
     """What a row with worst cases over ``covered`` ((seed, direction prefix) -> attacks) lacks
     against ``need``; "" when it lacks nothing."""
