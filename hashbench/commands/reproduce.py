@@ -13,6 +13,7 @@ from rich.table import Table
 from hashbench import cpu_kernels
 from hashbench.commands.output import FiniteFloat, RichProgress, out, progress_bars, terminal_safe
 from hashbench.harness.reproduce import compare, recompute
+from hashbench.progress import Progress
 
 
 @click.command()
@@ -32,13 +33,14 @@ from hashbench.harness.reproduce import compare, recompute
               "else 1]")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, envvar="HASHBENCH_DATA")
-def reproduce(paths, scratch, cache_dir, tolerance, jobs, device, data_root):
+@click.option("--quiet", is_flag=True, help="no progress lines; the comparison table only")
+def reproduce(paths, scratch, cache_dir, tolerance, jobs, device, data_root, quiet):
     """Recompute the cells of published records (files, folders or a suite's results) from
     scratch and compare their metrics with the published values."""
     cpu_kernels.require_pinned()  # records are computed with the protocol's kernels only
-    with progress_bars() as bar:
+    with progress_bars(quiet) as bar:
         done = recompute(list(paths), scratch, cache_dir, tolerance, jobs, device, data_root,
-                         RichProgress(bar))
+                         Progress() if quiet else RichProgress(bar))
     tolerance, scratch = done.tolerance, done.scratch
     cells = done.rows
     table = Table(title=f"reproduce: {len(cells)} cells, tolerance {tolerance:g}")
