@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 
@@ -154,25 +154,12 @@ class AttackContext:
             self._cache.fetch(attack, self._seed, tag, module, fit)
         return module.eval()
 
-    @property
-    def source_model(self) -> "SourceModel":
-        return self._get(Need.SOURCE_MODEL)
-
-    @property
-    def train_codes(self) -> torch.Tensor:
-        return self._get(Need.TRAIN_CODES)
-
-    @property
-    def train_labels(self) -> torch.Tensor:
-        return self._get(Need.TRAIN_LABELS)
-
-    @property
-    def database_codes(self) -> torch.Tensor:
-        return self._get(Need.DATABASE_CODES)
-
-    @property
-    def database_labels(self) -> torch.Tensor:
-        return self._get(Need.DATABASE_LABELS)
+    # the declared data (a ``SourceModel``; code and label tensors), each read through _get
+    source_model = property(lambda self: self._get(Need.SOURCE_MODEL))
+    train_codes = property(lambda self: self._get(Need.TRAIN_CODES))
+    train_labels = property(lambda self: self._get(Need.TRAIN_LABELS))
+    database_codes = property(lambda self: self._get(Need.DATABASE_CODES))
+    database_labels = property(lambda self: self._get(Need.DATABASE_LABELS))
 
     @property
     def train_images(self):
@@ -220,6 +207,17 @@ class Plugin:
 
     def __init__(self, **params: Any):
         self.params = parse_params(type(self).Params, params, f"{self.kind} {self.name}")
+
+    @classmethod
+    def version_for(cls, params: Mapping[str, Any]) -> int:
+        """The version a record computed with ``params`` names: ``version``, unless the plugin
+        keeps older designs selectable by a parameter (``hash_aa``'s ``design``), so that the
+        records of an older design stay current."""
+        return int(cls.version)
+
+    @property
+    def record_version(self) -> int:
+        return type(self).version_for(dataclasses.asdict(self.params))
 
     def with_overrides(self, **params: Any):
         """A copy with some parameters replaced (validated again)."""

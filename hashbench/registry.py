@@ -191,7 +191,7 @@ def plugin_ref(registry: Registry, name: str, instance) -> dict:
     """What a record says of the plugin ``name`` that computed it: version, parameters, and
     the distribution that provides it."""
     entry = registry.entry(name)
-    return {"name": name, "version": int(type(instance).version),
+    return {"name": name, "version": instance.record_version,
             "params": params_to_dict(instance.params), "distribution": entry.distribution,
             "dist_version": entry.dist_version, "third_party": entry.third_party}
 

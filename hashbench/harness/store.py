@@ -124,7 +124,7 @@ class AttackStates(StateCache):
     def fetch(self, attack, seed: int, tag: str, module: torch.nn.Module,
               fit: Callable[[torch.nn.Module], None]) -> None:
         key = config_hash({
-            "model": self.model_key, "attack": attack.name, "version": int(attack.version),
+            "model": self.model_key, "attack": attack.name, "version": attack.record_version,
             "params": dataclasses.asdict(attack.params), "seed": seed, "tag": tag,
             "code": declared_code(type(attack))})
         path = self.store.root / "attack_state" / f"{key}.pt"

@@ -246,7 +246,7 @@ def _changed_plugin(rec: dict) -> str | None:
     for registry, ref in used:
         if not ref or ref["name"] not in registry.names():
             continue  # none, or handed in (hashbench.benchmark), or no longer installed
-        now = int(registry.get(ref["name"]).version)
+        now = registry.get(ref["name"]).version_for(ref.get("params") or {})
         if now != int(ref["version"]):
             return (f"{registry.kind} {ref['name']} is version {now} now, the record's is "
                     f"version {ref['version']}")

@@ -15,6 +15,10 @@ candidate codes, breaks its ties, and tracks the best candidate of every query.
 * ``RetrievalScore.floor``: the lowest AP a query can have at all (every relevant item ranked
   after every irrelevant one). A query within ``DONE_MARGIN`` of it is *broken*: no later attack
   can gain more than that on it, so ensembles skip it (AutoAttack's "already misclassified").
+* ``SmoothAP``: a differentiable surrogate of the tie-aware AP itself (an attack can descend
+  the metric, not only code agreement): relaxed Hamming distances binned softly at the integer
+  levels, and each level's expected contribution over every order within it computed from the
+  soft counts; as its temperature goes to 0 on binary codes it is the tie-aware AP.
 """
 
 from __future__ import annotations
@@ -114,3 +118,43 @@ class BestTracker:
 
     def done(self) -> torch.Tensor:
         return self.score.done(self.ap)
+
+
+class SmoothAP:
+    """Per query, a smooth tie-aware AP of relaxed outputs against the database codes (full
+    ranking). The relaxed distance d_j = (K - u . b_j) / 2 of every database item is assigned to
+    the levels 0..K with weights softmax(-(d_j - z)^2 / tau); from the soft count n_z and soft
+    relevant count r_z of each level, and N, R those of the levels before it, a level adds
+    r_z / n_z ((R + 1) S + (r_z - 1) / (n_z - 1) (n_z - (N + 1) S)) with
+    S = digamma(N + n_z + 1) - digamma(N + 1): the expected sum of precisions of its relevant
+    items over a uniform order within the level (McSherry and Najork, ECIR 2008), in closed
+    form, so that it is differentiable in the counts. The sum over levels over R_total is AP."""
+
+    def __init__(self, db_codes: torch.Tensor, db_labels: torch.Tensor, q_labels: torch.Tensor,
+                 tau: float = 0.5):
+        self.db = binarize(db_codes).to(torch.float32)
+        self.rel = relevance(q_labels, db_labels).to(torch.float32)
+        self.tau = tau
+        self.levels = torch.arange(self.db.shape[1] + 1, dtype=torch.float32,
+                                   device=self.db.device)
+
+    def subset(self, rows: torch.Tensor) -> "SmoothAP":
+        out = object.__new__(SmoothAP)
+        out.db, out.tau, out.levels = self.db, self.tau, self.levels
+        out.rel = self.rel[rows.to(self.rel.device)]
+        return out
+
+    def __call__(self, out: torch.Tensor) -> torch.Tensor:
+        bits = self.db.shape[1]
+        dist = (bits - out.to(torch.float32) @ self.db.T.to(out.device)) / 2  # (B, N)
+        weights = torch.softmax(-(dist.unsqueeze(-1) - self.levels.to(out.device)) ** 2
+                                / self.tau, dim=-1)  # (B, N, K + 1)
+        rel = self.rel.to(out.device)
+        n = weights.sum(1)
+        r = (weights * rel.unsqueeze(-1)).sum(1)
+        before_n, before_r = n.cumsum(1) - n, r.cumsum(1) - r
+        s = torch.digamma(before_n + n + 1) - torch.digamma(before_n + 1)
+        first = r / n.clamp(min=1e-12) * (before_r + 1) * s
+        both = (r * (r - 1)).clamp(min=0) / (n * (n - 1)).clamp(min=1e-6)
+        level = first + both * (n - (before_n + 1) * s)
+        return level.sum(1) / rel.sum(1).clamp(min=1)

@@ -1,6 +1,7 @@
 """The attack ensemble is real: stronger than fixed-step PGD, sees through masked gradients, and
 reaches random retrieval when the budget allows anything."""
 
+import numpy as np
 import pytest
 import torch
 from masking import HardSign  # tests/masking.py
@@ -118,3 +119,61 @@ def test_done_queries_stop_at_their_lowest_possible_ap(mnist):
         assert abs(float(floor[i]) - ap) < 1e-12
     top = min_average_precision(labels, mnist.database.labels, 10)
     assert (top == 0).all()  # far more irrelevant items than K: none need be retrieved
+
+
+# design 2 at a budget where the fixture's vanilla model is not broken outright, so that every
+# stage has queries to work on
+DESIGN_2 = dict(eps=0.1, steps=10, queries=30, transfer=False)
+
+
+def test_design_2_is_never_weaker_than_design_1_at_the_same_budget(vanilla, mnist):
+    prov, source = vanilla
+    m1, a1 = attacked(prov, mnist, "hash_aa", source, **{**DESIGN_2, "design": 1})
+    m2, a2 = attacked(prov, mnist, "hash_aa", source, **{**DESIGN_2, "design": 2})
+    # design 2 runs design 1's five losses first on the very same draws, then more white-box
+    # stages: its white-box worst case is design 1's or lower, query for query
+    assert (a2["whitebox_ap"] <= a1["whitebox_ap"] + 1e-12).all()
+    assert m2["ensemble"]["whitebox_map"] <= m1["ensemble"]["whitebox_map"] - 0.01, (
+        m2["ensemble"]["whitebox_map"], m1["ensemble"]["whitebox_map"])
+    assert m2["map"] <= m1["map"]
+    stages = m2["ensemble"]["stages"]
+    assert stages[:5] == m1["ensemble"]["stages"][:5]
+    assert stages[5:8] == ["apgd_hash:smooth_ap", "apgd_hash:targets", "adaptive"]
+
+
+def test_the_adaptive_stage_takes_exactly_the_queries_still_above_its_threshold(
+        vanilla, mnist, monkeypatch):
+    import hashbench.attacks.hash_aa as hash_aa
+
+    prov, source = vanilla
+    monkeypatch.setattr(hash_aa, "ADAPT_ABOVE", 2.0)  # above every AP: it takes none
+    m0, a0 = attacked(prov, mnist, "hash_aa", source, **{**DESIGN_2, "design": 2})
+    assert m0["ensemble"]["adaptive_queries"] == 0 and not a0["adaptive"].any()
+    monkeypatch.setattr(hash_aa, "ADAPT_ABOVE", 0.5)
+    m, a = attacked(prov, mnist, "hash_aa", source, **{**DESIGN_2, "design": 2})
+    # every stage before it drew the same, so the worst case it met is the first run's
+    # white-box one (no transfer: the white-box AP is the AP before square)
+    above = a0["whitebox_ap"] > 0.5
+    assert 0 < above.sum() < len(above), above.sum()  # the test has both kinds of queries
+    assert (a["adaptive"] == above).all()
+    assert m["ensemble"]["adaptive_queries"] == int(above.sum())
+    assert m["ensemble"]["damage_by"]["adaptive"] > 0
+    assert (a["whitebox_ap"] <= a0["whitebox_ap"] + 1e-12).all()
+
+
+@pytest.mark.parametrize("design", [1, 2])
+def test_the_ensembles_final_ap_is_the_records_query_for_query(design, vanilla, mnist,
+                                                              monkeypatch):
+    cls = attacks.get("hash_aa")
+    seen = []
+    original = cls.report
+
+    def spy(self, state):
+        seen.append(np.concatenate(state["final_ap"]))
+        return original(self, state)
+
+    monkeypatch.setattr(cls, "report", spy)
+    prov, source = vanilla
+    _, arrays = attacked(prov, mnist, "hash_aa", source, n=24, ties="expected",
+                         **{**DESIGN_2, "design": design, "steps": 5})
+    assert np.abs(seen[0] - arrays["ap"]).max() <= 1e-12

@@ -143,3 +143,27 @@ def test_the_attack_objective_scores_ties_as_the_suite_does():
     got = RetrievalScore(flat, t[3], t[2], None, "expected").ap(t[0]).numpy()
     n_rel = (dbl @ ql.T > 0).sum(0)
     assert got == pytest.approx(random_floor(n_rel, len(db)), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_smooth_ap_approaches_the_tie_aware_ap_as_its_temperature_goes_to_zero(seed):
+    """hash_aa's smooth-AP surrogate on binary codes: at a small temperature it is the expected
+    AP over every order within ties (the exact one above), and it moves towards it as the
+    temperature falls; at the attack's temperature it has a finite gradient."""
+    from hashbench.kit.retrieval_objective import SmoothAP
+
+    q, db, ql, dbl = case(200 + seed, 40, bits=6, n_q=5)
+    exact, _ = expected_average_precision(q, db, ql, dbl, None)
+    keep = (dbl @ ql.T).sum(0) > 0  # a query with nothing relevant has no AP to approach
+    out = torch.tensor(q, dtype=torch.float32)
+    errors = []
+    for tau in (0.5, 0.1, 0.02, 0.005):
+        smooth = SmoothAP(torch.tensor(db, dtype=torch.float32), torch.tensor(dbl),
+                          torch.tensor(ql), tau)(out).double().numpy()
+        errors.append(np.abs(smooth - exact)[keep].max())
+    assert errors[-1] < 1e-5, errors
+    assert errors[0] > errors[-1] and errors[1] >= errors[-1], errors
+    relaxed = (0.9 * out).requires_grad_(True)
+    SmoothAP(torch.tensor(db, dtype=torch.float32), torch.tensor(dbl), torch.tensor(ql),
+             0.5)(relaxed).sum().backward()
+    assert torch.isfinite(relaxed.grad).all() and relaxed.grad.abs().sum() > 0
