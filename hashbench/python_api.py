@@ -157,7 +157,8 @@ def _handed_in_cells(templates: list, chosen: list[str], name: str, bits: int, s
             members = tuple(a for a in c.worst_case_of if a in chosen)
             if not members:
                 continue
-            c = replace(c, worst_case_of=members)
+            checks = tuple(n for n in c.converge_with if n.rpartition("-x")[0] in chosen)
+            c = replace(c, worst_case_of=members, converge_with=checks)
         elif c.attack != CLEAN and c.attack not in chosen:
             continue
         cells.append(replace(c, method="external", backbone=name, bits=bits, defense=HANDED_IN,
@@ -327,7 +328,7 @@ def _evaluation(results_dir: Path, cells: list, data, name: str, suite, seed: in
             clean_ci = tuple(m["clean_map_ci95"]) if m.get("clean_map_ci95") else None
             continue
         ci = m.get("map_ci95")
-        out.append(AttackResult(cell.attack, m.get("map", float("nan")),
+        out.append(AttackResult(cell.record_name, m.get("map", float("nan")),
                                 tuple(ci) if ci else None, m.get("t_map"), rec["status"],
                                 rec["error"]))
     if clean is None:

@@ -84,7 +84,7 @@ def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
     and the path must stay inside ``results_dir`` (a symlinked suite folder that leads elsewhere
     is refused)."""
     where = f"cell {cell.dataset}/{cell.model_id}/{cell.defense}/{cell.attack}"[:160]
-    for what in ("suite", "dataset", "method", "backbone", "defense", "attack"):
+    for what in ("suite", "dataset", "method", "backbone", "defense", "attack", "record_name"):
         check_component(getattr(cell, what), what, where)
     if cell.direction not in (None, "i2t", "t2i"):
         check_component(None, "direction", where)
@@ -96,7 +96,7 @@ def record_path(results_dir: Path, cell: CellSpec, protocol_eps: float) -> Path:
         folder = folder / cell.direction
     if not at_protocol_eps(cell, protocol_eps):
         folder = folder / f"eps{cell.eps:.6g}"
-    return inside(results_dir, folder / f"{cell.attack}.json", where)
+    return inside(results_dir, folder / f"{cell.record_name}.json", where)
 
 
 def protocol_hash(cell: CellSpec, data) -> str:

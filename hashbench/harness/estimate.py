@@ -76,7 +76,7 @@ def calibrate() -> float:
 def _place(plan: CellPlan) -> tuple:
     c = plan.cell
     return (suite_folder(c.suite, c.suite_version), c.dataset, c.model_id, c.defense,
-            c.direction, c.attack)
+            c.direction, c.record_name)
 
 
 @lru_cache(maxsize=1)
@@ -121,6 +121,11 @@ def estimate(plans: list[CellPlan], to_train: set[str], train_of: dict[str, Cell
     cells, priced = 0.0, 0
     for plan in plans:
         seconds = _price(_place(plan), plan.cell.baseline, "seconds")
+        if seconds is None and plan.cell.scale != 1:  # an unpublished convergence run: its
+            # attack's cell at scale x the steps and scale x the restarts
+            seconds = _price(_place(plan)[:5] + (plan.cell.attack,), plan.cell.baseline,
+                             "seconds")
+            seconds = None if seconds is None else seconds * plan.cell.scale ** 2
         if seconds is not None:
             cells, priced = cells + seconds, priced + 1
     training = sum(_price(_place(train_of[k])[:5] + ("clean",), train_of[k].cell.baseline,

@@ -103,12 +103,21 @@ def measure_attack(plan: CellPlan, ctx: CellContext, out: Outcome) -> dict[str, 
 
 
 def measure_worst_case(plan: CellPlan, ctx: CellContext, out: Outcome) -> dict[str, np.ndarray]:
-    """Per query, the lowest AP over the member cells' records (read from their sidecars)."""
+    """Per query, the lowest AP over the member cells' records (read from their sidecars);
+    with a convergence check, how far its runs at a larger budget lower that worst case."""
     _, _, _, arrays = model_and_clean(plan, ctx, out, _queries(plan))
     with ctx.clock.phase("io"):
         members = {a: read_sidecar(p, load_record(p))["ap"]
                    for a, p in member_paths(plan).items()}
+        checks = {a: read_sidecar(p, load_record(p))["ap"]
+                  for a, p in member_paths(plan, plan.cell.converge_with).items()}
     metrics, more = worst_case_metrics(members)
+    for name, ap in checks.items():  # one check per suite: CellSpec.converge_with
+        attack, _, factor = name.rpartition("-x")
+        both = np.minimum(more["ap"], ap)
+        at_scale = float(both.mean()) if both.size else 0.0
+        metrics["convergence"] = {"attack": attack, "factor": int(factor), "map": at_scale,
+                                  "drop": max(0.0, metrics["map"] - at_scale)}
     out.metrics.update(metrics)
     return {**arrays, **more}
 
@@ -133,10 +142,10 @@ def make_attack(plan: CellPlan):
     return attacks.create(cell.attack, **{**cell.attack_params, **plan.budget.params()})
 
 
-def member_paths(plan: CellPlan) -> dict[str, Path]:
-    """The finished records of a worst case's members, beside its own."""
+def member_paths(plan: CellPlan, names: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """The finished records of a worst case's members (or of ``names``), beside its own."""
     out = {}
-    for name in plan.cell.worst_case_of:
+    for name in plan.cell.worst_case_of if names is None else names:
         p = plan.path.with_name(f"{name}.json")
         if not p.is_file():
             raise HashbenchError(f"worst case needs {p}; run the '{name}' cell first")

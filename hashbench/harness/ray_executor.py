@@ -253,7 +253,8 @@ class _Driver:
             ident = self.work.identity(item)
             model = self.model_ref(item, ident)
             members = {}  # a member that is neither pending nor on disk: the worker's measure
-            for name in c.worst_case_of if c.attack in AGGREGATES else ():  # reports it
+            for name in (*c.worst_case_of, *c.converge_with) if c.attack in AGGREGATES \
+                    else ():  # reports it
                 p = item.path.with_name(f"{name}.json")
                 if p in by_path:
                     members[name] = by_path[p]

@@ -51,6 +51,9 @@ def cell_of(path: Path, record: dict) -> CellSpec:
     for name in d.get("worst_case_of", ()):
         check_component(name, "cell.worst_case_of member", str(path), ResultError)
     d["worst_case_of"] = tuple(d.get("worst_case_of", ()))
+    for name in d.get("converge_with", ()):
+        check_component(name, "cell.converge_with member", str(path), ResultError)
+    d["converge_with"] = tuple(d.get("converge_with", ()))
     d["seed_in_path"] = any(part == f"seed{d['seed']}" for part in path.parts)
     try:
         return CellSpec(**d)

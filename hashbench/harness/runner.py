@@ -94,7 +94,7 @@ class Runner:
         finished: a run that leaves members out (``--exclude attack=hash_aa``) computes the
         worst case of the rest, which the board shows as a provisional row, instead of a
         failed cell after the work. Said before the first cell."""
-        here = {_key(c, c.attack) for c in cells}
+        here = {_key(c, c.record_name) for c in cells}
         out: list[CellSpec] = []
         notes: dict[tuple, list[CellSpec]] = {}
         for c in cells:
@@ -106,8 +106,12 @@ class Runner:
             lacks = tuple(m for m in c.worst_case_of if m not in have)
             if lacks:
                 notes.setdefault((c.attack, have, lacks), []).append(c)
+            # a convergence check this run leaves out: the worst case goes without it
+            checks = tuple(m for m in c.converge_with
+                           if _key(c, m) in here or self._member_finished(c, m))
             if have:
-                out.append(c if not lacks else dataclasses.replace(c, worst_case_of=have))
+                out.append(c if not lacks and checks == c.converge_with else
+                           dataclasses.replace(c, worst_case_of=have, converge_with=checks))
         for (attack, have, lacks), which in notes.items():
             rows = f"{len(which)} rows" if len(which) > 1 else \
                 f"{which[0].dataset}/{which[0].model_id}/{which[0].defense} seed {which[0].seed}"
@@ -122,8 +126,7 @@ class Runner:
             data = load_dataset(cell.dataset, self.opt.data_root)
         except HashbenchError:
             return False
-        path = record_path(self.opt.results_dir, dataclasses.replace(cell, attack=attack),
-                           data.eps)
+        path = record_path(self.opt.results_dir, cell, data.eps).with_name(f"{attack}.json")
         try:
             return path.is_file() and load_record(path)["status"] == "ok"
         except HashbenchError:

@@ -112,6 +112,25 @@ def _check_sections(path: Path, data: dict, used: dict[str, set[str]]) -> None:
                 raise ConfigError(f"suite {path}: blackbox_worst_case names '{name}', which reads "
                                   "the attacked model; list only attacks that need rankings or "
                                   "nothing of it (ranking_blackbox, transfer, transfer_arch)")
+    _check_convergence(path, data)
+
+
+def _check_convergence(path: Path, data: dict) -> None:
+    """The convergence check names an attack of the worst case with an iteration budget."""
+    import dataclasses
+
+    from hashbench.registry import attacks
+
+    name = data.get("convergence")
+    if name is None:
+        return
+    if name not in data.get("worst_case", []):
+        raise ConfigError(f"suite {path}: convergence names '{name}', which is not in "
+                          f"worst_case ({', '.join(data.get('worst_case', [])) or 'empty'}); "
+                          "name the worst case's strongest attack")
+    if "steps" not in {f.name for f in dataclasses.fields(attacks.get(name).Params)}:
+        raise ConfigError(f"suite {path}: convergence names '{name}', which has no steps to "
+                          "double; name an iterative attack (hash_aa)")
 
 
 def check_modalities(group: dict, where: str) -> None:

@@ -20,6 +20,13 @@ from typing import Any
 import jsonschema
 
 from hashbench.errors import ConfigError
+from hashbench.harness.cell_spec import (  # noqa: F401 - re-exported: where cells were
+    CONVERGENCE_FACTOR,
+    DIRECTIONS,
+    QUERY_MODALITY,
+    CellSpec,
+    scaled_params,
+)
 from hashbench.harness.suite_checks import (  # noqa: F401 - MAX_*: the suite's bounds, read by the CLI
     DEFAULT_CELL_TIMEOUT,
     IMAGE_TEXT,
@@ -35,101 +42,6 @@ from hashbench.records.types import (  # noqa: F401 - the cell names, re-exporte
     CLEAN,
     WORST_CASE,
 )
-
-# query modality -> the direction of its cells: image queries retrieve texts and vice versa
-DIRECTIONS = {"image": "i2t", "text": "t2i"}
-QUERY_MODALITY = {v: k for k, v in DIRECTIONS.items()}
-
-
-@dataclass(frozen=True)
-class CellSpec:
-    """One cell of the matrix; its dict form is written into the result record."""
-
-    suite: str
-    suite_version: int
-    dataset: str
-    method: str
-    backbone: str
-    bits: int
-    defense: str
-    defense_params: dict
-    attack: str
-    attack_params: dict
-    eps: float | None
-    queries: int | None
-    topk: int | str | None
-    seed: int
-    vanilla_params: dict = field(default_factory=dict)
-    worst_case_of: tuple[str, ...] = field(default=())
-    # image-text cells: "i2t" (image queries, text database) or "t2i"; None for image hashing
-    direction: str | None = None
-    method_params: dict = field(default_factory=dict)
-    # a group's ``budget``: the eps its adversarial defenses train at (None: the protocol's)
-    train_eps: float | None = None
-    # records of a suite that declares ``seeds`` (or of a --seed other than the file's) live in
-    # a seed<N>/ folder, so no seed's records overwrite another's; where, not what: not hashed
-    seed_in_path: bool = False
-    # the suite's parameters of the defenses this cell's defense fine-tunes, its parent's
-    # parent..., other than the baseline (whose are vanilla_params): a parent is trained with
-    # its own section of the suite, as the suite's own cells of it are
-    parent_params: dict = field(default_factory=dict)
-    # how ties in the ranking are scored (metrics.Ties), and what a model's seeded draws are
-    # scoped by: "key" (its cache key, which version bumps move) or "cell" (its identity); the
-    # defaults are the suites' up to standard v2, whose cells keep their dicts and hashes
-    ties: Ties = "index"
-    generators: str = "key"
-    # the sha256 of the suite file the cell came from, in its record (which file measured it);
-    # provenance, not configuration: not hashed (a comment edited in a suite recomputes nothing)
-    suite_sha256: str | None = None
-
-    @property
-    def model_id(self) -> str:
-        return f"{self.method}-{self.backbone}-{self.bits}b"
-
-    @property
-    def query_modality(self) -> str:
-        return QUERY_MODALITY[self.direction] if self.direction else "image"
-
-    @property
-    def track(self):
-        """The image or image-text track's strategy object (``hashbench.harness.tracks``)."""
-        return TRACKS[IMAGE_TEXT if self.direction else "image"]
-
-    @property
-    def baseline(self) -> str:
-        return self.track.baseline
-
-    def params_of(self, defense: str) -> dict:
-        """The suite's parameters of ``defense``: this cell's own, its baseline's, or those of
-        an ancestor it fine-tunes."""
-        if defense == self.defense:
-            return self.defense_params
-        if defense == self.baseline:
-            return self.vanilla_params
-        return self.parent_params.get(defense, {})
-
-    def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__
-             if k not in ("seed_in_path", "suite_sha256")}
-        d["worst_case_of"] = list(self.worst_case_of)
-        # image-hashing cells keep the dict (and so the config hash) they had before the
-        # image-text track existed
-        if self.direction is None:
-            del d["direction"], d["method_params"]
-        if self.train_eps is None:  # cells without a group budget keep their config hash
-            del d["train_eps"]
-        if not self.parent_params:  # cells whose parent is the baseline keep theirs too
-            del d["parent_params"]
-        if self.ties == "index":
-            del d["ties"]
-        if self.generators == "key":
-            del d["generators"]
-        return d
-
-    @property
-    def draw_scope(self) -> str:
-        """The name of this cell's model in seeded draws when ``generators`` is "cell"."""
-        return f"{self.suite}-v{self.suite_version}/{self.dataset}/{self.model_id}"
 
 
 @dataclass(frozen=True)
@@ -191,6 +103,11 @@ class Suite:
     # torch threads per cell (None: the process's own, as the suites up to standard v2 were
     # computed); 1 gives the same numbers on any core count (harness.pool_executor)
     threads: int | None = None
+    # an attack of the worst case also run at CONVERGENCE_FACTOR x its steps and restarts, at
+    # each row's first seed: how far more budget still lowers the worst case (the board's
+    # "drop at 2x" column); None: no such check (the suites up to standard v2)
+    convergence: str | None = None
+    convergence_seed: int = 0  # the suite file's first root seed: the row's seed it checks
 
     @property
     def run_seeds(self) -> tuple[int, ...]:
@@ -288,6 +205,18 @@ class Suite:
             start = defenses.get(start).starts_from
         return out
 
+    def _convergence_cells(self, here: dict, attacks: tuple[str, ...]) -> list[CellSpec]:
+        """The convergence check's cell of a row at the suite file's first seed: the suite's
+        convergence attack at CONVERGENCE_FACTOR x its steps and restarts (none at other seeds,
+        or when the row does not run that attack into its worst case)."""
+        name = self.convergence
+        if name is None or name not in attacks or name not in self.worst_case or \
+                here["seed"] != self.convergence_seed:
+            return []
+        return [CellSpec(**here, attack=name, scale=CONVERGENCE_FACTOR,
+                         attack_params=scaled_params(name, self.attack_params.get(name, {}),
+                                                     CONVERGENCE_FACTOR))]
+
     def cells(self) -> list[CellSpec]:
         """Expand every group: clean and attack cells, then a worst-case cell per model. An
         image-text group does so once per direction: image attacks in i2t, text attacks in
@@ -320,11 +249,16 @@ class Suite:
                     for atk in attacks:
                         out.append(CellSpec(**here, attack=atk,
                                             attack_params=self.attack_params.get(atk, {})))
+                    checks = self._convergence_cells(here, attacks)
+                    out.extend(checks)
                     for aggregate, names in ((WORST_CASE, self.worst_case),
                                              (BLACKBOX_WORST_CASE, self.blackbox_worst_case)):
                         if members := tuple(a for a in attacks if a in names):
+                            with_checks = tuple(c.record_name for c in checks) \
+                                if aggregate == WORST_CASE else ()
                             out.append(CellSpec(**here, attack=aggregate, attack_params={},
-                                                worst_case_of=members))
+                                                worst_case_of=members,
+                                                converge_with=with_checks))
         return out
 
 
@@ -387,11 +321,13 @@ def load_suite(name_or_path: str) -> Suite:
         cell_timeout=float(data.get("cell_timeout", DEFAULT_CELL_TIMEOUT)),
         file_sha256=hashlib.sha256(raw).hexdigest(), ties=data.get("ties", "index"),
         threads=data.get("threads"), generators=data.get("generators", "key"),
+        convergence=data.get("convergence"),
+        convergence_seed=data["seeds"][0] if data.get("seeds") else data.get("seed", 0),
     )
     seen: dict[tuple, int] = {}
     for cell in suite.cells():  # two groups must not compute (and write) the same cell
         key = (cell.dataset, cell.model_id, cell.defense, cell.seed, cell.direction, cell.eps,
-               cell.attack)
+               cell.record_name)
         if key in seen:
             raise ConfigError(f"suite {path}: the cell {cell.dataset}/{cell.model_id}/"
                               f"{cell.defense}/{cell.attack} (eps {cell.eps}) comes from two "

@@ -141,6 +141,19 @@ class EnsembleReport(Part):
     blackbox_gain: float
     masking_margin: float
     masking_suspected: bool
+    adaptive_queries: int = optional()  # hash_aa design 2
+    adaptive_above: float = optional()
+
+
+@dataclass(frozen=True)
+class Convergence(Part):
+    """A worst case at seed 0 re-taken with ``attack`` run at ``factor`` x its budget added
+    per query: its mAP then, and the drop from the worst case's own."""
+
+    attack: str
+    factor: int
+    map: float
+    drop: float
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,7 @@ class Metrics(Part):
     mse_mean: float = optional()
     ensemble: EnsembleReport = optional(EnsembleReport)
     ties: str = optional()  # "expected": tied distances scored by their expectation
+    convergence: Convergence = optional(Convergence)
 
 
 @dataclass(frozen=True)
@@ -265,6 +279,16 @@ class Record(Part):
         return self.cell["attack"]
 
     @property
+    def scale(self) -> int:
+        """More than 1 for a convergence check's run (its attack at that multiple of its
+        budget): evidence beside the worst case, never a column of its own."""
+        return int(self.cell.get("scale", 1))
+
+    @property
+    def record_name(self) -> str:
+        return self.attack_name if self.scale == 1 else f"{self.attack_name}-x{self.scale}"
+
+    @property
     def seed(self) -> int:
         return int(self.cell.get("seed", 0))
 
@@ -284,6 +308,7 @@ MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1}
 
 PARTS: dict[str, type[Part]] = {
     "record": Record, "suite": SuiteRef, "dataset": DatasetRef, "plugin": PluginRef,
-    "model": ModelRef, "ensemble": EnsembleReport, "metrics": Metrics, "phases": Phases,
+    "model": ModelRef, "ensemble": EnsembleReport, "convergence": Convergence,
+    "metrics": Metrics, "phases": Phases,
     "cost": Cost, "cpu_kernels": CpuKernels, "provenance": Provenance, "sidecar": SidecarRef,
 }

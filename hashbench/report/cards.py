@@ -55,6 +55,6 @@ def cards(records: list[tuple[Path, Record]], key_of) -> dict[tuple, Card]:
         if m.parent_checkpoint_sha256:
             card.parents.setdefault(rec.seed, m.parent_checkpoint_sha256)
         name = rec.attack_name
-        if rec.attack is not None and name not in (CLEAN, *AGGREGATES):
+        if rec.attack is not None and name not in (CLEAN, *AGGREGATES) and rec.scale == 1:
             card.attacks.setdefault(name, dict(rec.attack.params))
     return out

@@ -13,6 +13,9 @@ ABOVE_CLEAN_TOLERANCE = 0.02
 # should be near random; a robust mAP well above it suggests masked gradients, not robustness.
 LARGE_EPS = 0.5
 NOT_RANDOM_MARGIN = 0.1
+# A worst case that more budget (the suite's convergence check) lowers by more than this is not
+# converged: the row's number is an upper bound that a stronger evaluation would lower.
+NOT_CONVERGED_MARGIN = 0.01
 
 
 def _flag_precision(rec: Record, pre: str) -> str | None:
@@ -70,8 +73,16 @@ def _flag_not_random_at_large_eps(rec: Record, pre: str) -> str | None:
     return None
 
 
+def _flag_not_converged(rec: Record, pre: str) -> str | None:
+    conv = rec.metrics.convergence if rec.ok and rec.attack_name == WORST_CASE else ABSENT
+    if conv is not ABSENT and conv.drop > NOT_CONVERGED_MARGIN:
+        return f"{pre}worst case not converged (-{conv.drop:.3f} at {conv.factor}x)"
+    return None
+
+
 RECORD_FLAGS = (_flag_precision, _flag_dirty_tree, _flag_cpu_kernels, _flag_failed,
-                _flag_external, _flag_masking, _flag_above_clean, _flag_not_random_at_large_eps)
+                _flag_external, _flag_masking, _flag_above_clean, _flag_not_random_at_large_eps,
+                _flag_not_converged)
 
 
 def flag_foreign_parents(rows: dict) -> None:

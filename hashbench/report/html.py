@@ -109,6 +109,7 @@ def _summary(board: Board, anchor: dict, rows) -> str:
     t = board.table
     clean_cols = [c for c in t.columns if c.endswith("clean mAP")]
     attack_cols = attack_columns(t)
+    drops = [c for c in t.columns if c.endswith("drop at 2x")]  # the convergence check
     mine = "from" in t.columns
     # the headline beside the row's name, the per-attack columns after it: the worst case
     # stays on screen however many attacks a board has
@@ -116,6 +117,7 @@ def _summary(board: Board, anchor: dict, rows) -> str:
             *([("from", "text", "opt")] if mine else []),
             *[(c, "num", "opt") for c in clean_cols],
             ("worst-case mAP", "num", "key"), ("95% interval", "num", "opt"),
+            *[(c, "num", "opt") for c in drops],
             ("vs floor", "text", "opt"), *[(c, "num", "opt atk") for c in attack_cols],
             ("seeds", "num", "opt"), ("flags", "text", "opt")]
     ths = "".join(f'<th class="{k} {o}" title="{esc(n)}">'
@@ -137,6 +139,7 @@ def _summary(board: Board, anchor: dict, rows) -> str:
                  *([_td(row.get("from"), cls="text opt")] if mine else []),
                  *[_td(row[c], cls="opt") for c in clean_cols], _td(worst, cls="key"),
                  _td(lo, shown=esc(interval), cls="opt"),
+                 *[_td(row[c], cls="opt") for c in drops],
                  _td(worst, shown=_bar(worst, board.floor), cls="text opt"),
                  *[_td(row[c], cls="opt atk") for c in attack_cols],
                  _td(row.get("seeds"), cls="opt"),

@@ -20,6 +20,7 @@ from hashbench.records.types import ABSENT, BLACKBOX_WORST_CASE, CLEAN, WORST_CA
 from hashbench.report.flags import (  # noqa: F401 - the thresholds, named where they are used
     ABOVE_CLEAN_TOLERANCE,
     LARGE_EPS,
+    NOT_CONVERGED_MARGIN,
     NOT_RANDOM_MARGIN,
     RECORD_FLAGS,
     flag_foreign_parents,
@@ -128,6 +129,9 @@ def build_boards(records: list[Record | dict], requirements=None,
 
 # the black-box track's column: the per-query worst case over ranking-only and transfer attacks
 BLACKBOX_COLUMN = "black-box worst-case mAP"
+# the convergence check's column: how far the worst case falls with the check's attack at 2x
+# its budget (seed 0); above NOT_CONVERGED_MARGIN the row is flagged
+DROP_COLUMN = "drop at 2x"
 # Image-text records carry a direction; their columns are prefixed with it.
 DIRECTION_PREFIX = {None: "", "i2t": "I→T ", "t2i": "T→I "}
 
@@ -186,10 +190,14 @@ def _rows(records: list[Record], outdated: bool, origins: dict[int, str],
         cis[f"{pre}clean mAP"] = m.clean_map_ci95 or None
         if m.random_map is not ABSENT and m.random_map is not None:
             row["floor"] = m.random_map
+        if rec.scale != 1:  # a convergence check's run: its worst case reports what it found
+            continue
         if attack == WORST_CASE:
             row["covered"][(seed, pre)] = set(m.worst_case_of or ())
             values[f"{pre}worst-case mAP"] = m.map
             cis[f"{pre}worst-case mAP"] = m.map_ci95 or None
+            if m.convergence is not ABSENT:
+                values[f"{pre}{DROP_COLUMN}"] = m.convergence.drop
         elif attack == BLACKBOX_WORST_CASE:
             values[f"{pre}{BLACKBOX_COLUMN}"] = m.map
         elif attack != CLEAN:
@@ -227,6 +235,7 @@ def _frame(rows: dict[tuple, dict], prefixes: list[str], need) -> pd.DataFrame:
                          and c != "worst-case mAP" and c not in blackbox)
     tail = (["worst-case mAP", "worst-case CI low", "worst-case CI high"]
             if "worst-case mAP" in frame else [])
+    tail += sorted(c for c in frame.columns if c.endswith(DROP_COLUMN))
     # the black-box track beside the white-box headline: what an operator of a deployed
     # system (rankings only) faces
     tail = sorted(blackbox) + tail

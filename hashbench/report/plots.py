@@ -106,7 +106,7 @@ def collect_rows(records: list[tuple[Path, Record]]) -> dict[tuple, list[Row]]:
     """Group ok records (with readable sidecars) by leaderboard group, then model + defense."""
     groups: dict[tuple, dict[tuple, Row]] = {}
     for path, rec in records:
-        if not rec.ok or not rec.sidecar:
+        if not rec.ok or not rec.sidecar or rec.scale != 1:  # a convergence run: no figure
             continue
         model, defense = row_key(rec)
         direction = rec.metrics.direction or None

@@ -19,7 +19,7 @@ def cell_identity(rec: Record) -> tuple:
     c = rec.cell
     return (rec.suite.name, rec.suite.version, rec.dataset.name, rec.model.method,
             rec.model.backbone, rec.model.bits, rec.model.defense.name, rec.seed,
-            c.get("direction"), c.get("eps"), rec.attack_name)
+            c.get("direction"), c.get("eps"), rec.record_name)
 
 
 @dataclass

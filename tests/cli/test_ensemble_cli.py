@@ -1,15 +1,21 @@
 """The attack ensemble through `hashbench run / validate / report`: a defended model is attacked
-with transfer from its own vanilla checkpoint, and the record says which stage did the damage."""
+with transfer from its own vanilla checkpoint, and the record says which stage did the damage;
+the suite's convergence check runs it again at twice its budget, and the board shows how far
+that lowers each row's worst case."""
 
+import csv
 import json
 import subprocess
 import sys
+
+import numpy as np
 
 SUITE = """
 name = "ensemble_check"
 version = 1
 seed = 0
 worst_case = ["hag", "hash_aa"]
+convergence = "hash_aa"
 
 [[groups]]
 datasets = ["mnist"]
@@ -38,6 +44,7 @@ steps = 5
 [attack.hash_aa]
 steps = 5
 queries = 20
+design = 2
 """
 
 
@@ -68,3 +75,30 @@ def test_ensemble_cells_run_validate_and_render(tmp_path):
     report = hb("report", "--results", str(results), "--out", str(board))
     assert report.returncode == 0, report.stderr
     assert "hash\\_aa mAP" in (board / "README.md").read_text()
+    check_convergence(folder, board)
+
+
+def check_convergence(folder, board):
+    """The 2x run is its own record (twice the steps and restarts, design 2 = version 2); the
+    worst case keeps its members and says how far the 2x run lowers it, query for query; the
+    board shows that drop beside the worst case and flags a row past 0.01."""
+    rows = {}
+    for defense in ("vanilla", "cgat"):
+        double = json.loads((folder / defense / "hash_aa-x2.json").read_text())
+        assert double["cell"]["scale"] == 2 and double["status"] == "ok"
+        assert double["attack"]["params"]["steps"] == 10
+        assert double["attack"]["params"]["restarts"] == 2
+        assert double["attack"]["version"] == 2
+        worst = json.loads((folder / defense / "worst_case.json").read_text())
+        assert worst["metrics"]["worst_case_of"] == ["hag", "hash_aa"]
+        conv = worst["metrics"]["convergence"]
+        ap = np.load(folder / defense / "worst_case.queries.npz")["ap"]
+        ap2 = np.load(folder / defense / "hash_aa-x2.queries.npz")["ap"]
+        assert conv["attack"] == "hash_aa" and conv["factor"] == 2
+        assert abs(conv["map"] - np.minimum(ap, ap2).mean()) < 1e-12
+        assert abs(conv["drop"] - (worst["metrics"]["map"] - conv["map"])) < 1e-12
+        rows[defense] = conv["drop"]
+    table = next(board.glob("ensemble_check-v1_*.csv"))
+    for line in csv.DictReader(table.read_text().splitlines()):
+        assert abs(float(line["drop at 2x"]) - rows[line["defense"]]) < 1e-6  # 6 decimals
+        assert ("worst case not converged" in line["flags"]) == (rows[line["defense"]] > 0.01)

@@ -62,6 +62,8 @@ CASES = {
     "worst case below the random floor": lambda r: r[2]["metrics"].update(map=0.05),
     "cells computed on different checkpoints": lambda r: [
         x["model"].update(checkpoint_sha256=f"{i}" * 64) for i, x in enumerate(r)],
+    "worst case not converged (-0.030 at 2x)": lambda r: r[2]["metrics"].update(
+        convergence={"attack": "hag", "factor": 2, "map": 0.47, "drop": 0.03}),
 }
 
 
@@ -75,7 +77,21 @@ def test_each_flag_fires_on_a_record_that_must_carry_it(flag):
 def test_every_record_flag_rule_has_a_case():
     """A new flag rule needs a case here (so it cannot silently stop firing either)."""
     names = {rule.__name__ for rule in RECORD_FLAGS}
-    assert len(names) == 8 and len(CASES) >= len(names)
+    assert len(names) == 9 and len(CASES) >= len(names)
+
+
+@pytest.mark.parametrize("drop", [0.0, 0.01, 0.0101, 0.2])
+def test_the_drop_at_2x_sits_beside_the_worst_case_and_flags_past_its_margin(drop):
+    records = plain()
+    records[2]["metrics"]["convergence"] = {"attack": "hag", "factor": 2, "map": 0.5 - drop,
+                                            "drop": drop}
+    (board,) = build_boards(records)
+    cols = list(board.table.columns)
+    assert cols.index("drop at 2x") == cols.index("worst-case CI high") + 1
+    assert board.table["drop at 2x"][0] == drop
+    assert ("not converged" in board.table["flags"][0]) == (drop > 0.01)
+    # a board without the check has no such column
+    assert "drop at 2x" not in build_boards(plain())[0].table.columns
 
 
 def test_an_older_suite_version_is_flagged():

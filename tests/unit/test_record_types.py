@@ -36,6 +36,7 @@ def _node(name: str) -> dict:
     return {"record": s, "suite": props["suite"], "dataset": props["dataset"],
             "plugin": s["$defs"]["plugin"], "model": props["model"],
             "metrics": props["metrics"], "ensemble": props["metrics"]["properties"]["ensemble"],
+            "convergence": props["metrics"]["properties"]["convergence"],
             "cost": props["cost"], "phases": props["cost"]["properties"]["phases"],
             "provenance": props["provenance"],
             "cpu_kernels": props["provenance"]["properties"]["cpu_kernels"],
