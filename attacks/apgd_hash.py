@@ -40,9 +40,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hashbench.api import Attack, Citation, Need
+from hashbench.api import Attack, Need
 from hashbench.kit.apgd import apgd
 from hashbench.kit.attack_kit import RestartParams, iterations
+from hashbench.kit.citations import AUTOATTACK
 from hashbench.kit.codes import center_codes, mainstay_codes
 from hashbench.kit.optim import eval_mode
 from hashbench.kit.retrieval_objective import BestTracker, RetrievalScore, SmoothAP
@@ -61,8 +62,6 @@ SMOOTH_TAU = 0.5
 @dataclass(frozen=True)
 class Params(RestartParams):
     steps: int = iterations(100, "iterations per loss and restart")
-    restarts: int = field(default=1, metadata={"min": 1, "max": 100,
-                                               "help": "random restarts per loss"})
     losses: tuple = field(default=LOSSES, metadata={
         "help": f"surrogates in turn: {LOSSES}; also {EXTRA_LOSSES}"})
     probe: int = field(default=10, metadata={"min": 1, "max": 100000, "help": "targets: "
@@ -137,12 +136,7 @@ class APGDHash(Attack):
     needs = frozenset({Need.QUERY_LABELS, Need.TRAIN_CODES, Need.TRAIN_LABELS,
                        Need.DATABASE_CODES, Need.DATABASE_LABELS})
     Params = Params
-    citation = Citation(
-        key="Croce2020Reliable",
-        title="Reliable evaluation of adversarial robustness with an ensemble of diverse "
-              "parameter-free attacks",
-        url="https://arxiv.org/abs/2003.01690",
-    )
+    citation = AUTOATTACK
 
     def references(self, model, x, labels, ctx) -> dict[str, torch.Tensor]:
         with torch.no_grad(), eval_mode(model):

@@ -48,8 +48,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from hashbench.api import Attack, AttackReport, Citation, Need, QueryBatch
+from hashbench.api import Attack, AttackReport, Need, QueryBatch
 from hashbench.kit.attack_kit import RestartParams, iterations
+from hashbench.kit.citations import AUTOATTACK
 from hashbench.kit.optim import eval_mode
 from hashbench.kit.retrieval_objective import BestTracker, RetrievalScore
 
@@ -60,7 +61,6 @@ MIN_PROBE = 5  # and at least this many
 KEEP = 2  # targets: classes run for the full steps per query, after the probe
 ADAPT_ABOVE = 0.5  # adaptive: the queries whose best AP is still above this
 ADAPT_FACTOR = 2  # adaptive: iterations per foreign class, in steps
-DESIGNS = (1, 2)
 # Black-box stages beating the white-box ones by more than this (mAP) flags gradient masking.
 MASKING_MARGIN = 0.01
 
@@ -68,8 +68,6 @@ MASKING_MARGIN = 0.01
 @dataclass(frozen=True)
 class Params(RestartParams):
     steps: int = iterations(100, "apgd iterations per loss (and transfer's)")
-    restarts: int = field(default=1, metadata={"min": 1, "max": 100,
-                                               "help": "apgd restarts per loss"})
     queries: int | None = field(default=None, metadata={
         "min": 0, "max": 100000, "help": "square_hash queries per image; None means 3 x steps"})
     transfer: bool = field(default=True, metadata={"help": "run the transfer stage"})
@@ -101,12 +99,7 @@ class HashAA(Attack):
     needs = frozenset({Need.QUERY_LABELS, Need.TRAIN_CODES, Need.TRAIN_LABELS,
                        Need.DATABASE_CODES, Need.DATABASE_LABELS, Need.SOURCE_MODEL})
     Params = Params
-    citation = Citation(
-        key="Croce2020Reliable",
-        title="Reliable evaluation of adversarial robustness with an ensemble of diverse "
-              "parameter-free attacks",
-        url="https://arxiv.org/abs/2003.01690",
-    )
+    citation = AUTOATTACK
 
     @classmethod
     def version_for(cls, params) -> int:

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hashbench.api import Attack, Citation
+from hashbench.api import Attack
 from hashbench.kit.attack_kit import EpsParams, SquareSearch
+from hashbench.kit.citations import SQUARE_ATTACK
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,7 @@ class RankingBlackbox(Attack):
     blackbox = True
     needs = frozenset()
     Params = Params
-    citation = Citation(
-        key="Andriushchenko2020Square",
-        title="Square Attack: a query-efficient black-box adversarial attack via random search",
-        url="https://arxiv.org/abs/1912.00049",
-    )
+    citation = SQUARE_ATTACK
 
     def perturb(self, oracle, x, batch, state, ctx):
         p = self.params

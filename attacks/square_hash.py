@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hashbench.api import Attack, Citation, Need
+from hashbench.api import Attack, Need
 from hashbench.kit.attack_kit import LinfParams, SquareSearch, iterations
+from hashbench.kit.citations import SQUARE_ATTACK
 from hashbench.kit.optim import eval_mode
 from hashbench.kit.retrieval_objective import BestTracker, RetrievalScore
 
@@ -56,11 +57,7 @@ class SquareHash(Attack):
     targeted = False
     needs = frozenset({Need.QUERY_LABELS, Need.DATABASE_CODES, Need.DATABASE_LABELS})
     Params = Params
-    citation = Citation(
-        key="Andriushchenko2020Square",
-        title="Square Attack: a query-efficient black-box adversarial attack via random search",
-        url="https://arxiv.org/abs/1912.00049",
-    )
+    citation = SQUARE_ATTACK
 
     def perturb(self, model, x, batch, state, ctx):
         p = self.params

@@ -24,7 +24,7 @@ MODEL_CODE_VERSION = 1
 # imports them unchanged and gets the very same module objects (not copies), so there is one
 # place for each piece of code and no shim file per old path.
 KIT_MODULES = ("attack_kit", "defense_kit", "prototypes", "optim", "codes",
-               "retrieval_objective", "apgd", "params", "training", "seeding")
+               "retrieval_objective", "apgd", "params", "training", "seeding", "citations")
 _V1_PATHS = {f"hashbench.{m}": f"hashbench.kit.{m}" for m in KIT_MODULES}
 
 

@@ -27,6 +27,7 @@ from hashbench.kit.attack_kit import (  # noqa: F401  (re-exported: part of the 
     RankingOracle,
     StateCache,
 )
+from hashbench.kit.citations import Citation  # noqa: F401 - part of the API
 from hashbench.kit.params import parse_params
 from hashbench.kit.seeding import generator
 from hashbench.metrics import Ties
@@ -56,14 +57,6 @@ class Need(str, enum.Enum):
     # an undefended model of another backbone and hashing method, trained by the harness on the
     # same data (``ctx.surrogate_model(backbone, method)``): cross-architecture transfer
     SURROGATE_MODEL = "surrogate_model"
-
-
-@dataclass(frozen=True)
-class Citation:
-    key: str
-    title: str
-    url: str
-    bibtex: str = ""
 
 
 class AttackContext:

@@ -172,14 +172,9 @@ def _average_precision_cpu(q_codes, db_codes, q_labels, db_labels, topk) -> APRe
     return APResult(ap=ap, retrieved_relevant=hit)
 
 
-def mean_average_precision(
-    q_codes: torch.Tensor,
-    db_codes: torch.Tensor,
-    q_labels: torch.Tensor,
-    db_labels: torch.Tensor,
-    topk: int | None = None,
-    zero_ap: ZeroAP = "count",
-) -> float:
+def mean_average_precision(q_codes: torch.Tensor, db_codes: torch.Tensor, q_labels: torch.Tensor,
+                           db_labels: torch.Tensor, topk: int | None = None,
+                           zero_ap: ZeroAP = "count") -> float:
     """mAP@K. For t-mAP pass the target labels as ``q_labels``."""
     return average_precision(q_codes, db_codes, q_labels, db_labels, topk).mean(zero_ap)
 

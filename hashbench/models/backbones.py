@@ -17,6 +17,16 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+
+def he_init(net: nn.Sequential) -> None:
+    """He-normal weights and zero biases for every convolution and linear layer of ``net``, in
+    order (the draws come from torch's generator, seeded by the model's constructor)."""
+    for layer in net:
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
 class SmallCNN(nn.Module):
     """Three conv blocks (16, 32, 64 channels) and one hidden layer: about 0.18M parameters.
 
@@ -40,11 +50,7 @@ class SmallCNN(nn.Module):
         # He init keeps the activation scale through the ReLUs; torch's default shrinks it layer
         # by layer until the output hardly depends on the input, and pairwise hashing losses
         # (whose gradient is a mean over the bank) then collapse every image to one code.
-        for layer in self.net:
-            if isinstance(layer, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-                if layer.bias is not None:
-                    nn.init.zeros_(layer.bias)
+        he_init(self.net)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -63,11 +69,7 @@ class SmallMLP(nn.Module):
             nn.Linear(512, 256), nn.BatchNorm1d(256), nn.ReLU(),
         )
         self.out_features = 256
-        for layer in self.net:
-            if isinstance(layer, nn.Linear):
-                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-                if layer.bias is not None:
-                    nn.init.zeros_(layer.bias)
+        he_init(self.net)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

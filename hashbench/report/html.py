@@ -55,7 +55,9 @@ def _missing(value) -> bool:
     return value is None or (isinstance(value, float) and pd.isna(value))
 
 
-def _fmt(value) -> str:
+def shown_value(value) -> str:
+    """A board cell's text (before escaping for HTML or markdown): nothing for a missing
+    value, "yes" for true, four decimals for a float."""
     if _missing(value):
         return ""
     if isinstance(value, bool):
@@ -67,7 +69,7 @@ def _fmt(value) -> str:
 
 def _td(value, shown: str | None = None, cls: str = "") -> str:
     key = "" if _missing(value) else repr(value) if isinstance(value, float) else str(value)
-    text = _fmt(value) if shown is None else shown
+    text = shown_value(value) if shown is None else shown
     klass = f' class="{cls}"' if cls else ""
     return f'<td{klass} data-value="{esc(key)}">{text if shown is not None else esc(text)}</td>'
 
@@ -154,8 +156,8 @@ def _summary(board: Board, anchor: dict, rows) -> str:
 def _row_name(row) -> str:
     """A row's name in the summary: its defense, and for a model handed in (whose defense is
     always "handed-in") its model, so that two such rows read apart on a phone too."""
-    defense = _fmt(row["defense"])
-    return f"{_fmt(row['model'])} (handed in)" if defense == "handed-in" else defense
+    defense = shown_value(row["defense"])
+    return f"{shown_value(row['model'])} (handed in)" if defense == "handed-in" else defense
 
 
 def _provisional(board: Board, anchor: dict, rows) -> str:
@@ -165,7 +167,7 @@ def _provisional(board: Board, anchor: dict, rows) -> str:
     clean = next((c for c in t.columns if c.endswith("clean mAP")), None)
     mine = "from" in t.columns
     body = "".join(
-        f'<tr><td class="text opt">{esc(_fmt(t.loc[i, "model"]))}</td><td class="text">'
+        f'<tr><td class="text opt">{esc(shown_value(t.loc[i, "model"]))}</td><td class="text">'
         f'<a href="#{anchor[i]}">{esc(_row_name(t.loc[i]))}</a></td>'
         + (_td(t.loc[i, "from"], cls="text opt") if mine else "")
         + (_td(t.loc[i, clean], cls="opt") if clean else "")
@@ -220,16 +222,16 @@ def _card(board: Board, i, anchor: dict, site: SiteLinks) -> str:
         for attack, params in sorted(card.attacks.items()):
             items.append((f"attack {attack}",
                           f"{_link(site.citations.get(('attack', attack)))} {_kv(params)}"))
-    facts = "".join(f"<tr><td>{esc(str(c))}</td><td>{esc(_fmt(v))}</td></tr>"
-                    for c, v in row.items() if not _missing(v) and _fmt(v) != "")
+    facts = "".join(f"<tr><td>{esc(str(c))}</td><td>{esc(shown_value(v))}</td></tr>"
+                    for c, v in row.items() if not _missing(v) and shown_value(v) != "")
     info = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in items)
     links = "".join(f'<li><a href="{esc(p)}">{esc("/".join(p.split("/")[-3:]))}</a></li>'
                     for p in site.records.get(key, []))
     imgs = "".join(f'<a href="{esc(p)}"><img src="{esc(p)}" alt="{esc(p.rsplit("/", 1)[-1])}"'
                    ' loading="lazy"></a>' for p in site.figures.get(key, []))
-    rank = _fmt(row["rank"]) or "unranked"
+    rank = shown_value(row["rank"]) or "unranked"
     return (f'<details id="{anchor[i]}" class="card"><summary>{esc(rank)} · '
-            f'{esc(_fmt(row["model"]))} · {esc(_fmt(row["defense"]))}</summary>\n'
+            f'{esc(shown_value(row["model"]))} · {esc(shown_value(row["defense"]))}</summary>\n'
             f'<table class="card">{info}</table>\n'
             + (f'<div class="plots">{imgs}</div>\n' if imgs else "")
             + f'<details class="inner"><summary>every column</summary><table>{facts}</table>'

@@ -25,7 +25,7 @@ from hashbench.report.flags import (  # noqa: F401 - the thresholds, named where
     RECORD_FLAGS,
     flag_foreign_parents,
 )
-from hashbench.report.html import SiteLinks, current_first, leaderboard_html
+from hashbench.report.html import SiteLinks, current_first, leaderboard_html, shown_value
 from hashbench.report.ranking import Requirement, inferred, seed_kind, shortfall
 from hashbench.report.references import paper_comparison
 from hashbench.text import visible
@@ -323,13 +323,8 @@ def escape_markdown(text: str) -> str:
 
 
 def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return escape_markdown(value)
+    text = shown_value(value)
+    return text if isinstance(value, float) else escape_markdown(text)  # a number stays one
 
 
 def board_markdown(board: Board) -> str:

@@ -109,6 +109,27 @@ def _model(n_classes: int) -> HashModel:
     return HashModel(ModelSpec("dpsh", "small_cnn", BITS, 1, n_classes), seed=0)
 
 
+def fitted(checks: list[Check], fit, params: dict, kind: type, what: str, finite_fix: str):
+    """The rules every defense's ``fit(0)`` answers, appended to ``checks``: it runs, leaves
+    the global RNG alone, returns the model it was given (a ``kind`` of BITS bits) with finite
+    weights. Returns that model, or None where a rule failed that the others cannot pass."""
+    rng_before = global_rng_state()
+    model, failed = _attempt("fit runs", lambda: fit(0))
+    if failed:
+        checks.append(failed)
+        return None
+    checks += [Check("fit runs", True, f"params {params}"), _rng_check(rng_before)]
+    is_model = isinstance(model, kind) and getattr(model, "bits", None) == BITS
+    checks.append(Check(f"returns the {what}", is_model, f"got {type(model).__name__}",
+                        "return the model passed to fit (trained), e.g. return ctx.fit(...)"))
+    if not is_model:
+        return None
+    finite = all(torch.isfinite(p).all() for p in model.parameters())
+    checks.append(Check("finite weights", finite, "all finite" if finite else "NaN or inf",
+                        finite_fix))
+    return model
+
+
 def check_defense(cls, params: dict | None = None) -> list[Check]:
     """Every contract rule for a defense class, on 96 MNIST train images and a 16-bit model."""
     checks = _metadata(cls, "defense")
@@ -126,20 +147,10 @@ def check_defense(cls, params: dict | None = None) -> list[Check]:
         )
         return cls(**params).fit(model, train, ctx)
 
-    rng_before = global_rng_state()
-    model, failed = _attempt("fit runs", lambda: fit(0))
-    if failed:
-        return checks + [failed]
-    checks.append(Check("fit runs", True, f"params {params}"))
-    checks.append(_rng_check(rng_before))
-    is_model = isinstance(model, HashModel) and model.bits == BITS
-    checks.append(Check("returns the hashing model", is_model, f"got {type(model).__name__}",
-                        "return the model passed to fit (trained), e.g. return ctx.fit(...)"))
-    if not is_model:
+    model = fitted(checks, fit, params, HashModel, "hashing model",
+                   "lower the learning rate or fix the loss (no division by zero)")
+    if model is None:
         return checks
-    finite = all(torch.isfinite(p).all() for p in model.parameters())
-    checks.append(Check("finite weights", finite, "all finite" if finite else "NaN or inf",
-                        "lower the learning rate or fix the loss (no division by zero)"))
     with torch.no_grad():
         codes = model.eval().encode(data.query.images(torch.arange(N_QUERY)))
     binary = codes.shape == (N_QUERY, BITS) and set(codes.unique().tolist()) <= {-1.0, 1.0}

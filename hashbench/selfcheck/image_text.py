@@ -26,7 +26,7 @@ from hashbench.metrics import binarize
 from hashbench.models.crossmodal import CrossModalHashModel, CrossModalSpec
 from hashbench.registry import attacks as attack_registry
 from hashbench.registry import methods as method_registry
-from hashbench.selfcheck.image import Check, _attempt, _fast, _metadata, _rng_check
+from hashbench.selfcheck.image import Check, _attempt, _fast, _metadata, _rng_check, fitted
 
 BITS, N_TRAIN, N_QUERY, FLIPS = 16, 64, 8, 2
 
@@ -130,19 +130,10 @@ def check_image_text_defense(cls, params: dict | None = None) -> list[Check]:
         return cls(**params).fit(_model(data, seed), train,
                                  _context(data, train, seed, method_registry.create("dcmh")))
 
-    before = global_rng_state()
-    model, failed = _attempt("fit runs", lambda: fit(0))
-    if failed:
-        return checks + [failed]
-    checks += [Check("fit runs", True, f"params {params}"), _rng_check(before)]
-    is_model = isinstance(model, CrossModalHashModel) and model.bits == BITS
-    checks.append(Check("returns the image-text model", is_model, f"got {type(model).__name__}",
-                        "return the model passed to fit (trained), e.g. return ctx.fit(...)"))
-    if not is_model:
+    model = fitted(checks, fit, params, CrossModalHashModel, "image-text model",
+                   "lower the learning rate or fix the loss")
+    if model is None:
         return checks
-    finite = all(torch.isfinite(p).all() for p in model.parameters())
-    checks.append(Check("finite weights", finite, "all finite" if finite else "NaN or inf",
-                        "lower the learning rate or fix the loss"))
     model.eval()
     with torch.no_grad():
         codes = [model.image.encode(train.images(torch.arange(N_QUERY))),
