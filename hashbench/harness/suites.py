@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 
 from hashbench.errors import ConfigError
-from hashbench.harness.cell_spec import (  # noqa: F401 - re-exported: where cells were
+from hashbench.harness.cells import (  # noqa: F401 - re-exported: where cells were
     CONVERGENCE_FACTOR,
     DIRECTIONS,
     QUERY_MODALITY,
