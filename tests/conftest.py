@@ -8,8 +8,13 @@ cpu_kernels.pin()  # first, as the CLI does: the in-process runs use the protoco
 import pytest
 import torch
 
-# Two cores: torch in one process, one thread pool (parallel workers make it several times slower).
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# `make test` runs two pytest workers (pytest-xdist) on the two cores: each worker, and every
+# run it starts (the CLI reads OMP_NUM_THREADS), holds one thread, or four pools thrash on two
+# cores. A plain `pytest` keeps one process with a pool of two.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else
+                      min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture(scope="session")

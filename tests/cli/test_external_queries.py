@@ -42,7 +42,8 @@ def test_in_budget_queries_are_scored_and_recorded_as_external(tmp_path, clean):
     assert len(rec["attack"]["params"]["sha256"]) == 64
     assert hb("validate", str(tmp_path / "results")).returncode == 0
     board = tmp_path / "board"
-    assert hb("report", "--results", str(tmp_path / "results"), "--out", str(board)).returncode == 0
+    assert hb("report", "--results", str(tmp_path / "results"), "--out", str(board),
+              "--no-plots").returncode == 0
     assert "queries made outside hashbench" in (board / "README.md").read_text()
 
 

@@ -85,14 +85,20 @@ def test_a_malformed_dataset_is_an_error_not_a_skip(case, tmp_path):
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("*.json"))
 
 
-def test_an_absent_dataset_stays_a_skip_with_a_message(tmp_path):
+def test_an_absent_dataset_is_skipped_naming_the_command_that_gets_it(tmp_path):
+    """Skipped, never an error of its own; a suite left with no data at all exits 2, one line
+    per dataset naming the command that gets it, and counts nothing as done."""
     suite = tmp_path / "s.toml"
     suite.write_text(LIST_SUITE)
     (tmp_path / "data").mkdir()
     res = hb("run", "--suite", str(suite), "--data-root", str(tmp_path / "data"), "--results",
              str(tmp_path / "r"), "--cache", str(tmp_path / "c"))
-    assert res.returncode == 0, res.stderr
-    assert "skipped dataset nus_wide" in res.stderr and "missing list file" in res.stderr
+    assert res.returncode == 2, res.stderr
+    assert "skipping dataset nus_wide" in res.stderr and "missing list file" in res.stderr
+    lines = error_lines(res.stderr)
+    assert len(lines) == 1 and "hashbench data prepare nus_wide" in lines[0], res.stderr
+    assert "done" not in res.stderr
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("*.json"))
 
 
 @pytest.mark.parametrize("where", ["results", "cache"])
