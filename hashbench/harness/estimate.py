@@ -8,6 +8,8 @@ same attack; the same attack on any model). Each model to train is priced by its
 training, or the mean of the suite's defenses'. The published seconds are scaled by this
 machine's speed: ``calibrate`` times a fixed workload here, and the index holds what that
 workload took on the machine that computed the records (``records.published.calibration``).
+A cell nothing published prices (a suite hashbench does not publish, or a user's own) is priced
+the same way by the records this run's results folder already holds: seconds measured here.
 Worker processes divide the cells' time, not the training of the models they wait for.
 """
 
@@ -17,12 +19,13 @@ import statistics
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 
 from hashbench.harness.cells import suite_folder
 from hashbench.harness.plan import CellPlan
-from hashbench.records.published import calibration, published_index
+from hashbench.records.published import build_index, calibration, published_index
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,27 @@ def _place(plan: CellPlan) -> tuple:
             c.direction, c.record_name)
 
 
+Prices = dict[tuple, dict[str, list[float]]]
+
+
 @lru_cache(maxsize=1)
-def _published() -> dict[tuple, dict[str, list[float]]]:
+def _published() -> Prices:
+    return _by_place(published_index())
+
+
+def _finished(results: Path, folders: set[str]) -> Prices:
+    """The prices the records already in ``results`` (of the suite folders ``folders``) give."""
+    index = {f"{folder}/{place}": e for folder in sorted(folders)
+             if (results / folder).is_dir()
+             for place, e in build_index(results / folder).items()}
+    return _by_place(index)
+
+
+def _by_place(index: dict[str, dict]) -> Prices:
     """(suite folder, dataset, model, defense, direction, attack) -> seconds and training
-    seconds of its published cells (one a seed)."""
-    out: dict[tuple, dict[str, list[float]]] = {}
-    for place, e in published_index().items():
+    seconds of the indexed cells (one a seed)."""
+    out: Prices = {}
+    for place, e in index.items():
         parts = place.split("/")
         direction = next((p for p in parts[4:-1] if p in ("i2t", "t2i")), None)
         if any(p.startswith("eps") for p in parts[4:-1]):
@@ -97,39 +115,50 @@ def _published() -> dict[tuple, dict[str, list[float]]]:
     return out
 
 
-def _price(key: tuple, baseline: str, what: str) -> float | None:
-    """The mean published ``what`` ("seconds" or "training") of ``key``, else of the suite's
-    defenses of that model (not its baseline), else of that attack on any model."""
-    pub = _published()
-    if key in pub and pub[key][what]:
-        return statistics.mean(pub[key][what])
-    for like in ((lambda k: k[:3] == key[:3] and k[3] != baseline and k[4:] == key[4:]),
+def _price(sources: list[tuple[Prices, float]], key: tuple, baseline: str,
+           what: str) -> float | None:
+    """The mean ``what`` ("seconds" or "training") of ``key``, else of the suite's defenses of
+    that model (not its baseline), else of that attack on any model: at each level the first
+    source (published, then finished here) that has it, scaled to this machine."""
+    for like in ((lambda k: k == key),
+                 (lambda k: k[:3] == key[:3] and k[3] != baseline and k[4:] == key[4:]),
                  (lambda k: k[0] == key[0] and k[5] == key[5])):
-        values = [v for k, got in pub.items() if like(k) for v in got[what]]
-        if values:
-            return statistics.mean(values)
+        for pub, scale in sources:
+            values = [v for k, got in pub.items() if like(k) for v in got[what]]
+            if values:
+                return scale * statistics.mean(values)
     return None
 
 
 def estimate(plans: list[CellPlan], to_train: set[str], train_of: dict[str, CellPlan],
-             jobs: int = 1) -> Estimate:
+             jobs: int = 1, results: Path | None = None) -> Estimate:
     """The cost of computing ``plans`` and training the models ``to_train`` (their keys; each
-    with a plan of a cell of it in ``train_of``) with ``jobs`` worker processes."""
+    with a plan of a cell of it in ``train_of``) with ``jobs`` worker processes; ``results``:
+    the run's results folder, whose finished records price what nothing published does."""
     folder = {_place(p)[0] for p in plans}
     ref = [calibration()[f] for f in folder if f in calibration()]
-    scale = calibrate() / statistics.mean(ref) if ref else 1.0
+    sources = [(_published(), calibrate() / statistics.mean(ref) if ref else 1.0)]
+    if results is not None:
+        sources.append((_finished(Path(results), folder), 1.0))  # measured here
     cells, priced = 0.0, 0
     for plan in plans:
-        seconds = _price(_place(plan), plan.cell.baseline, "seconds")
-        if seconds is None and plan.cell.scale != 1:  # an unpublished convergence run: its
-            # attack's cell at scale x the steps and scale x the restarts
-            seconds = _price(_place(plan)[:5] + (plan.cell.attack,), plan.cell.baseline,
-                             "seconds")
-            seconds = None if seconds is None else seconds * plan.cell.scale ** 2
+        seconds = _cell_price(sources, plan)
         if seconds is not None:
             cells, priced = cells + seconds, priced + 1
-    training = sum(_price(_place(train_of[k])[:5] + ("clean",), train_of[k].cell.baseline,
-                          "training") or 0.0 for k in to_train)
+    training = sum(_price(sources, _place(train_of[k])[:5] + ("clean",),
+                          train_of[k].cell.baseline, "training") or 0.0 for k in to_train)
     if not priced and plans:
         return Estimate(len(plans), len(to_train), None, 0)
-    return Estimate(len(plans), len(to_train), scale * (cells / max(1, jobs) + training), priced)
+    return Estimate(len(plans), len(to_train), cells / max(1, jobs) + training, priced)
+
+
+def _cell_price(sources: list[tuple[Prices, float]], plan: CellPlan) -> float | None:
+    seconds = _price(sources, _place(plan), plan.cell.baseline, "seconds")
+    if seconds is None and plan.measure == "worst_case":
+        return 0.0  # it reads its members' sidecars: a fraction of a second
+    if seconds is None and plan.cell.scale != 1:  # an unpriced convergence run: its attack's
+        # cell at scale x the steps and scale x the restarts
+        seconds = _price(sources, _place(plan)[:5] + (plan.cell.attack,), plan.cell.baseline,
+                         "seconds")
+        seconds = None if seconds is None else seconds * plan.cell.scale ** 2
+    return seconds

@@ -87,7 +87,7 @@ class Runner:
                     train_of[ident.key] = dataclasses.replace(
                         plan, cell=dataclasses.replace(plan.cell, defense=ident.ref["name"]))
                 ident = ident.parent
-        return estimate(pending, to_train, train_of, jobs)
+        return estimate(pending, to_train, train_of, jobs, self.opt.results_dir)
 
     def restrict_worst_cases(self, cells: list[CellSpec]) -> list[CellSpec]:
         """``cells`` with each worst case over the members this run computes or finds

@@ -33,3 +33,32 @@ def test_progress_lines_summary_table_json_and_quiet(smoke_results, tmp_path):
     assert quiet.stderr.strip().splitlines() == [
         f"suite smoke v1: 0 cells computed, 5 already finished, 0 failed, 0 models trained; "
         f"results in {tmp_path / 'r'}"]
+
+
+def test_a_restricted_run_says_its_cost_and_ends_with_a_provisional_worst_case(smoke_results,
+                                                                              tmp_path):
+    """Before the first cell: the cells, the models and an estimate (a suite nothing published
+    prices is priced by the records its results folder holds); a filter that leaves a member
+    out gives the worst case over the members it ran, said before the work, exit 0; a thread
+    count the user gives holds for the run and is the one the records state."""
+    shutil.copytree(smoke_results / "results", tmp_path / "r")
+    shutil.copytree(smoke_results / "cache", tmp_path / "c")
+    row = tmp_path / "r/smoke-v1/mnist/dpsh-small_cnn-16b/vanilla"
+    for name in ("targeted_pgd", "worst_case"):
+        (row / f"{name}.json").unlink()
+    res = hb("run", "--suite", "smoke", "--results", str(tmp_path / "r"), "--cache",
+             str(tmp_path / "c"), "--exclude", "attack=targeted_pgd", "--force",
+             env={"OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    first_cell = next(i for i, line in enumerate(lines) if re.search(r" \d+/\d+", line))
+    assert any(re.fullmatch(r"4 cells and 0 models to train: about \d+ s on this machine", line)
+               for line in lines[:first_cell]), res.stdout
+    assert any("over hag, center_pgd only (this run leaves out targeted_pgd): provisional"
+               in line for line in lines[:first_cell]), res.stdout
+    worst = json.loads((row / "worst_case.json").read_text())
+    assert worst["status"] == "ok"
+    assert sorted(worst["metrics"]["worst_case_of"]) == ["center_pgd", "hag"]
+    hag = json.loads((row / "hag.json").read_text())
+    assert hag["provenance"]["cpu_kernels"]["threads"] == 1
+    assert not (row / "targeted_pgd.json").exists()
