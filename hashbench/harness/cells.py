@@ -63,6 +63,9 @@ class CellSpec:
     method_params: dict = field(default_factory=dict)
     # a group's ``budget``: the eps its adversarial defenses train at (None: the protocol's)
     train_eps: float | None = None
+    # an image-text group's ``text_budget``: the tags its text attacks may flip and its text
+    # adversarial training flips (None: the dataset protocol's)
+    text_flips: int | None = None
     # records of a suite that declares ``seeds`` (or of a --seed other than the file's) live in
     # a seed<N>/ folder, so no seed's records overwrite another's; where, not what: not hashed
     seed_in_path: bool = False
@@ -103,6 +106,11 @@ class CellSpec:
         """The image or image-text track's strategy object (``hashbench.harness.tracks``)."""
         return TRACKS[IMAGE_TEXT if self.direction else "image"]
 
+    def flips(self, protocol_flips: int | None) -> int | None:
+        """The tags this cell's text attacks may flip and its text adversarial training
+        flips: its group's ``text_budget``, else the protocol's."""
+        return protocol_flips if self.text_flips is None else self.text_flips
+
     @property
     def baseline(self) -> str:
         return self.track.baseline
@@ -126,6 +134,8 @@ class CellSpec:
             del d["direction"], d["method_params"]
         if self.train_eps is None:  # cells without a group budget keep their config hash
             del d["train_eps"]
+        if self.text_flips is None:  # likewise without a group text budget
+            del d["text_flips"]
         if not self.parent_params:  # cells whose parent is the baseline keep theirs too
             del d["parent_params"]
         if self.ties == "index":

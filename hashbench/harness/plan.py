@@ -95,7 +95,7 @@ def plan_cell(cell: CellSpec, data: RetrievalData, results_dir: Path,
     measure: Measure = "clean" if cell.attack == CLEAN else \
         "worst_case" if cell.attack in AGGREGATES else "attack"
     text = measure == "attack" and cell.query_modality == "text"
-    budget = Budget("flips", data.text_flips) if text else Budget("eps", eps)
+    budget = Budget("flips", cell.flips(data.text_flips)) if text else Budget("eps", eps)
     return CellPlan(cell, data, record_path(results_dir, cell, data.eps),
                     cell_config_hash(cell, data, amp), protocol_hash(cell, data), eps,
                     resolved_topk(cell, data), budget, cell.ties,

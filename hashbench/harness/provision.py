@@ -128,6 +128,9 @@ class Provisioner:
             # a group budget trains another model, unless the defense never reads eps
             **({"train_eps": cell.train_eps}
                if cell.train_eps is not None and type(instance).uses_eps else {}),
+            # so does a group text budget (text adversarial training flips that many tags)
+            **({"text_flips": cell.text_flips}
+               if cell.text_flips is not None and type(instance).uses_eps else {}),
             # mixed precision trains a different model; fp32 keys stay as they were
             **({"precision": "amp"} if self.amp else {}),
         })
@@ -263,7 +266,7 @@ class Provisioner:
                                              generator(cell.seed, _draws(cell, key, instance.name),
                                                        "loss")).to(self.device),
             attack=attacks.create, progress=self.progress, amp=self.amp,
-            text_flips=data.text_flips,
+            text_flips=cell.flips(data.text_flips),
         )
         cell.track.configure(ctx, method, data)
         plugin = f"defense '{instance.name}'"

@@ -81,6 +81,10 @@ def _check_numbers(path: Path, data: dict) -> None:
         raise ConfigError(f"suite {path}: cell_timeout is {data['cell_timeout']}; give a finite "
                           f"number of seconds (0: no limit, at most {MAX_CELL_TIMEOUT:g})")
     for i, g in enumerate(data["groups"]):
+        if "text_budget" in g and g.get("modality", "image") != "image-text":
+            raise ConfigError(f"suite {path}: groups[{i}].text_budget is set on an image group; "
+                              "it is the tag budget of an image-text group's text attacks: "
+                              "drop it, or set modality = \"image-text\"")
         for key in ("eps", "budget"):
             for v in g[key] if isinstance(g.get(key), list) else [g.get(key, 0.0)]:
                 if not math.isfinite(v):

@@ -58,6 +58,9 @@ class Group:
     text_attacks: tuple[str, ...] = ()  # image-text groups: the T->I attacks
     eps: tuple[float, ...] | None = None  # attack budgets (None: the group's budget)
     budget: float | None = None  # the budget defenses train at and attacks use (None: protocol's)
+    # image-text groups: the tags text attacks may flip and text adversarial training flips
+    # (None: the dataset protocol's)
+    text_budget: int | None = None
     queries: int | None = None
     topk: int | str | None = None
 
@@ -240,7 +243,8 @@ class Suite:
                             generators=self.generators,
                             vanilla_params=self.defense_params.get(baseline, {}),
                             parent_params=self._ancestors(dfn, baseline),
-                            train_eps=None if budget is None else float(budget))
+                            train_eps=None if budget is None else float(budget),
+                            text_flips=g.text_budget)
                 if image_text:
                     base["method_params"] = self.method_params.get(method, {})
                 for direction, attacks in directions.items():

@@ -105,7 +105,8 @@ class ImageTextTrack:
         ctx.make_hash_loss = no_hash_loss
 
     def record_metrics(self, cell, data) -> dict:
-        return {"direction": cell.direction, "text_flips": int(data.text_flips or 0)}
+        return {"direction": cell.direction,
+                "text_flips": int(cell.flips(data.text_flips) or 0)}
 
     def record_hashes(self, data) -> dict:
         return {**data.hashes, **{f"text_{k}": v for k, v in data.text_hashes.items()}}

@@ -123,3 +123,41 @@ attacks = ["hag", "ranking_blackbox", "transfer_arch"]
     path.write_text(text % '"hag"')
     with pytest.raises(ConfigError, match="blackbox_worst_case names 'hag', which reads"):
         load_suite(str(path))
+
+
+def test_a_group_text_budget_reaches_text_attacks_training_and_keys(tmp_path):
+    """``text_budget`` sets the tags a group's text attacks may flip (the plan's budget, the
+    record's text_flips) and trains its adversarial defenses at it (another model key, but not
+    vanilla's); unset, the cells' dicts and hashes are what they were."""
+    from hashbench.data import load_dataset
+    from hashbench.harness.plan import plan_cell
+    from hashbench.harness.provision import Provisioner
+    from hashbench.harness.store import ModelStore
+
+    text = (Path(__file__).parents[2] / "hashbench/suites/crossmodal_smoke.toml").read_text() \
+        .replace('name = "crossmodal_smoke"', 'name = "text_budget"')
+    plain = tmp_path / "plain.toml"
+    plain.write_text(text)
+    budget = tmp_path / "budget.toml"
+    budget.write_text(text.replace('defenses = ["cm_cgat"]',
+                                   'defenses = ["cm_cgat"]\ntext_budget = 5'))
+    data = load_dataset("mnist_multi")
+
+    def cell(path, defense, attack):
+        return next(c for c in load_suite(str(path)).cells() if c.defense == defense
+                    and c.attack == attack and c.method == "dcmh")
+
+    before, after = cell(plain, "cm_cgat", "text_flip"), cell(budget, "cm_cgat", "text_flip")
+    assert "text_flips" not in before.to_dict() and after.text_flips == 5
+    assert plan_cell(before, data, tmp_path).budget.params() == {"flips": data.text_flips}
+    assert plan_cell(after, data, tmp_path).budget.params() == {"flips": 5}
+    assert data.text_flips != 5
+    prov = Provisioner(ModelStore(tmp_path / "cache"), torch_cpu())
+    assert prov.identity(after, data, "cm_cgat").key != prov.identity(before, data, "cm_cgat").key
+    assert prov.identity(after, data, "cm_vanilla").key == \
+        prov.identity(before, data, "cm_vanilla").key
+    image = tmp_path / "image.toml"
+    image.write_text(SUITE.replace('defenses = ["vanilla", "cgat"]',
+                                   'defenses = ["vanilla", "cgat"]\ntext_budget = 3'))
+    with pytest.raises(ConfigError, match=r"groups\[0\].text_budget is set on an image group"):
+        load_suite(str(image))
