@@ -167,3 +167,26 @@ def test_smooth_ap_approaches_the_tie_aware_ap_as_its_temperature_goes_to_zero(s
     SmoothAP(torch.tensor(db, dtype=torch.float32), torch.tensor(dbl), torch.tensor(ql),
              0.5)(relaxed).sum().backward()
     assert torch.isfinite(relaxed.grad).all() and relaxed.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ["mnist", "mnist_multi"])
+def test_a_collapsed_model_scores_exactly_the_boards_floor_on_the_suites_datasets(name):
+    """Constant codes on the standard suites' datasets, scored as a clean cell scores them:
+    tie-aware, the mAP is the closed-form floor of each query's relevant count, and the board's
+    random_map to the last bit. By database order they score what the order gives them: on
+    mnist twice the floor (the artefact standard v2's records carry)."""
+    from hashbench.data import load_dataset
+    from hashbench.harness.evaluate import floor_map
+
+    data = load_dataset(name)
+    q_labels, db_labels = data.query.labels, data.database.labels
+    q, db = torch.ones(len(q_labels), 32), torch.ones(len(db_labels), 32)
+    got = average_precision(q, db, q_labels, db_labels, data.topk, "expected").mean()
+    n_rel = (q_labels.double() @ db_labels.double().T > 0).sum(1).numpy()
+    assert data.topk is None  # the closed form is the whole ranking's
+    assert got == pytest.approx(float(random_floor(n_rel, len(db_labels)).mean()), abs=1e-12)
+    assert got == floor_map(q_labels, db_labels, data.topk, "expected")
+    by_index = average_precision(q, db, q_labels, db_labels, data.topk, "index").mean()
+    assert by_index != pytest.approx(got, abs=1e-4)
+    if name == "mnist":
+        assert by_index > 2 * got
