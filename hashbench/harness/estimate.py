@@ -94,7 +94,7 @@ def _finished(results: Path, folders: set[str]) -> Prices:
     """The prices the records already in ``results`` (of the suite folders ``folders``) give."""
     index = {f"{folder}/{place}": e for folder in sorted(folders)
              if (results / folder).is_dir()
-             for place, e in build_index(results / folder).items()}
+             for place, e in build_index(results / folder, skip_unreadable=True).items()}
     return _by_place(index)
 
 

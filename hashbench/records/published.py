@@ -17,18 +17,25 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from hashbench.errors import HashbenchError
 from hashbench.records.io import atomic_write_bytes, iter_record_paths, load_record, sha256_bytes
 
 INDEX = "published.json"
 
 
-def build_index(results: Path) -> dict[str, dict]:
-    """The index of every ok record under ``results``."""
+def build_index(results: Path, skip_unreadable: bool = False) -> dict[str, dict]:
+    """The index of every ok record under ``results`` (``skip_unreadable``: leave out a record
+    that cannot be read instead of failing; the run that meets it says so itself)."""
     results = Path(results)
     out: dict[str, dict] = {}
     for path in iter_record_paths([results]):
-        data = path.read_bytes()
-        rec = load_record(path)
+        try:
+            data = path.read_bytes()
+            rec = load_record(path)
+        except (HashbenchError, OSError):
+            if skip_unreadable:
+                continue
+            raise
         if rec["status"] != "ok":
             continue
         cost = rec.get("cost") or {}
