@@ -45,9 +45,10 @@ def page(tmp_path_factory) -> Path:
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess:
+    # a profile folder per test process: two pytest workers sharing one collide on its lock
     return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                           "--no-first-run", "--user-data-dir=/tmp/hashbench-chromium", *args],
-                          capture_output=True, text=True, timeout=120)
+                           "--no-first-run", f"--user-data-dir=/tmp/hashbench-chromium-{os.getpid()}",
+                           *args], capture_output=True, text=True, timeout=120)
 
 
 def defenses_in_dom(page: Path, fragment: str = "") -> list[str]:
