@@ -6,14 +6,14 @@ bank; inner center-guided PGD (the registry's ``center_pgd`` with the mean loss)
 Hamming distance to them; the outer loss is the hashing loss on clean x minus the mean agreement
 of f(x') with the recomputed center codes. Divergence (methods.md P6): the bank starts from codes
 computed in eval mode without augmentation, and the inner attack runs in eval mode. The loop is
-the family's ``GuidedAdversarialTraining`` (defenses/guided.py), which SAAT varies too.
+the family's ``GuidedAdversarialTraining`` (defenses/_guided.py), which SAAT varies too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hashbench.defenses.guided import CGAT_CITATION, GuidedAdversarialTraining, GuidedATParams
+from hashbench.defenses._guided import CGAT_CITATION, GuidedAdversarialTraining, GuidedATParams
 
 from hashbench.kit.codes import center_codes
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from hashbench.defenses.guided import (
+from hashbench.defenses._guided import (
     CGAT_CITATION,
     SAAT_CITATION,
     GuidedATParams,

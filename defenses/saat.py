@@ -6,7 +6,7 @@ positive train codes by label cosine similarity and is recomputed from the code 
 the inner attack is the registry's ``center_pgd`` with ``code="mainstay"``. Loss:
 L_hash(x) - lambda * mean(f(x') m) + mu * mean((f(x') - sign f(x'))^2). Same P6 divergence as
 CgAT (eval-mode bank and inner attack); the same loop (the family's
-``GuidedAdversarialTraining``, defenses/guided.py).
+``GuidedAdversarialTraining``, defenses/_guided.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from hashbench.defenses.guided import SAAT_CITATION, GuidedAdversarialTraining, MainstayATParams
+from hashbench.defenses._guided import SAAT_CITATION, GuidedAdversarialTraining, MainstayATParams
 
 from hashbench.kit.codes import mainstay_codes
 from hashbench.metrics import binarize

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hashbench.methods.common import pair_nll, relaxed_outputs, share_label
+from hashbench.methods._common import pair_nll, relaxed_outputs, share_label
 
 from hashbench.api import Citation, CrossModalMethod, CrossModalObjective
 from hashbench.metrics import binarize

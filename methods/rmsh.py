@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-from hashbench.methods.common import relaxed_outputs
+from hashbench.methods._common import relaxed_outputs
 from torch.nn import functional as F
 
 from hashbench.api import Citation, CrossModalMethod, CrossModalObjective

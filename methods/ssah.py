@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from hashbench.methods.common import pair_nll, share_label
+from hashbench.methods._common import pair_nll, share_label
 from torch import nn
 from torch.nn import functional as F
 

@@ -3,7 +3,7 @@ shares (``TrainingParams``: epochs, batch size, optimiser, learning rate, moment
 and ``train_config()``; the learning-rate milestones are the class's ``MILESTONES``).
 
 CgAT's code-guided adversarial training loop, its defaults and SAAT's, which API version 1
-offered here, live with the defenses that use them (``hashbench.defenses.guided``); their
+offered here, live with the defenses that use them (``hashbench.defenses._guided``); their
 names still resolve from here, with a DeprecationWarning, for version-1 plugins.
 """
 
@@ -47,7 +47,7 @@ def __getattr__(name: str):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    warnings.warn(f"hashbench.defense_kit.{name} moved to hashbench.defenses.guided (the "
+    warnings.warn(f"hashbench.defense_kit.{name} moved to hashbench.defenses._guided (the "
                   "defenses that use it); import it from there", DeprecationWarning, stacklevel=2)
     # by name: the kit never imports a plugin family's module (it would depend on the kit)
-    return getattr(importlib.import_module("hashbench.defenses.guided"), name)
+    return getattr(importlib.import_module("hashbench.defenses._guided"), name)

@@ -1,7 +1,8 @@
 """The shape of the code: no import cycle between hashbench's modules (lazy imports inside
 functions count too), no module over 400 lines and no function over 60, no plugin importing
-another plugin's module (a family of plugins shares a module of its own that is no plugin:
-``FAMILY_MODULES``), and the layers importing downwards only."""
+another plugin's module (a family of plugins shares a module of its own that is no plugin: its
+name starts with an underscore, as ``defenses/_guided.py``), and the layers importing downwards
+only."""
 
 import ast
 from pathlib import Path
@@ -9,8 +10,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MAX_LINES = 400
 MAX_FUNCTION_LINES = 60
-# a plugin family's shared module (no entry point): the image-text methods' pieces, CgAT's loop
-FAMILY_MODULES = ("common", "guided")
 FOLDERS = {"hashbench": "hashbench", "attacks": "hashbench.attacks",
            "defenses": "hashbench.defenses", "methods": "hashbench.methods"}
 
@@ -93,7 +92,7 @@ def test_no_plugin_imports_another_plugins_module():
     def is_plugin(name: str) -> bool:
         parts = name.split(".")
         return len(parts) == 3 and parts[1] in ("attacks", "defenses", "methods") \
-            and parts[2] not in FAMILY_MODULES
+            and not parts[2].startswith("_")
 
     crossing = {(m, t) for m in mods if is_plugin(m) for t in imports(mods[m], set(mods))
                 if is_plugin(t) and t != m}
@@ -102,7 +101,7 @@ def test_no_plugin_imports_another_plugins_module():
 
 def test_plugins_import_only_the_plugin_api():
     """First-party plugins (and the example package) import what ``api.PLUGIN_API`` names, or
-    their own package's helpers (methods/common.py): the contract is exactly what they use."""
+    their own family's module (methods/_common.py): the contract is exactly what they use."""
     import hashbench
     from hashbench.api import PLUGIN_API
 
@@ -119,7 +118,7 @@ def test_plugins_import_only_the_plugin_api():
             for name in names:
                 if name.startswith("hashbench") and name != "hashbench" and \
                         name not in PLUGIN_API and name not in v1_paths and \
-                        name.rpartition(".")[2] not in FAMILY_MODULES:
+                        not name.rpartition(".")[2].startswith("_"):
                     outside.add((path.name, name))
     assert not outside, outside
 

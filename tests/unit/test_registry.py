@@ -126,9 +126,7 @@ def test_every_first_party_module_exports_a_registered_plugin():
     for pkg, registry in ((atk_pkg, attacks), (def_pkg, defenses), (met_pkg, methods)):
         folder = Path(pkg.__file__).parent
         registered = {e.value.split(":")[0] for e in registry.entries()}
-        for module in folder.glob("[!_]*.py"):
-            if module.stem in ("common", "guided"):  # a family's shared module, not a plugin
-                continue
+        for module in folder.glob("[!_]*.py"):  # _name.py: a family's shared module, no plugin
             assert f"{pkg.__name__}.{module.stem}" in registered, module
 
 
