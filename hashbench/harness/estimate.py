@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -115,16 +116,23 @@ def _by_place(index: dict[str, dict]) -> Prices:
     return out
 
 
-def _price(sources: list[tuple[Prices, float]], key: tuple, baseline: str,
-           what: str) -> float | None:
+# a source of prices and its scale to this machine; the prices are read on first need, so a
+# run the published index prices whole never reads its results folder
+Sources = list[tuple[Callable[[], Prices], float]]
+
+
+def _price(sources: Sources, key: tuple, baseline: str, what: str) -> float | None:
     """The mean ``what`` ("seconds" or "training") of ``key``, else of the suite's defenses of
     that model (not its baseline), else of that attack on any model: at each level the first
     source (published, then finished here) that has it, scaled to this machine."""
-    for like in ((lambda k: k == key),
-                 (lambda k: k[:3] == key[:3] and k[3] != baseline and k[4:] == key[4:]),
+    for get, scale in sources:
+        got = get().get(key)
+        if got and got[what]:
+            return scale * statistics.mean(got[what])
+    for like in ((lambda k: k[:3] == key[:3] and k[3] != baseline and k[4:] == key[4:]),
                  (lambda k: k[0] == key[0] and k[5] == key[5])):
-        for pub, scale in sources:
-            values = [v for k, got in pub.items() if like(k) for v in got[what]]
+        for get, scale in sources:
+            values = [v for k, got in get().items() if like(k) for v in got[what]]
             if values:
                 return scale * statistics.mean(values)
     return None
@@ -137,9 +145,9 @@ def estimate(plans: list[CellPlan], to_train: set[str], train_of: dict[str, Cell
     the run's results folder, whose finished records price what nothing published does."""
     folder = {_place(p)[0] for p in plans}
     ref = [calibration()[f] for f in folder if f in calibration()]
-    sources = [(_published(), calibrate() / statistics.mean(ref) if ref else 1.0)]
-    if results is not None:
-        sources.append((_finished(Path(results), folder), 1.0))  # measured here
+    sources: Sources = [(_published, calibrate() / statistics.mean(ref) if ref else 1.0)]
+    if results is not None:  # measured here
+        sources.append((lru_cache(maxsize=1)(lambda: _finished(Path(results), folder)), 1.0))
     cells, priced = 0.0, 0
     for plan in plans:
         seconds = _cell_price(sources, plan)
@@ -152,7 +160,7 @@ def estimate(plans: list[CellPlan], to_train: set[str], train_of: dict[str, Cell
     return Estimate(len(plans), len(to_train), cells / max(1, jobs) + training, priced)
 
 
-def _cell_price(sources: list[tuple[Prices, float]], plan: CellPlan) -> float | None:
+def _cell_price(sources: Sources, plan: CellPlan) -> float | None:
     seconds = _price(sources, _place(plan), plan.cell.baseline, "seconds")
     if seconds is None and plan.measure == "worst_case":
         return 0.0  # it reads its members' sidecars: a fraction of a second
