@@ -17,16 +17,14 @@ import argparse
 import time
 
 import torch
-from hash_aa_budget import loaded
+from hash_aa_budget import attacked, zoo_models
 
-from hashbench.api import Need, SourceModel
 from hashbench.data import load_dataset
 from hashbench.harness.evaluate import AttackSetting, Services, attack_metrics
-from hashbench.harness.provision import Provisioned
 from hashbench.harness.threads import hold_threads
 from hashbench.records.io import load_record
 from hashbench.registry import attacks
-from hashbench.zoo import default_root, entries
+from hashbench.zoo import default_root
 
 ATTACKS = ["hag", "center_pgd", "targeted_pgd", "transfer", "ranking_blackbox"]
 
@@ -39,23 +37,12 @@ def main() -> None:
     args = ap.parse_args()
     hold_threads(1)
     root = default_root()
-    chosen = [e for e in entries() if e.name.startswith(args.suite + "/")
-              and e.seed == 0 and e.direction is None
-              and (args.only is None or args.only in (e.name.split("/")[1], "/".join(
-                  e.name.split("/")[1::2])))]
     print("| model | attack | mAP | seconds |\n|---|---|---|---|", flush=True)
-    for entry in chosen:
-        _, dataset, model_id, defense = entry.name.split("/")
+    for entry in zoo_models(args.suite, 0, args.only):
+        _, dataset, _, defense = entry.name.split("/")
         data = load_dataset(dataset)
         clean = load_record(root.parent / entry.record)
-        model, codes = loaded(entry.name, 0, data)
-        prov = Provisioned(model, entry.cache_key, entry.sha256, {}, codes)
-        vname = f"{args.suite}/{dataset}/{model_id}/vanilla"
-        vmodel, vcodes = (model, codes) if defense == "vanilla" else loaded(vname, 0, data)
-        src = SourceModel(vmodel, f"{vname}/seed0", {
-            Need.TRAIN_CODES.value: vcodes["train"], Need.TRAIN_LABELS.value: data.train.labels,
-            Need.DATABASE_CODES.value: vcodes["database"],
-            Need.DATABASE_LABELS.value: data.database.labels})
+        prov, src = attacked(entry, args.suite, 0, data)
         setting = AttackSetting(data, torch.arange(clean["dataset"]["n_query"]),
                                 clean["metrics"]["topk"], f"seconds/{entry.name}", 0,
                                 ties="expected")

@@ -56,6 +56,28 @@ def loaded(name: str, seed: int, data) -> tuple[torch.nn.Module, dict]:
                    "database": encode_split(model, data.database)}
 
 
+def zoo_models(suite: str, seed: int, only: str | None) -> list:
+    """The zoo entries of ``suite``'s image models at ``seed`` (``only``: a dataset, or
+    DATASET/DEFENSE)."""
+    return [e for e in entries() if e.name.startswith(suite + "/") and e.seed == seed
+            and e.direction is None and (only is None or only in (
+                e.name.split("/")[1], "/".join(e.name.split("/")[1::2])))]
+
+
+def attacked(entry, suite: str, seed: int, data) -> tuple[Provisioned, SourceModel]:
+    """``entry``'s model with its codes, and the vanilla model of its configuration as the
+    transfer source (itself for vanilla)."""
+    _, dataset, model_id, defense = entry.name.split("/")
+    model, codes = loaded(entry.name, seed, data)
+    vname = f"{suite}/{dataset}/{model_id}/vanilla"
+    vmodel, vcodes = (model, codes) if defense == "vanilla" else loaded(vname, seed, data)
+    src = SourceModel(vmodel, f"{vname}/seed{seed}", {
+        Need.TRAIN_CODES.value: vcodes["train"], Need.TRAIN_LABELS.value: data.train.labels,
+        Need.DATABASE_CODES.value: vcodes["database"],
+        Need.DATABASE_LABELS.value: data.database.labels})
+    return Provisioned(model, entry.cache_key, entry.sha256, {}, codes), src
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", default="standard-v2", help="a zoo suite folder")
@@ -76,10 +98,7 @@ def main() -> None:
     hold_threads(1)
     ladder = budgets(args.budget or ["100x1", "200x2"])
     root = default_root()
-    chosen = [e for e in entries() if e.name.startswith(args.suite + "/")
-              and e.seed == args.seed and e.direction is None
-              and (args.only is None or args.only in (e.name.split("/")[1], "/".join(
-                  e.name.split("/")[1::2])))]
+    chosen = zoo_models(args.suite, args.seed, args.only)
     if args.rows:
         print("| model | design | budget | mAP | forward / backward per query | seconds | "
               "adaptive queries |\n|---|---|---|---|---|---|---|", flush=True)
@@ -87,18 +106,10 @@ def main() -> None:
         print("| model | " + " | ".join(f"{s}x{r}" for s, r in ladder) + " | drops | seconds |")
         print("|---" * (len(ladder) + 3) + "|", flush=True)
     for entry in chosen:
-        _, dataset, model_id, defense = entry.name.split("/")
+        _, dataset, _, defense = entry.name.split("/")
         data = load_dataset(dataset)
         clean = load_record(root.parent / entry.record)
-        model, codes = loaded(entry.name, args.seed, data)
-        prov = Provisioned(model, entry.cache_key, entry.sha256, {}, codes)
-        vname = f"{args.suite}/{dataset}/{model_id}/vanilla"
-        vmodel, vcodes = (model, codes) if defense == "vanilla" else loaded(vname, args.seed,
-                                                                            data)
-        src = SourceModel(vmodel, f"{vname}/seed{args.seed}", {
-            Need.TRAIN_CODES.value: vcodes["train"], Need.TRAIN_LABELS.value: data.train.labels,
-            Need.DATABASE_CODES.value: vcodes["database"],
-            Need.DATABASE_LABELS.value: data.database.labels})
+        prov, src = attacked(entry, args.suite, args.seed, data)
         q_idx = torch.arange(clean["dataset"]["n_query"])
         maps, seconds = [], []
         for steps, restarts in ladder:
