@@ -46,17 +46,23 @@ class Params(EpsParams):
 def average_overlap(lists: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Per row, the mean over d = 1..D of |lists[:, :d] & reference[:, :d]| / d (both (n, D)
     of distinct ids). An id at position j of one list and k of the other counts from cutoff
-    max(j, k) + 1 on, adding sum_{d > max(j, k)} 1/d = H_D - H_max(j,k)."""
+    max(j, k) + 1 on, adding sum_{d > max(j, k)} 1/d = H_D - H_max(j,k).
+
+    The shared ids are found by sorting each row's 2D ids (a shared id is then a reference copy
+    followed by a list copy), O(n D log D) where comparing every pair was O(n D^2): a third of
+    the attack's time went there. The gains are summed by list position as before, so the
+    value is the same to the bit."""
     n, depth = lists.shape
-    pos = torch.arange(depth, device=lists.device)
-    match = lists.unsqueeze(2) == reference.unsqueeze(1)  # (n, D, D)
-    found = match.any(2)
-    at = torch.where(found, (match.to(torch.int64) * pos).sum(2), 0)
-    first = torch.maximum(pos.unsqueeze(0), at)
-    harmonic = torch.cat([torch.zeros(1, dtype=torch.float64, device=lists.device),
+    dev = lists.device
+    ids, at = torch.cat([reference, lists], 1).sort(dim=1, stable=True)
+    shared = (ids[:, 1:] == ids[:, :-1]) & (at[:, :-1] < depth) & (at[:, 1:] >= depth)
+    row, j = shared.nonzero(as_tuple=True)
+    ref_at, list_at = at[row, j], at[row, j + 1] - depth
+    harmonic = torch.cat([torch.zeros(1, dtype=torch.float64, device=dev),
                           (1.0 / torch.arange(1, depth + 1, dtype=torch.float64,
-                                              device=lists.device)).cumsum(0)])
-    gain = (harmonic[depth] - harmonic[first]) * found
+                                              device=dev)).cumsum(0)])
+    gain = torch.zeros(n, depth, dtype=torch.float64, device=dev)
+    gain[row, list_at] = harmonic[depth] - harmonic[torch.maximum(ref_at, list_at)]
     return (gain.sum(1) / depth).to(torch.float32)
 
 

@@ -116,6 +116,15 @@ def _check_sections(path: Path, data: dict, used: dict[str, set[str]]) -> None:
                 raise ConfigError(f"suite {path}: blackbox_worst_case names '{name}', which reads "
                                   "the attacked model; list only attacks that need rankings or "
                                   "nothing of it (ranking_blackbox, transfer, transfer_arch)")
+    if data.get("blackbox_seeds", "all") == "first":
+        both = sorted(set(data.get("blackbox_worst_case", [])) & set(data.get("worst_case", [])))
+        if not data.get("blackbox_worst_case"):
+            raise ConfigError(f"suite {path}: blackbox_seeds = \"first\" without a "
+                              "blackbox_worst_case; list its attacks or remove the key")
+        if both:  # the white-box worst case must see its members at every seed
+            raise ConfigError(f"suite {path}: blackbox_seeds = \"first\" would leave "
+                              f"{', '.join(both)} out of the worst case at the other seeds; "
+                              "take it out of one of the two lists")
     _check_convergence(path, data)
 
 

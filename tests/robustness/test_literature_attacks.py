@@ -50,6 +50,32 @@ def test_average_overlap_matches_its_definition():
     assert float(average_overlap(a[:1], a[:1])) == pytest.approx(1.0)
 
 
+def _pairwise_overlap(lists, reference):
+    """The overlap by comparing every pair of positions (the first, O(n D^2) formulation)."""
+    n, depth = lists.shape
+    pos = torch.arange(depth)
+    match = lists.unsqueeze(2) == reference.unsqueeze(1)
+    found = match.any(2)
+    first = torch.maximum(pos.unsqueeze(0),
+                          torch.where(found, (match.to(torch.int64) * pos).sum(2), 0))
+    harmonic = torch.cat([torch.zeros(1, dtype=torch.float64),
+                          (1.0 / torch.arange(1, depth + 1, dtype=torch.float64)).cumsum(0)])
+    return (((harmonic[depth] - harmonic[first]) * found).sum(1) / depth).to(torch.float32)
+
+
+def test_average_overlap_equals_the_pairwise_formulation_to_the_bit():
+    # records computed before the sort-based matching must not move
+    gen = torch.Generator().manual_seed(1)
+    for trial in range(60):
+        n, depth = 1 + trial % 7, 1 + (trial * 13) % 110
+        pool = depth + (trial * 37) % 200
+        b = torch.stack([torch.randperm(pool, generator=gen)[:depth] for _ in range(n)])
+        a = torch.stack([torch.randperm(pool, generator=gen)[:depth] for _ in range(n)])
+        a[: n // 2] = b[: n // 2][:, torch.randperm(depth, generator=gen)] if trial % 2 else \
+            b[: n // 2]
+        assert torch.equal(average_overlap(a, b), _pairwise_overlap(a, b))
+
+
 def test_ranking_blackbox_keeps_its_budget_and_breaks_vanilla(vanilla, mnist):
     # it runs in the sandbox process, which never holds the model nor any code or label: what
     # it can read is tested with hostile plugins in tests/faults/test_ranking_faults.py

@@ -125,6 +125,46 @@ attacks = ["hag", "ranking_blackbox", "transfer_arch"]
         load_suite(str(path))
 
 
+def test_blackbox_seeds_first_runs_the_black_box_attacks_at_the_first_seed_only(tmp_path):
+    from hashbench.harness.suites import BLACKBOX_WORST_CASE, WORST_CASE, load_suite
+
+    text = """name = "bb"
+version = 1
+seeds = [4, 0, 7]
+worst_case = ["hag"]
+blackbox_worst_case = ["ranking_blackbox"]
+%s
+
+[[groups]]
+datasets = ["mnist"]
+methods = ["dpsh"]
+backbones = ["small_cnn"]
+bits = [16]
+defenses = ["vanilla"]
+attacks = ["hag", "ranking_blackbox"]
+"""
+    path = tmp_path / "bb.toml"
+    path.write_text(text % 'blackbox_seeds = "first"')
+    suite = load_suite(str(path))
+    got = {(c.seed, c.attack) for c in suite.cells()}
+    for seed in (4, 0, 7):  # the white-box worst case at every seed
+        assert {(seed, "clean"), (seed, "hag"), (seed, WORST_CASE)} <= got
+    bb = {(s, a) for s, a in got if a in ("ranking_blackbox", BLACKBOX_WORST_CASE)}
+    assert bb == {(4, "ranking_blackbox"), (4, BLACKBOX_WORST_CASE)}  # the file's first seed
+    # a run of one other seed (hashbench run --seed 7) leaves them out too
+    assert {c.attack for c in suite.with_seed(7).cells()} == {"clean", "hag", WORST_CASE}
+    path.write_text(text % "")  # the default: every seed
+    assert sum(c.attack == "ranking_blackbox" for c in load_suite(str(path)).cells()) == 3
+    path.write_text((text % 'blackbox_seeds = "first"').replace(
+        'worst_case = ["hag"]', 'worst_case = ["hag", "ranking_blackbox"]'))
+    with pytest.raises(ConfigError, match="would leave ranking_blackbox out of the worst case"):
+        load_suite(str(path))
+    path.write_text((text % 'blackbox_seeds = "first"').replace(
+        'blackbox_worst_case = ["ranking_blackbox"]', ""))
+    with pytest.raises(ConfigError, match="without a blackbox_worst_case"):
+        load_suite(str(path))
+
+
 def test_a_group_text_budget_reaches_text_attacks_training_and_keys(tmp_path):
     """``text_budget`` sets the tags a group's text attacks may flip (the plan's budget, the
     record's text_flips) and trains its adversarial defenses at it (another model key, but not
