@@ -34,15 +34,16 @@ class Estimate:
     cells: int
     models: int  # models this run trains (not cached, not published in the zoo)
     seconds: float | None  # None: nothing published to price the cells by
-    priced: int  # cells priced by a published twin or a similar cell
+    priced: int  # cells that attack, priced by a published twin or a similar cell
+    attacking: int = 0  # cells that attack (not the worst cases, which only read sidecars)
 
     def line(self) -> str:
         what = f"{self.cells} cell{'s' if self.cells != 1 else ''} and {self.models} " \
             f"model{'s' if self.models != 1 else ''} to train"
         if self.seconds is None:
             return f"{what}; no published cost to estimate the time from"
-        part = "" if self.priced == self.cells else \
-            f" ({self.priced} of them priced; the others not counted)"
+        part = "" if self.priced == self.attacking else \
+            f" ({self.priced} of the {self.attacking} that attack priced; the others not counted)"
         return f"{what}: about {duration(self.seconds)} on this machine{part}"
 
 
@@ -148,22 +149,24 @@ def estimate(plans: list[CellPlan], to_train: set[str], train_of: dict[str, Cell
     sources: Sources = [(_published, calibrate() / statistics.mean(ref) if ref else 1.0)]
     if results is not None:  # measured here
         sources.append((lru_cache(maxsize=1)(lambda: _finished(Path(results), folder)), 1.0))
+    # a worst case reads its members' sidecars (a fraction of a second): neither priced nor
+    # counted, so that a run whose attacks nothing prices does not read "about 0 s"
+    attacking = [p for p in plans if p.measure != "worst_case"]
     cells, priced = 0.0, 0
-    for plan in plans:
+    for plan in attacking:
         seconds = _cell_price(sources, plan)
         if seconds is not None:
             cells, priced = cells + seconds, priced + 1
     training = sum(_price(sources, _place(train_of[k])[:5] + ("clean",),
                           train_of[k].cell.baseline, "training") or 0.0 for k in to_train)
-    if not priced and plans:
-        return Estimate(len(plans), len(to_train), None, 0)
-    return Estimate(len(plans), len(to_train), cells / max(1, jobs) + training, priced)
+    if not priced and attacking:
+        return Estimate(len(plans), len(to_train), None, 0, len(attacking))
+    return Estimate(len(plans), len(to_train), cells / max(1, jobs) + training, priced,
+                    len(attacking))
 
 
 def _cell_price(sources: Sources, plan: CellPlan) -> float | None:
     seconds = _price(sources, _place(plan), plan.cell.baseline, "seconds")
-    if seconds is None and plan.measure == "worst_case":
-        return 0.0  # it reads its members' sidecars: a fraction of a second
     if seconds is None and plan.cell.scale != 1:  # an unpriced convergence run: its attack's
         # cell at scale x the steps and scale x the restarts
         seconds = _price(sources, _place(plan)[:5] + (plan.cell.attack,), plan.cell.baseline,
