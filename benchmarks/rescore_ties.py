@@ -31,15 +31,18 @@ from hashbench.records.io import iter_record_paths, load_record, read_sidecar  #
 from hashbench.zoo import load_model  # noqa: E402
 
 
-def main(root: Path) -> None:
-    rows: dict[tuple, dict[str, list]] = {}
+def rescored(root: Path, seeds: set[int] | None = None) -> dict[tuple, dict]:
+    """{(dataset, defense, seed): {column: (published value, tie-aware value)}} for every record
+    of the image suite folder ``root`` (``seeds``: only those root seeds), and under "per query"
+    each attack's tie-aware per-query AP."""
+    rows: dict[tuple, dict] = {}
     db_codes: dict[tuple, np.ndarray] = {}
-    per_query: dict[tuple, dict[str, np.ndarray]] = {}
     for path in iter_record_paths([root]):
         rec = load_record(path)
-        if rec["status"] != "ok" or rec["cell"].get("direction"):
-            continue
         cell = rec["cell"]
+        if rec["status"] != "ok" or cell.get("direction") or \
+                (seeds is not None and cell["seed"] not in seeds):
+            continue
         data = load_dataset(cell["dataset"])
         name = f"{root.name}/{cell['dataset']}/{cell['method']}-{cell['backbone']}-" \
             f"{cell['bits']}b/{cell['defense']}"
@@ -47,21 +50,35 @@ def main(root: Path) -> None:
         if key not in db_codes:
             net = load_model(name, seed=cell["seed"])
             db_codes[key] = TRACKS["image"].codes(net, data)["database"].numpy()
-        arrays = read_sidecar(path, rec)
+        row = rows.setdefault((cell["dataset"], cell["defense"], cell["seed"]),
+                              {"per query": {}, "model": name})
         attack = cell["attack"]
-        row = rows.setdefault((cell["dataset"], cell["defense"]), {})
         if attack == "worst_case":
-            members = [per_query[key][a] for a in rec["metrics"]["worst_case_of"]]
-            row.setdefault("worst case", []).append(
-                (rec["metrics"]["map"], float(np.min(members, axis=0).mean())))
+            row["members"] = rec["metrics"]["worst_case_of"]
+            row["worst case"] = rec["metrics"]["map"]
             continue
+        if cell.get("scale", 1) != 1 or attack == "blackbox_worst_case":
+            continue  # a convergence check's run, or an aggregate without codes of its own
+        arrays = read_sidecar(path, rec)
         codes = arrays["codes"].astype(np.float64)
         labels = data.query.labels[: len(codes)].numpy()
         ap, _ = expected_average_precision(codes, db_codes[key], labels,
                                            data.database.labels.numpy(), rec["metrics"]["topk"])
-        per_query.setdefault(key, {})[attack] = ap
-        published = rec["metrics"]["clean_map"] if attack == "clean" else rec["metrics"]["map"]
-        row.setdefault(attack, []).append((published, float(ap.mean())))
+        row["per query"][attack] = ap
+        if attack == "clean":
+            row["clean"] = (rec["metrics"]["clean_map"], float(ap.mean()))
+    for row in rows.values():  # the worst case rescored: the per-query minimum of its members
+        members = [row["per query"][a] for a in row["members"]]
+        row["worst case"] = (row["worst case"], float(np.min(members, axis=0).mean()))
+    return rows
+
+
+def main(root: Path) -> None:
+    by_seed = rescored(root)
+    rows: dict[tuple, dict[str, list]] = {}
+    for (dataset, defense, _), got in by_seed.items():
+        for col in ("clean", "worst case"):
+            rows.setdefault((dataset, defense), {}).setdefault(col, []).append(got[col])
     print(f"{'dataset':<12} {'defense':<8} {'column':<13} {'index order':>11} {'tie-aware':>10}"
           f" {'change':>8}")
     for (dataset, defense), cols in sorted(rows.items()):

@@ -35,7 +35,14 @@ def trained_mnist(mnist):
     model = HashModel(ModelSpec("dpsh", "small_cnn", 32, 1, 10), seed=0)
     loss = make_loss("dpsh", mnist.train.labels, 32, generator(0, "loss"))
     cfg = TrainConfig(epochs=15, optimizer="adam", lr=1e-3, weight_decay=0.0)
-    fit(model, mnist.train, lambda b, t: loss(model(b.x), b.y, b.idx), cfg, 0, "test")
+    # one thread, whatever the runner: a plain `pytest` (two threads) would otherwise train
+    # other weights than `make test`'s workers, and thresholds tuned on one fail on the other
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fit(model, mnist.train, lambda b, t: loss(model(b.x), b.y, b.idx), cfg, 0, "test")
+    finally:
+        torch.set_num_threads(threads)
     codes = {"train": encode_split(model, mnist.train),
              "database": encode_split(model, mnist.database)}
     return model.eval(), codes
