@@ -49,6 +49,7 @@ from hashbench.records.evaluation import (  # noqa: F401 - re-exported: benchmar
     ImageTextEvaluation,
 )
 from hashbench.records.io import load_record
+from hashbench.records.types import DRAWS_AS, HANDED_IN
 from hashbench.registry import NAME_RE
 from hashbench.suite_run import run_cells
 
@@ -110,7 +111,9 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     data = load_dataset(dataset, options.data_root)
     net, sha, codes = _measured_model(model, parts, name, data, resolve_device(device),
                                       base.cell_timeout, templates[0].track)
-    declared = {} if trained_seed is None else {"trained_seed": int(trained_seed)}
+    declared: dict[str, Any] = {} if trained_seed is None else {"trained_seed": int(trained_seed)}
+    if (published := _published_as(base, dataset, seed, sha, data, resolve_device(device))):
+        declared[DRAWS_AS] = published
     cells = _handed_in_cells(templates, chosen, name, net.bits, sha, declared)
     ranked, row = row_outlook(options.results_dir, cells, data.eps, base_seeds, suite_attacks)
     if not ranked:
@@ -127,9 +130,6 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
                                            data, name, base, seed, net.bits), row=row)
                     for d in dict.fromkeys(c.direction for c in cells)}
     return by_direction[None] if parts is None else ImageTextEvaluation(by_direction)
-
-
-HANDED_IN = "handed-in"  # the defense column of a model measured by ``benchmark``
 
 
 def _chosen_attacks(templates: list, attacks, suite: str, dataset: str
@@ -254,30 +254,17 @@ def _guarded_model(model, parts, data, device: torch.device, who: str):
     blamed on ``who``) and the sha256 of its weights; probed first: two calls on clean inputs
     must leave its weights, buffers and mode as they were."""
     images = data.query.images(torch.arange(2)).to(device)
-
-    def adapted(module, example, inputs="images"):  # as_hash_model, its errors naming the model
-        try:
-            return as_hash_model(module, example, inputs)
-        except (ConfigError, HandedInModelError) as err:
-            raise type(err)(f"{who}: {err}") from None
-
+    raw = _harness_model(model, parts, data, device, who)
     net: torch.nn.Module
     probes: list[tuple[Any, torch.Tensor]]
     if parts is None:
-        raw = adapted(model.to(device), images)
-        check_raw_outputs(raw, images, who)
         net = GuardedModel(raw, who)
         probes = [(net, images)]
     else:
-        texts = data.query.texts[:2].to(device)
-        raw = ImageTextPair(adapted(parts[0].to(device), images),
-                            adapted(parts[1].to(device), texts, "tag vectors"))
-        check_raw_outputs(raw.image, images, f"{who} (image side)")
-        check_raw_outputs(raw.text, texts, f"{who} (text side)")
         image = GuardedModel(raw.image, f"{who} (image side)")
         text = GuardedModel(raw.text, f"{who} (text side)")
         net = ImageTextPair(image, text)
-        probes = [(image, images), (text, texts)]
+        probes = [(image, images), (text, data.query.texts[:2].to(device))]
     sha = weights_sha256(raw)  # of the model itself, as before the guard existed
     before = model_fingerprint(raw)
     for side, x in probes:
@@ -288,6 +275,50 @@ def _guarded_model(model, parts, data, device: torch.device, who: str):
         raise PluginError(f"{who} changed its weights, buffers or train/eval mode when called "
                           "on clean inputs; its forward must leave its state as it found it")
     return net, sha
+
+
+def _harness_model(model, parts, data, device: torch.device, who: str):
+    """``model`` as a harness model (a hashbench model as itself, anything else wrapped), its
+    outputs on two clean queries checked; an image-text model as an ``ImageTextPair``."""
+    images = data.query.images(torch.arange(2)).to(device)
+
+    def adapted(module, example, inputs="images"):  # as_hash_model, its errors naming the model
+        try:
+            return as_hash_model(module, example, inputs)
+        except (ConfigError, HandedInModelError) as err:
+            raise type(err)(f"{who}: {err}") from None
+
+    if parts is None:
+        raw = adapted(model.to(device), images)
+        check_raw_outputs(raw, images, who)
+        return raw
+    texts = data.query.texts[:2].to(device)
+    pair = ImageTextPair(adapted(parts[0].to(device), images),
+                         adapted(parts[1].to(device), texts, "tag vectors"))
+    check_raw_outputs(pair.image, images, f"{who} (image side)")
+    check_raw_outputs(pair.text, texts, f"{who} (text side)")
+    return pair
+
+
+def _published_as(suite, dataset: str, seed: int, sha: str, data, device) -> str | None:
+    """``<model id>/<defense>`` of the published model of ``suite`` on ``dataset`` whose
+    checkpoint at root seed ``seed`` has the handed-in weights (their sha256), else None: such
+    a model is measured on its published row's draws, so handing it back in gives that row."""
+    from hashbench.harness.cells import suite_folder
+    from hashbench.zoo import entries, load_model
+
+    folder = f"{suite_folder(suite.name, suite.version)}/{dataset}/"
+    try:
+        names = dict.fromkeys(e.name for e in entries() if e.name.startswith(folder)
+                              and e.seed == seed)
+    except HashbenchError:  # no zoo here: nothing is published to match
+        return None
+    for name in names:
+        published = load_model(name, seed, device)
+        raw = _harness_model(published, _image_text_parts(published), data, device, name)
+        if weights_sha256(raw) == sha:
+            return name[len(folder):]
+    return None
 
 
 def _templates(suite, dataset: str, image_text: bool) -> list:

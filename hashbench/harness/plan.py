@@ -20,6 +20,7 @@ from hashbench.harness.evaluate import QUERY_SIDES, AttackSetting, QuerySide
 from hashbench.harness.suites import AGGREGATES, CLEAN, CellSpec
 from hashbench.metrics import Ties
 from hashbench.records.io import config_hash
+from hashbench.records.types import DRAWS_AS, HANDED_IN
 
 Measure = Literal["clean", "attack", "worst_case"]
 
@@ -63,7 +64,10 @@ class CellPlan:
     def scope(self) -> str:
         """The cell's name in seeded draws (an attack's generators are derived from it)."""
         c = self.cell
-        scope = f"{c.dataset}/{c.model_id}/{c.defense}/{c.attack}/eps{self.eps:.6g}"
+        model = f"{c.model_id}/{c.defense}"
+        if c.defense == HANDED_IN and c.defense_params.get(DRAWS_AS):  # a published checkpoint
+            model = c.defense_params[DRAWS_AS]  # handed back in meets its published row's draws
+        scope = f"{c.dataset}/{model}/{c.attack}/eps{self.eps:.6g}"
         return f"{scope}/{c.direction}" if c.direction else scope
 
     @property

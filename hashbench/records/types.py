@@ -23,6 +23,10 @@ CLEAN = "clean"
 WORST_CASE = "worst_case"
 BLACKBOX_WORST_CASE = "blackbox_worst_case"
 AGGREGATES = (WORST_CASE, BLACKBOX_WORST_CASE)
+HANDED_IN = "handed-in"  # the defense column of a model measured by ``hashbench.benchmark``
+# a handed-in model's parameter naming the published model (``<model id>/<defense>``) whose
+# checkpoint it is: its attack cells take that model's draws, so it meets its published row's
+DRAWS_AS = "draws_as"
 
 
 class _Absent:

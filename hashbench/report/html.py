@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from hashbench.records.types import HANDED_IN
 from hashbench.report.references import paper_comparison
 from hashbench.report.site_style import CITE, SCRIPT, STYLE
 from hashbench.text import visible
@@ -157,7 +158,7 @@ def _row_name(row) -> str:
     """A row's name in the summary: its defense, and for a model handed in (whose defense is
     always "handed-in") its model, so that two such rows read apart on a phone too."""
     defense = shown_value(row["defense"])
-    return f"{shown_value(row['model'])} (handed in)" if defense == "handed-in" else defense
+    return f"{shown_value(row['model'])} (handed in)" if defense == HANDED_IN else defense
 
 
 def _provisional(board: Board, anchor: dict, rows) -> str:
@@ -214,7 +215,7 @@ def _card(board: Board, i, anchor: dict, site: SiteLinks) -> str:
                 f" (fine-tuned from <code>{esc(parent[:16])}…</code>)" if parent else "")))
         loads = [f'<code>hashbench.load_model({esc(json.dumps(card.zoo_name))}, seed={s})'
                  "</code>" for s in sorted(card.checkpoints) if (card.zoo_name, s) in site.zoo]
-        handed_in = card.defense == "handed-in"
+        handed_in = card.defense == HANDED_IN
         items.append(("model zoo", "<br>".join(loads) if loads else
                       "a model handed in with <code>hashbench.benchmark</code>: its owner "
                       "holds it" if handed_in else

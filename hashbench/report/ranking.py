@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hashbench.records.types import HANDED_IN
+
 
 @dataclass(frozen=True)
 class Requirement:
@@ -35,7 +37,6 @@ def inferred(rows: list[dict]) -> Requirement:
     return Requirement(frozenset(seeds), {k: frozenset(v) for k, v in attacks.items()})
 
 
-HANDED_IN = "handed-in"  # the defense column of a model measured by ``hashbench.benchmark``
 
 
 def seed_kind(checkpoints: dict[tuple[int, str], set[str]], defense: str,

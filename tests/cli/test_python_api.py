@@ -124,3 +124,37 @@ def test_a_registered_attack_as_a_script_call_on_a_plain_module():
                                   database=(db, data.database.labels)))  # seeded
     with pytest.raises(ConfigError, match="needs train_codes, train_labels"):
         atk(model, x, data.query.labels[:32])
+
+
+def test_a_published_checkpoint_handed_back_in_meets_its_rows_draws(smoke_results, tmp_path,
+                                                                   monkeypatch):
+    """A suite's own checkpoint, loaded from the zoo and handed to benchmark, is measured on the
+    draws of the cell that published it: every attack's mAP equals its record's, to the bit; its
+    records say whose draws (draws_as). One weight changed, it is a model of its own."""
+    from hashbench.zoo import build_zoo, load_model
+
+    results = smoke_results / "results"
+    build_zoo(results / "smoke-v1", smoke_results / "cache", tmp_path / "zoo")
+    monkeypatch.setenv("HASHBENCH_ZOO", str(tmp_path / "zoo"))
+    row = results / "smoke-v1/mnist/dpsh-small_cnn-16b/vanilla"
+    published = {p.stem: json.loads(p.read_text()) for p in row.glob("*.json")}
+    threads = published["hag"]["provenance"]["cpu_kernels"]["threads"]  # the run's, as it ran
+    model = load_model("smoke-v1/mnist/dpsh-small_cnn-16b/vanilla", 0)
+    result = hashbench.benchmark(model, "mnist", suite="smoke", name="again", quiet=True,
+                                threads=threads, results=tmp_path / "r", cache=tmp_path / "c")
+    got = result.to_pandas().set_index("attack")["map"]
+    for attack in ("hag", "center_pgd", "targeted_pgd", "worst_case"):
+        assert got[attack] == published[attack]["metrics"]["map"], attack
+    mine = json.loads(next((tmp_path / "r").rglob("center_pgd.json")).read_text())
+    assert mine["model"]["defense"]["params"]["draws_as"] == "dpsh-small_cnn-16b/vanilla"
+    model = load_model("smoke-v1/mnist/dpsh-small_cnn-16b/vanilla", 0)
+    state = model.state_dict()
+    first = next(iter(state))
+    state[first] = state[first] + 1e-3
+    model.load_state_dict(state)
+    other = hashbench.benchmark(model, "mnist", suite="smoke", name="other", quiet=True,
+                                threads=threads, attacks=["center_pgd"], results=tmp_path / "r2",
+                                cache=tmp_path / "c")
+    mine = json.loads(next((tmp_path / "r2").rglob("center_pgd.json")).read_text())
+    assert "draws_as" not in mine["model"]["defense"]["params"]
+    assert other.ok
