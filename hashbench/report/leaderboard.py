@@ -62,7 +62,21 @@ class Board:
                 "whose intervals overlap share a rank; collapsed models (clean mAP within "
                 f"{NOT_RANDOM_MARGIN} of the floor) are listed after the ranked ones, unranked; "
                 "provisional entries (a worst case over fewer than the suite's attacks, or "
-                "fewer than its seeds) are listed last, unranked, with what they lack.")
+                "fewer than its seeds) are listed last, unranked, with what they lack."
+                + self._checks_legend())
+
+    def _checks_legend(self) -> str:
+        """What the check columns are, on a board that has them: the 2x convergence check and
+        the black-box worst case, measured at the first seed (a suite may run its black-box
+        attacks at every seed), means over the seeds that measure them."""
+        cols = [str(c) for c in self.table.columns]
+        if not any(c.endswith((DROP_COLUMN, BLACKBOX_COLUMN)) for c in cols):
+            return ""
+        return (" Checks of the worst case, not ranked: 'drop at 2x' is how far it falls "
+                "when the convergence attack also runs at twice its steps and restarts (at "
+                "the first seed; flagged past 0.01); the black-box worst case is what attacks "
+                "that see only ranked ids, or only a surrogate, reach. A check measured at "
+                "fewer seeds than its row is the mean over those.")
 
     @property
     def title(self) -> str:

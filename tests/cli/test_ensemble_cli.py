@@ -102,3 +102,5 @@ def check_convergence(folder, board):
     for line in csv.DictReader(table.read_text().splitlines()):
         assert abs(float(line["drop at 2x"]) - rows[line["defense"]]) < 1e-6  # 6 decimals
         assert ("worst case not converged" in line["flags"]) == (rows[line["defense"]] > 0.01)
+    readme = (board / "README.md").read_text()  # the legend says what the check column is
+    assert "'drop at 2x' is how far it falls" in readme.replace("\\", "")
