@@ -108,12 +108,10 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
     options = RunOptions(results_dir=Path(results), cache_dir=Path(cache), device=device,
                          force=force, data_root=Path(data_root) if data_root else None,
                          threads=threads)
-    data = load_dataset(dataset, options.data_root)
-    net, sha, codes = _measured_model(model, parts, name, data, resolve_device(device),
-                                      base.cell_timeout, templates[0].track)
-    declared: dict[str, Any] = {} if trained_seed is None else {"trained_seed": int(trained_seed)}
-    if (published := _published_as(base, dataset, seed, sha, data, resolve_device(device))):
-        declared[DRAWS_AS] = published
+    data, on = load_dataset(dataset, options.data_root), resolve_device(device)
+    net, sha, codes = _measured_model(model, parts, name, data, on, base.cell_timeout,
+                                      templates[0].track)
+    declared = _declared(trained_seed, _published_as(base, dataset, seed, sha, data, on))
     cells = _handed_in_cells(templates, chosen, name, net.bits, sha, declared)
     ranked, row = row_outlook(options.results_dir, cells, data.eps, base_seeds, suite_attacks)
     if not ranked:
@@ -298,6 +296,13 @@ def _harness_model(model, parts, data, device: torch.device, who: str):
     check_raw_outputs(pair.image, images, f"{who} (image side)")
     check_raw_outputs(pair.text, texts, f"{who} (text side)")
     return pair
+
+
+def _declared(trained_seed: int | None, published: str | None) -> dict[str, Any]:
+    """What the handed-in defense's parameters declare: the seed it was trained with, and the
+    published model whose draws it meets when its weights are that model's."""
+    return {**({} if trained_seed is None else {"trained_seed": int(trained_seed)}),
+            **({DRAWS_AS: published} if published else {})}
 
 
 def _published_as(suite, dataset: str, seed: int, sha: str, data, device) -> str | None:

@@ -26,6 +26,7 @@ from hashbench.report.flags import (  # noqa: F401 - the thresholds, named where
     flag_foreign_parents,
 )
 from hashbench.report.html import SiteLinks, current_first, leaderboard_html, shown_value
+from hashbench.report.legend import BLACKBOX_COLUMN, DROP_COLUMN, board_legend
 from hashbench.report.ranking import Requirement, inferred, seed_kind, shortfall
 from hashbench.report.references import paper_comparison
 from hashbench.text import visible
@@ -56,27 +57,7 @@ class Board:
 
     @property
     def legend(self) -> str:
-        floor = f"{self.floor:.4f}" if self.floor is not None else "n/a"
-        return (f"Random-ranking floor: {floor}. Means over the row's seeds; the worst-case "
-                "interval is 95% (t over seeds, or bootstrap over queries for one seed); rows "
-                "whose intervals overlap share a rank; collapsed models (clean mAP within "
-                f"{NOT_RANDOM_MARGIN} of the floor) are listed after the ranked ones, unranked; "
-                "provisional entries (a worst case over fewer than the suite's attacks, or "
-                "fewer than its seeds) are listed last, unranked, with what they lack."
-                + self._checks_legend())
-
-    def _checks_legend(self) -> str:
-        """What the check columns are, on a board that has them: the 2x convergence check and
-        the black-box worst case, measured at the first seed (a suite may run its black-box
-        attacks at every seed), means over the seeds that measure them."""
-        cols = [str(c) for c in self.table.columns]
-        if not any(c.endswith((DROP_COLUMN, BLACKBOX_COLUMN)) for c in cols):
-            return ""
-        return (" Checks of the worst case, not ranked: 'drop at 2x' is how far it falls "
-                "when the convergence attack also runs at twice its steps and restarts (at "
-                "the first seed; flagged past 0.01); the black-box worst case is what attacks "
-                "that see only ranked ids, or only a surrogate, reach. A check measured at "
-                "fewer seeds than its row is the mean over those.")
+        return board_legend(self.floor, self.table.columns)
 
     @property
     def title(self) -> str:
@@ -141,11 +122,6 @@ def build_boards(records: list[Record | dict], requirements=None,
     return boards
 
 
-# the black-box track's column: the per-query worst case over ranking-only and transfer attacks
-BLACKBOX_COLUMN = "black-box worst-case mAP"
-# the convergence check's column: how far the worst case falls with the check's attack at 2x
-# its budget (seed 0); above NOT_CONVERGED_MARGIN the row is flagged
-DROP_COLUMN = "drop at 2x"
 # Image-text records carry a direction; their columns are prefixed with it.
 DIRECTION_PREFIX = {None: "", "i2t": "I→T ", "t2i": "T→I "}
 

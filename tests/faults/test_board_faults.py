@@ -17,6 +17,7 @@ from inprocess import hb  # tests/inprocess.py
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "standard-v2/mnist/dpsh-small_cnn-32b"
+CURRENT = "standard-v3/mnist/dpsh-small_cnn-32b"  # what `--suite standard` runs and takes from the zoo
 
 
 def snapshot(*folders: Path) -> dict:
@@ -294,11 +295,11 @@ def impostor_zoo(tmp_path: Path) -> Path:
     """A zoo whose manifest lists the cgat weights, with their own sha256, as the published
     vanilla model of seed 0."""
     zoo = tmp_path / "zoo"
-    src = REPO / "zoo" / MODEL / "cgat" / "seed0.pt"
-    (zoo / MODEL / "vanilla").mkdir(parents=True)
-    shutil.copy(src, zoo / MODEL / "vanilla" / "seed0.pt")
+    src = REPO / "zoo" / CURRENT / "cgat" / "seed0.pt"
+    (zoo / CURRENT / "vanilla").mkdir(parents=True)
+    shutil.copy(src, zoo / CURRENT / "vanilla" / "seed0.pt")
     real = json.loads((REPO / "zoo" / "manifest.json").read_text())
-    entry = next(e for e in real["models"] if e["name"] == f"{MODEL}/vanilla" and e["seed"] == 0)
+    entry = next(e for e in real["models"] if e["name"] == f"{CURRENT}/vanilla" and e["seed"] == 0)
     entry = {**entry, "sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
              "record": "nowhere.json"}
     (zoo / "manifest.json").write_text(json.dumps({"zoo_version": 1, "models": [entry]}))
@@ -329,7 +330,7 @@ def test_a_run_says_which_zoo_it_took_models_from(tmp_path):
     text = " ".join((res.stdout + res.stderr).split())
     assert "1 model taken from the zoo at" in text and "0 models trained" in text
     rec = json.loads(next((tmp_path / "r").rglob("clean.json")).read_text())
-    pub = json.loads((REPO / "results" / MODEL / "vanilla" / "seed0" / "clean.json").read_text())
+    pub = json.loads((REPO / "results" / CURRENT / "vanilla" / "seed0" / "clean.json").read_text())
     assert rec["model"]["checkpoint_sha256"] == pub["model"]["checkpoint_sha256"]
 
 
