@@ -49,7 +49,7 @@ from hashbench.records.evaluation import (  # noqa: F401 - re-exported: benchmar
     ImageTextEvaluation,
 )
 from hashbench.records.io import load_record
-from hashbench.records.types import DRAWS_AS, HANDED_IN
+from hashbench.records.types import DRAWS_AS, HANDED_IN, WORST_CASE
 from hashbench.registry import NAME_RE
 from hashbench.suite_run import run_cells
 
@@ -99,9 +99,8 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
         raise ConfigError(f"name {name!r} must match {NAME_RE.pattern} (it becomes a folder)")
     parts = _image_text_parts(model)
     suite = suite or ("standard" if parts is None else "crossmodal")
-    base = load_suite(suite)
-    base_seeds = base.run_seeds
-    seed = base.run_seeds[0] if seed is None else int(seed)
+    base_seeds = (base := load_suite(suite)).run_seeds
+    seed = base_seeds[0] if seed is None else int(seed)
     base = base.with_seed(seed)
     templates = _templates(base, dataset, image_text=parts is not None)
     suite_attacks, chosen = _chosen_attacks(templates, attacks, suite, dataset)
@@ -113,7 +112,8 @@ def benchmark(model, dataset: str = "mnist", *, name: str = "my_model",
                                       templates[0].track)
     declared = _declared(trained_seed, _published_as(base, dataset, seed, sha, data, on))
     cells = _handed_in_cells(templates, chosen, name, net.bits, sha, declared)
-    ranked, row = row_outlook(options.results_dir, cells, data.eps, base_seeds, suite_attacks)
+    ranked, row = row_outlook(options.results_dir, cells, data.eps, base_seeds,
+                              _worst_case_members(templates, suite_attacks))
     if not ranked:
         warnings.warn(row, UserWarning, stacklevel=2)
     ref = {"name": HANDED_IN, "version": 0, "params": {"weights_sha256": sha, **declared},
@@ -142,6 +142,13 @@ def _chosen_attacks(templates: list, attacks, suite: str, dataset: str
                           f"{close_matches(unknown[0], suite_attacks)}; its attacks: "
                           f"{', '.join(suite_attacks)}")
     return suite_attacks, chosen
+
+
+def _worst_case_members(templates: list, suite_attacks: list[str]) -> list[str]:
+    """The attacks a ranked row needs (its suite's white-box worst case; the black-box attacks
+    and the convergence check are columns beside it), in the suite's order."""
+    members = {a for c in templates if c.attack == WORST_CASE for a in c.worst_case_of}
+    return [a for a in suite_attacks if a in members]
 
 
 def _handed_in_cells(templates: list, chosen: list[str], name: str, bits: int, sha: str,

@@ -158,3 +158,16 @@ def test_a_published_checkpoint_handed_back_in_meets_its_rows_draws(smoke_result
     mine = json.loads(next((tmp_path / "r2").rglob("center_pgd.json")).read_text())
     assert "draws_as" not in mine["model"]["defense"]["params"]
     assert other.ok
+
+
+def test_a_handed_in_row_needs_the_worst_cases_attacks_not_the_checks_beside_it():
+    # standard v3 runs ranking_blackbox and transfer (the black-box column) and hash_aa at 2x
+    # beside its worst case: a row is ranked without them, so the outlook must not ask for them
+    from hashbench.harness.suites import load_suite
+    from hashbench.python_api import _chosen_attacks, _templates, _worst_case_members
+
+    templates = _templates(load_suite("standard").with_seed(0), "mnist", image_text=False)
+    every, _ = _chosen_attacks(templates, None, "standard", "mnist")
+    assert {"ranking_blackbox", "transfer"} <= set(every)
+    assert _worst_case_members(templates, every) == ["hag", "center_pgd", "targeted_pgd",
+                                                      "hash_aa"]
