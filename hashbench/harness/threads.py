@@ -30,9 +30,12 @@ def hold_threads(threads: int) -> None:
     import numba
     import torch
 
+    # numba first: its first call starts its OpenMP layer, which resets the OpenMP thread count
+    # torch shares to numba's own (held after it, torch kept 2 of 2 cores in a process that
+    # had not used numba before: hashbench.benchmark's records said threads 2 under threads = 1)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(threads)
     except RuntimeError:  # already set, or parallel work already ran: keep what it is
         pass
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
