@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from hashbench import __version__
+from hashbench import __version__, cpu_kernels
 from hashbench.data import load_dataset
 from hashbench.errors import (
     ConfigError,
@@ -234,6 +234,9 @@ def _measured_model(model, parts, name: str, data, device, seconds: float, track
     suite model of the track gets; its first calls run under the suite's cell time limit (a
     model that never returns fails here, with its name, instead of hanging the caller)."""
     who = f"model '{name}'"
+    if why := cpu_kernels.mismatch():  # a library cannot pin what torch loaded before it
+        warnings.warn(f"{why}; {who}'s numbers may then differ from the published rows' in "
+                      "their last digits", UserWarning, stacklevel=3)
     for i, part in enumerate([model] if parts is None else parts):
         check_handed_in(part, who if parts is None else f"{who} ({('image', 'text')[i]} side)")
     if parts is not None and not data.has_texts:

@@ -171,3 +171,17 @@ def test_a_handed_in_row_needs_the_worst_cases_attacks_not_the_checks_beside_it(
     assert {"ranking_blackbox", "transfer"} <= set(every)
     assert _worst_case_members(templates, every) == ["hag", "center_pgd", "targeted_pgd",
                                                       "hash_aa"]
+
+
+def test_a_process_on_other_cpu_kernels_is_warned(smoke_results, tmp_path, monkeypatch):
+    # torch imported before the pinning variables were set runs the machine's own kernels: the
+    # model is still measured, and the user learns why its digits may differ from the board's
+    from hashbench import cpu_kernels
+
+    monkeypatch.setattr(cpu_kernels, "mismatch", lambda: "torch runs AVX512 CPU kernels, not "
+                        "the protocol's AVX2")
+    with pytest.warns(UserWarning, match="AVX512 .* may then differ from the published rows'"):
+        result = hashbench.benchmark(fitted(), "mnist", suite="smoke", name="kernels",
+                                     attacks=["hag"], quiet=True, results=tmp_path / "r",
+                                     cache=tmp_path / "c")
+    assert result.ok
