@@ -29,7 +29,7 @@ DEFENDED = ("cm_cgat", "cm_saat")
 IMAGE_ATTACKS = ["hag", "center_pgd", "targeted_pgd", "hash_aa"]
 TEXT_ATTACKS = ["text_flip", "text_flip_targeted"]
 
-# crossmodal v2's recipe under v3's knobs; {eps}, {b}, {w}, {attacks}, {worst} filled per point
+# crossmodal v2's recipe under v3's knobs; {eps}, {b}, {attacks}, {worst}, {defended} per point
 TEMPLATE = """name = "crossmodal_curve"
 version = 1
 seeds = [0]
@@ -54,17 +54,11 @@ text_attacks = ["text_flip", "text_flip_targeted"]
 epochs = 30
 optimizer = "adam"
 lr = 0.001
-
-[defense.cm_cgat]
-epochs = 8
-optimizer = "adam"
-lr = 0.0003
-weight_decay = 0.0
-adv_weight = 2.0
-text_weight = {w}
-pair_weight = 2.0
-
-[defense.cm_saat]
+{defended}"""
+HASH_AA = "\n[attack.hash_aa]\ndesign = 2\nsteps = 50\nrestarts = 1\n"
+# each defended model's section: crossmodal v2's fine-tuning with the point's text weight
+DEFENDED_SECTION = """
+[defense.{name}]
 epochs = 8
 optimizer = "adam"
 lr = 0.0003
@@ -73,16 +67,17 @@ adv_weight = 2.0
 text_weight = {w}
 pair_weight = 2.0
 """
-HASH_AA = "\n[attack.hash_aa]\ndesign = 2\nsteps = 50\nrestarts = 1\n"
 
 
 def point(out: Path, eps: float, b: int, w: float, image: bool, jobs: int) -> Path:
     """Run one setting (resumable); its results folder."""
     name = f"eps{eps:g}_b{b}_w{w:g}"
     attacks = IMAGE_ATTACKS if image else []
-    text = TEMPLATE.format(eps=eps, b=b, w=w, attacks=json.dumps(attacks),
+    text = TEMPLATE.format(eps=eps, b=b, attacks=json.dumps(attacks),
                            worst=json.dumps(attacks + TEXT_ATTACKS),
-                           hash_aa=HASH_AA if image else "")
+                           hash_aa=HASH_AA if image else "",
+                           defended="".join(DEFENDED_SECTION.format(name=d, w=w)
+                                            for d in DEFENDED))
     suite = out / "points" / f"{name}.toml"
     suite.parent.mkdir(parents=True, exist_ok=True)
     suite.write_text(text)

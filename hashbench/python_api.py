@@ -311,8 +311,12 @@ def _harness_model(model, parts, data, device: torch.device, who: str):
 def _declared(trained_seed: int | None, published: str | None) -> dict[str, Any]:
     """What the handed-in defense's parameters declare: the seed it was trained with, and the
     published model whose draws it meets when its weights are that model's."""
-    return {**({} if trained_seed is None else {"trained_seed": int(trained_seed)}),
-            **({DRAWS_AS: published} if published else {})}
+    declared: dict[str, Any] = {}
+    if trained_seed is not None:
+        declared["trained_seed"] = int(trained_seed)
+    if published:
+        declared[DRAWS_AS] = published
+    return declared
 
 
 def _published_as(suite, dataset: str, seed: int, sha: str, data, device) -> str | None:

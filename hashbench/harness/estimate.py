@@ -35,7 +35,7 @@ class Estimate:
     models: int  # models this run trains (not cached, not published in the zoo)
     seconds: float | None  # None: nothing published to price the cells by
     priced: int  # cells that attack, priced by a published twin or a similar cell
-    attacking: int = 0  # cells that attack (not the worst cases, which only read sidecars)
+    attacking: int  # cells that attack (not the worst cases, which only read sidecars)
 
     def line(self) -> str:
         what = f"{self.cells} cell{'s' if self.cells != 1 else ''} and {self.models} " \

@@ -126,7 +126,7 @@ attacks = ["hag", "ranking_blackbox", "transfer_arch"]
 
 
 def test_blackbox_seeds_first_runs_the_black_box_attacks_at_the_first_seed_only(tmp_path):
-    from hashbench.harness.suites import BLACKBOX_WORST_CASE, WORST_CASE, load_suite
+    from hashbench.harness.suites import BLACKBOX_WORST_CASE, WORST_CASE
 
     text = """name = "bb"
 version = 1
