@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from hashbench.cpu_kernels import AT_OR_BELOW_PIN, mismatch
 from hashbench.data import RetrievalData
 from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import HashbenchError, one_line
@@ -223,10 +224,25 @@ class CellWork:
             except HashbenchError as err:
                 self.progress.log(f"{err}: recomputing the cell")
                 return False
-        changed = _changed_plugin(rec)
+        changed = _changed_plugin(rec) or _computed_otherwise(rec, self.threads)
         if changed:
             self.progress.log(f"{path}: {changed}; recomputing the cell")
         return changed is None
+
+
+def _computed_otherwise(rec: dict, threads: int | None) -> str | None:
+    """Why ``rec`` was not computed the way this run computes (None when it was): on other CPU
+    kernels than the pinned ones this process runs, or at another thread count than the suite
+    fixes. Either gives other bytes, so such a record (left by a script that imported torch
+    first, say, writing into the same folder) is recomputed rather than taken as finished. An
+    unpinned process (hashbench.benchmark from such a script) checks neither: it could not
+    recompute the pinned bytes anyway."""
+    kernels = rec["provenance"].get("cpu_kernels") or {}
+    if "aten" in kernels and mismatch() is None and str(kernels["aten"]).upper() not in AT_OR_BELOW_PIN:
+        return f"computed on {kernels['aten']} CPU kernels, not the protocol's AVX2"
+    if threads is not None and kernels.get("threads", threads) != threads:
+        return f"computed at {kernels['threads']} torch threads, the suite fixes {threads}"
+    return None
 
 
 def _good_record(path: Path) -> bool:

@@ -1,5 +1,6 @@
 """Fault injection during `hashbench run`: nothing finished is lost or changed."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,23 @@ def test_an_unreadable_record_is_recomputed_and_said_so(smoke_results, tmp_path)
     assert "not a readable JSON record" in res.stderr and "recomputing the cell" in res.stderr
     assert "1 cells computed, 4 already finished" in res.stderr
     assert hb("validate", str(results)).returncode == 0
+
+
+def test_a_record_computed_on_other_kernels_is_recomputed_and_said_so(smoke_results, tmp_path):
+    # what a script that imported torch before hashbench leaves in a shared results folder: a
+    # finished-looking record whose bytes the pinned kernels would not give
+    results, cache = copy_run(smoke_results, tmp_path)
+    hag = results / FOLDER / "hag.json"
+    rec = json.loads(hag.read_text())
+    assert rec["provenance"]["cpu_kernels"]["aten"] == "AVX2"
+    rec["provenance"]["cpu_kernels"]["aten"] = "AVX512"
+    hag.write_text(json.dumps(rec))
+    res = hb("run", "--suite", "smoke", "--results", str(results), "--cache", str(cache))
+    assert res.returncode == 0, res.stderr
+    assert "computed on AVX512 CPU kernels, not the protocol's AVX2; recomputing the cell" in (
+        " ".join(res.stderr.split()))
+    assert "1 cells computed, 4 already finished" in res.stderr
+    assert json.loads(hag.read_text())["provenance"]["cpu_kernels"]["aten"] == "AVX2"
 
 
 def test_another_seed_never_writes_over_the_first(smoke_results, tmp_path):

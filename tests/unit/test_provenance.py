@@ -78,3 +78,21 @@ def test_a_model_key_moves_with_a_version_not_with_a_release(tmp_path, monkeypat
     other = dataclasses.replace(cell, defense_params={**cell.defense_params, "epochs": 99})
     monkeypatch.undo()
     assert prov.identity(other, data, cell.defense).key != key
+
+
+def test_a_record_of_other_threads_or_kernels_is_not_taken_as_finished(monkeypatch):
+    from hashbench.harness import work
+
+    def rec(aten="AVX2", threads=1):
+        return {"provenance": {"cpu_kernels": {"aten": aten, "threads": threads}}}
+
+    monkeypatch.setattr(work, "mismatch", lambda: None)  # a pinned process
+    assert work._computed_otherwise(rec(), 1) is None
+    assert work._computed_otherwise(rec(threads=2), None) is None  # the suite fixes none
+    assert work._computed_otherwise(rec(threads=2), 1) == (
+        "computed at 2 torch threads, the suite fixes 1")
+    assert "AVX512 CPU kernels" in work._computed_otherwise(rec(aten="AVX512"), 1)
+    assert work._computed_otherwise({"provenance": {}}, 1) is None  # records older than both
+    # an unpinned process (hashbench.benchmark after torch) could not recompute pinned bytes
+    monkeypatch.setattr(work, "mismatch", lambda: "torch runs AVX512 CPU kernels")
+    assert work._computed_otherwise(rec(aten="AVX512"), None) is None
