@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from hashbench.cpu_kernels import AT_OR_BELOW_PIN, mismatch
+from hashbench.cpu_kernels import mismatch
 from hashbench.data import RetrievalData
 from hashbench.data.embedded import data_root_from_env
 from hashbench.errors import HashbenchError, one_line
@@ -232,14 +232,17 @@ class CellWork:
 
 def _computed_otherwise(rec: dict, threads: int | None) -> str | None:
     """Why ``rec`` was not computed the way this run computes (None when it was): on other CPU
-    kernels than the pinned ones this process runs, or at another thread count than the suite
+    kernels than this pinned process runs, or at another thread count than the suite
     fixes. Either gives other bytes, so such a record (left by a script that imported torch
     first, say, writing into the same folder) is recomputed rather than taken as finished. An
     unpinned process (hashbench.benchmark from such a script) checks neither: it could not
     recompute the pinned bytes anyway."""
     kernels = rec["provenance"].get("cpu_kernels") or {}
-    if "aten" in kernels and mismatch() is None and str(kernels["aten"]).upper() not in AT_OR_BELOW_PIN:
-        return f"computed on {kernels['aten']} CPU kernels, not the protocol's AVX2"
+    # the same kernels, not merely pinned ones: an ARM machine's records are recomputed by an
+    # x86 run (and its own are kept by an ARM run), and pinned x86 runs agree with each other
+    here = torch.backends.cpu.get_cpu_capability()
+    if "aten" in kernels and mismatch() is None and str(kernels["aten"]).upper() != here.upper():
+        return f"computed on {kernels['aten']} CPU kernels, not this run's {here}"
     if threads is not None and kernels.get("threads", threads) != threads:
         return f"computed at {kernels['threads']} torch threads, the suite fixes {threads}"
     return None

@@ -62,7 +62,7 @@ def test_a_record_computed_on_other_kernels_is_recomputed_and_said_so(smoke_resu
     hag.write_text(json.dumps(rec))
     res = hb("run", "--suite", "smoke", "--results", str(results), "--cache", str(cache))
     assert res.returncode == 0, res.stderr
-    assert "computed on AVX512 CPU kernels, not the protocol's AVX2; recomputing the cell" in (
+    assert "computed on AVX512 CPU kernels, not this run's AVX2; recomputing the cell" in (
         " ".join(res.stderr.split()))
     assert "1 cells computed, 4 already finished" in res.stderr
     assert json.loads(hag.read_text())["provenance"]["cpu_kernels"]["aten"] == "AVX2"

@@ -87,11 +87,14 @@ def test_a_record_of_other_threads_or_kernels_is_not_taken_as_finished(monkeypat
         return {"provenance": {"cpu_kernels": {"aten": aten, "threads": threads}}}
 
     monkeypatch.setattr(work, "mismatch", lambda: None)  # a pinned process
+    monkeypatch.setattr(work.torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     assert work._computed_otherwise(rec(), 1) is None
     assert work._computed_otherwise(rec(threads=2), None) is None  # the suite fixes none
     assert work._computed_otherwise(rec(threads=2), 1) == (
         "computed at 2 torch threads, the suite fixes 1")
     assert "AVX512 CPU kernels" in work._computed_otherwise(rec(aten="AVX512"), 1)
+    assert work._computed_otherwise(rec(aten="DEFAULT"), 1) == (
+        "computed on DEFAULT CPU kernels, not this run's AVX2")
     assert work._computed_otherwise({"provenance": {}}, 1) is None  # records older than both
     # an unpinned process (hashbench.benchmark after torch) could not recompute pinned bytes
     monkeypatch.setattr(work, "mismatch", lambda: "torch runs AVX512 CPU kernels")
