@@ -129,10 +129,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/cm3"))
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--eps", type=float, default=None, help="skip step 1: this eps")
+    ap.add_argument("--ladder-from", type=float, default=EPS_LADDER[0],
+                    help="step 1 starts at this eps of the ladder (the larger ones measured and "
+                         "failed in an earlier run whose folder is gone)")
     args = ap.parse_args()
+    if args.ladder_from not in EPS_LADDER:
+        ap.error(f"--ladder-from {args.ladder_from:g} is not on the ladder {EPS_LADDER}")
     eps = args.eps
     if eps is None:
-        for candidate in EPS_LADDER:
+        for candidate in EPS_LADDER[EPS_LADDER.index(args.ladder_from):]:
             res = point(args.out, candidate, TEXT_BUDGETS[0], TEXT_WEIGHTS[0], True, args.jobs)
             if half_passes(values(res), "i2t", f"step 1, eps {candidate:g}"):
                 eps = candidate
