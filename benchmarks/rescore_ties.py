@@ -1,10 +1,11 @@
 """The effect of scoring ties by their expectation, apart from everything else: every record of a
-published image suite rescored on the same checkpoints and the same adversarial query codes.
+published suite rescored on the same checkpoints and the same adversarial query codes.
 
-    python benchmarks/rescore_ties.py [results/standard-v2]
+    python benchmarks/rescore_ties.py [results/standard-v2 | results/crossmodal-v2]
 
 Per record, the query codes come from its sidecar (clean and every attack store them) and the
-database codes from its checkpoint in the model zoo (sha256-checked); the tie-aware mAP is
+database codes from its checkpoint in the model zoo (sha256-checked): for an image-text record,
+the codes of the side its direction retrieves (text for I->T, images for T->I); the tie-aware mAP is
 ``hashbench.metrics.ties``'s, the worst case its per-query minimum over the record's members.
 Prints, per row (mean over seeds), the published index-order value and the tie-aware one, and
 what a collapsed model (all codes equal) scores under each.
@@ -31,27 +32,36 @@ from hashbench.records.io import iter_record_paths, load_record, read_sidecar  #
 from hashbench.zoo import load_model  # noqa: E402
 
 
+def _database_codes(name: str, seed: int, data) -> dict[str, np.ndarray]:
+    """The zoo model's database codes, by the direction that retrieves them ("" for an image
+    model)."""
+    net = load_model(name, seed=seed)
+    if hasattr(net, "text"):  # an image-text model: I->T retrieves texts, T->I images
+        codes = TRACKS["image-text"].codes(net, data)
+        return {"i2t": codes["database_text"].numpy(), "t2i": codes["database_image"].numpy()}
+    return {"": TRACKS["image"].codes(net, data)["database"].numpy()}
+
+
 def rescored(root: Path, seeds: set[int] | None = None) -> dict[tuple, dict]:
-    """{(dataset, defense, seed): {column: (published value, tie-aware value)}} for every record
-    of the image suite folder ``root`` (``seeds``: only those root seeds), and under "per query"
-    each attack's tie-aware per-query AP."""
+    """{(dataset, method, defense, direction, seed): {column: (published value, tie-aware
+    value)}} for every record of the suite folder ``root`` (``seeds``: only those root seeds;
+    direction "" for an image suite), and under "per query" each attack's tie-aware per-query
+    AP."""
     rows: dict[tuple, dict] = {}
-    db_codes: dict[tuple, np.ndarray] = {}
+    db_codes: dict[tuple, dict[str, np.ndarray]] = {}
     for path in iter_record_paths([root]):
         rec = load_record(path)
         cell = rec["cell"]
-        if rec["status"] != "ok" or cell.get("direction") or \
-                (seeds is not None and cell["seed"] not in seeds):
+        if rec["status"] != "ok" or (seeds is not None and cell["seed"] not in seeds):
             continue
         data = load_dataset(cell["dataset"])
         name = f"{root.name}/{cell['dataset']}/{cell['method']}-{cell['backbone']}-" \
             f"{cell['bits']}b/{cell['defense']}"
-        key = (name, cell["seed"])
+        key, direction = (name, cell["seed"]), cell.get("direction") or ""
         if key not in db_codes:
-            net = load_model(name, seed=cell["seed"])
-            db_codes[key] = TRACKS["image"].codes(net, data)["database"].numpy()
-        row = rows.setdefault((cell["dataset"], cell["defense"], cell["seed"]),
-                              {"per query": {}, "model": name})
+            db_codes[key] = _database_codes(name, cell["seed"], data)
+        row = rows.setdefault((cell["dataset"], cell["method"], cell["defense"], direction,
+                               cell["seed"]), {"per query": {}, "model": name})
         attack = cell["attack"]
         if attack == "worst_case":
             row["members"] = rec["metrics"]["worst_case_of"]
@@ -62,7 +72,7 @@ def rescored(root: Path, seeds: set[int] | None = None) -> dict[tuple, dict]:
         arrays = read_sidecar(path, rec)
         codes = arrays["codes"].astype(np.float64)
         labels = data.query.labels[: len(codes)].numpy()
-        ap, _ = expected_average_precision(codes, db_codes[key], labels,
+        ap, _ = expected_average_precision(codes, db_codes[key][direction], labels,
                                            data.database.labels.numpy(), rec["metrics"]["topk"])
         row["per query"][attack] = ap
         if attack == "clean":
@@ -76,17 +86,18 @@ def rescored(root: Path, seeds: set[int] | None = None) -> dict[tuple, dict]:
 def main(root: Path) -> None:
     by_seed = rescored(root)
     rows: dict[tuple, dict[str, list]] = {}
-    for (dataset, defense, _), got in by_seed.items():
+    for (*row, _), got in by_seed.items():
         for col in ("clean", "worst case"):
-            rows.setdefault((dataset, defense), {}).setdefault(col, []).append(got[col])
-    print(f"{'dataset':<12} {'defense':<8} {'column':<13} {'index order':>11} {'tie-aware':>10}"
-          f" {'change':>8}")
-    for (dataset, defense), cols in sorted(rows.items()):
+            rows.setdefault(tuple(row), {}).setdefault(col, []).append(got[col])
+    print(f"{'dataset':<12} {'method':<6} {'defense':<10} {'dir':<4} {'column':<11} "
+          f"{'index order':>11} {'tie-aware':>10} {'change':>8}")
+    for (dataset, method, defense, direction), cols in sorted(rows.items()):
         for col in ("clean", "worst case"):
             pairs = np.array(cols[col])
             old, new = pairs.mean(0)
-            print(f"{dataset:<12} {defense:<8} {col:<13} {old:11.4f} {new:10.4f} {new - old:+8.4f}")
-    for dataset in sorted({d for d, _ in rows}):
+            print(f"{dataset:<12} {method:<6} {defense:<10} {direction or '-':<4} {col:<11} "
+                  f"{old:11.4f} {new:10.4f} {new - old:+8.4f}")
+    for dataset in sorted({d for d, *_ in rows}):
         data = load_dataset(dataset)
         q, db = data.query.labels.numpy()[:500], data.database.labels.numpy()
         ones_q, ones_db = torch.ones(len(q), 32), torch.ones(len(db), 32)
