@@ -32,14 +32,14 @@ from hashbench.records.io import iter_record_paths, load_record, read_sidecar  #
 from hashbench.zoo import load_model  # noqa: E402
 
 
-def _database_codes(name: str, seed: int, data) -> dict[str, np.ndarray]:
-    """The zoo model's database codes, by the direction that retrieves them ("" for an image
-    model)."""
+def _database_codes(name: str, seed: int, data, direction: str) -> np.ndarray:
+    """The zoo model's codes of the database that ``direction`` retrieves: an image model's
+    (direction ""), or an image-text model's texts (I->T) or images (T->I)."""
     net = load_model(name, seed=seed)
-    if hasattr(net, "text"):  # an image-text model: I->T retrieves texts, T->I images
-        codes = TRACKS["image-text"].codes(net, data)
-        return {"i2t": codes["database_text"].numpy(), "t2i": codes["database_image"].numpy()}
-    return {"": TRACKS["image"].codes(net, data)["database"].numpy()}
+    if not direction:
+        return TRACKS["image"].codes(net, data)["database"].numpy()
+    side = "text" if direction == "i2t" else "image"
+    return TRACKS["image-text"].codes(net, data)[f"database_{side}"].numpy()
 
 
 def rescored(root: Path, seeds: set[int] | None = None) -> dict[tuple, dict]:
@@ -48,7 +48,7 @@ def rescored(root: Path, seeds: set[int] | None = None) -> dict[tuple, dict]:
     direction "" for an image suite), and under "per query" each attack's tie-aware per-query
     AP."""
     rows: dict[tuple, dict] = {}
-    db_codes: dict[tuple, dict[str, np.ndarray]] = {}
+    db_codes: dict[tuple, np.ndarray] = {}
     for path in iter_record_paths([root]):
         rec = load_record(path)
         cell = rec["cell"]
@@ -57,9 +57,10 @@ def rescored(root: Path, seeds: set[int] | None = None) -> dict[tuple, dict]:
         data = load_dataset(cell["dataset"])
         name = f"{root.name}/{cell['dataset']}/{cell['method']}-{cell['backbone']}-" \
             f"{cell['bits']}b/{cell['defense']}"
-        key, direction = (name, cell["seed"]), cell.get("direction") or ""
+        direction = cell.get("direction") or ""
+        key = (name, cell["seed"], direction)
         if key not in db_codes:
-            db_codes[key] = _database_codes(name, cell["seed"], data)
+            db_codes[key] = _database_codes(name, cell["seed"], data, direction)
         row = rows.setdefault((cell["dataset"], cell["method"], cell["defense"], direction,
                                cell["seed"]), {"per query": {}, "model": name})
         attack = cell["attack"]
@@ -72,7 +73,7 @@ def rescored(root: Path, seeds: set[int] | None = None) -> dict[tuple, dict]:
         arrays = read_sidecar(path, rec)
         codes = arrays["codes"].astype(np.float64)
         labels = data.query.labels[: len(codes)].numpy()
-        ap, _ = expected_average_precision(codes, db_codes[key][direction], labels,
+        ap, _ = expected_average_precision(codes, db_codes[key], labels,
                                            data.database.labels.numpy(), rec["metrics"]["topk"])
         row["per query"][attack] = ap
         if attack == "clean":

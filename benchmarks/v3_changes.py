@@ -39,12 +39,15 @@ from hashbench.zoo import default_root
 
 
 def v3_worst_cases(root: Path, seeds: set[int]) -> dict[tuple, float]:
+    """{(dataset, method, defense, direction, seed): worst-case mAP} of a v3 folder, keyed as
+    rescore_ties.rescored keys its rows (direction "" for an image suite)."""
     out = {}
     for path in iter_record_paths([root]):
         rec = load_record(path)
         cell = rec["cell"]
         if rec["status"] == "ok" and cell["attack"] == "worst_case" and cell["seed"] in seeds:
-            out[(cell["dataset"], cell["defense"], cell["seed"])] = rec["metrics"]["map"]
+            out[(cell["dataset"], cell["method"], cell["defense"], cell.get("direction") or "",
+                 cell["seed"])] = rec["metrics"]["map"]
     return out
 
 
@@ -54,17 +57,12 @@ def crossmodal(v3: Path, seeds: set[int]) -> None:
     ``seeds``. Nothing is attacked again: v3 changes the budgets, so an ensemble column on v2's
     checkpoints would measure another threat model."""
     v2 = rescored(Path("results/crossmodal-v2"), seeds)
-    got: dict[tuple, float] = {}
-    for path in iter_record_paths([v3]):
-        rec = load_record(path)
-        cell = rec["cell"]
-        if rec["status"] == "ok" and cell["attack"] == "worst_case" and cell["seed"] in seeds:
-            got[(cell["method"], cell["defense"], cell["direction"], cell["seed"])] = \
-                rec["metrics"]["map"]
+    got = v3_worst_cases(v3, seeds)
     cols: dict[tuple, list] = {}
-    for (_, method, defense, direction, seed), row in sorted(v2.items()):
+    for key, row in sorted(v2.items()):
+        _, method, defense, direction, _ = key
         cols.setdefault((method, defense, direction), []).append(
-            (*row["worst case"], got.get((method, defense, direction, seed), float("nan"))))
+            (*row["worst case"], got.get(key, float("nan"))))
     print("| method | defense | direction | v2 | v2 tie-aware | v3 |\n|---|---|---|---|---|---|")
     for (method, defense, direction), rows in cols.items():
         means = np.mean(np.array(rows), axis=0)
@@ -93,7 +91,8 @@ def main() -> None:
     v2 = rescored(Path("results/standard-v2"), seeds)
     v3 = v3_worst_cases(args.v3, seeds)
     cols: dict[tuple, list] = {}
-    for (dataset, _, defense, _, seed), row in sorted(v2.items()):
+    for key, row in sorted(v2.items()):
+        dataset, _, defense, _, seed = key
         if args.only and dataset != args.only:
             continue
         data = load_dataset(dataset)
@@ -108,8 +107,7 @@ def main() -> None:
         others = [row["per query"][a] for a in row["members"] if a != "hash_aa"]
         ensemble = float(np.min([*others, np.asarray(arrays["ap"])], axis=0).mean())
         cols.setdefault((dataset, defense), []).append(
-            (row["worst case"][0], row["worst case"][1], ensemble, v3.get((dataset, defense, seed),
-                                                                          float("nan"))))
+            (row["worst case"][0], row["worst case"][1], ensemble, v3.get(key, float("nan"))))
         print(f"# {dataset}/{defense} seed {seed}: {cols[(dataset, defense)][-1]}",
               file=sys.stderr, flush=True)
     print("| dataset | defense | v2 | v2 tie-aware | + hash_aa v2 | v3 (retrained) |\n"
