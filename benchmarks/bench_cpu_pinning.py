@@ -39,7 +39,7 @@ print(json.dumps(out))
 
 def native_level() -> str:
     """The kernel level torch picks on this machine when nothing pins it."""
-    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
     res = subprocess.run([sys.executable, "-c", "import torch; "
                           "print(torch.backends.cpu.get_cpu_capability())"],
                          capture_output=True, text=True, env=env, check=True)
@@ -47,11 +47,13 @@ def native_level() -> str:
 
 
 def measure(pinned: bool) -> dict:
-    env = dict(os.environ)
-    for key in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"):
-        env.pop(key, None)
-    if not pinned:  # hashbench sets the pins only where the environment has none
-        env.update(ATEN_CPU_CAPABILITY=native_level(), ONEDNN_MAX_CPU_ISA="ALL")
+    from hashbench.cpu_kernels import PINNED
+
+    env = {k: v for k, v in os.environ.items() if k not in PINNED}
+    # the child imports no entry point, so it runs what its environment says: hashbench's pins,
+    # or the machine's own levels (MKL then picks its path by the CPU)
+    env.update(PINNED if pinned else {"ATEN_CPU_CAPABILITY": native_level(),
+                                      "ONEDNN_MAX_CPU_ISA": "ALL"})
     res = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env,
                          check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])

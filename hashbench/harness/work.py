@@ -9,6 +9,7 @@ found (``Outcome``).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,8 +242,14 @@ def _computed_otherwise(rec: dict, threads: int | None) -> str | None:
     # the same kernels, not merely pinned ones: an ARM machine's records are recomputed by an
     # x86 run (and its own are kept by an ARM run), and pinned x86 runs agree with each other
     here = torch.backends.cpu.get_cpu_capability()
-    if "aten" in kernels and mismatch() is None and str(kernels["aten"]).upper() != here.upper():
+    pinned = mismatch() is None
+    if "aten" in kernels and pinned and str(kernels["aten"]).upper() != here.upper():
         return f"computed on {kernels['aten']} CPU kernels, not this run's {here}"
+    # MKL's path: a record from before its pin (MKL_CBWR null) ran MKL's AVX-512 path on an
+    # AVX-512 machine, its AVX2 path elsewhere; which one cannot be told afterwards
+    mkl = os.environ.get("MKL_CBWR")
+    if "aten" in kernels and pinned and kernels.get("MKL_CBWR") != mkl:
+        return f"computed with MKL_CBWR={kernels.get('MKL_CBWR')}, not this run's {mkl}"
     if threads is not None and kernels.get("threads", threads) != threads:
         return f"computed at {kernels['threads']} torch threads, the suite fixes {threads}"
     return None

@@ -119,11 +119,22 @@ def where(cls: type) -> str:
         else str(path)
 
 
+def machine() -> str:
+    """The CPU and the kernels it ran: what to compare when a pin breaks with no code change."""
+    from hashbench.cpu_kernels import mkl_path
+    from hashbench.harness.provenance import cpu_model
+
+    mkl = mkl_path()
+    return (f"{cpu_model()}, ATen {torch.backends.cpu.get_cpu_capability()}, "
+            f"MKL {mkl[1] if mkl else 'none'}")
+
+
 def pin(case: str, weights: str) -> dict:
     cls = plugin_of(case)
     return {"weights_sha256": weights, "model_code_version": MODEL_CODE_VERSION,
             "plugin_version": int(cls.version), "core_sources": core_fingerprint(),
-            "plugin_sources": plugin_sources(cls), "torch": torch.__version__}
+            "plugin_sources": plugin_sources(cls), "torch": torch.__version__,
+            "machine": machine()}
 
 
 def load_pins() -> dict:
@@ -160,5 +171,8 @@ def verdict(case: str, weights: str, pinned: dict | None) -> str | None:
         what = (f"neither its module nor hashbench's model code changed since the pin (made "
                 f"with torch {pinned['torch']}, now {torch.__version__}): the environment "
                 "trains other weights; re-pin only if that is expected")
+    here, there = machine(), pinned.get("machine")
+    if there and here != there:  # kernels that escaped the pin would show here
+        what += f" (pinned on {there}; this machine: {here})"
     return f"{label} trains other weights than its golden pin without a version bump; " \
         f"{what}, {repin}"

@@ -83,8 +83,9 @@ def test_a_model_key_moves_with_a_version_not_with_a_release(tmp_path, monkeypat
 def test_a_record_of_other_threads_or_kernels_is_not_taken_as_finished(monkeypatch):
     from hashbench.harness import work
 
-    def rec(aten="AVX2", threads=1):
-        return {"provenance": {"cpu_kernels": {"aten": aten, "threads": threads}}}
+    def rec(aten="AVX2", threads=1, mkl="AVX2"):
+        return {"provenance": {"cpu_kernels": {"aten": aten, "threads": threads,
+                                               "MKL_CBWR": mkl}}}
 
     monkeypatch.setattr(work, "mismatch", lambda: None)  # a pinned process
     monkeypatch.setattr(work.torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
@@ -96,6 +97,35 @@ def test_a_record_of_other_threads_or_kernels_is_not_taken_as_finished(monkeypat
     assert work._computed_otherwise(rec(aten="DEFAULT"), 1) == (
         "computed on DEFAULT CPU kernels, not this run's AVX2")
     assert work._computed_otherwise({"provenance": {}}, 1) is None  # records older than both
+    # before MKL's pin: its AVX-512 path or its AVX2 one, by the machine
+    monkeypatch.setenv("MKL_CBWR", "AVX2")
+    assert work._computed_otherwise(rec(mkl=None), 1) == (
+        "computed with MKL_CBWR=None, not this run's AVX2")
     # an unpinned process (hashbench.benchmark after torch) could not recompute pinned bytes
     monkeypatch.setattr(work, "mismatch", lambda: "torch runs AVX512 CPU kernels")
     assert work._computed_otherwise(rec(aten="AVX512"), None) is None
+
+
+def test_mkl_off_its_pinned_path_is_a_kernel_mismatch(monkeypatch):
+    # MKL picks its AVX-512 path where the CPU has one unless MKL_CBWR pins it: the weights of
+    # every golden model moved between an AVX-512 machine and an AVX2 one without this pin
+    from hashbench import cpu_kernels
+
+    monkeypatch.setattr(cpu_kernels.platform, "machine", lambda: "x86_64")
+    import torch
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    monkeypatch.setattr(cpu_kernels, "mkl_path", lambda: (12, "AVX512"))
+    assert "torch runs MKL's AVX512 path, not the protocol's AVX2" in cpu_kernels.mismatch()
+    monkeypatch.setattr(cpu_kernels, "mkl_path", lambda: (10, "AVX2"))
+    assert cpu_kernels.mismatch() is None
+    monkeypatch.setattr(cpu_kernels, "mkl_path", lambda: None)  # a torch without MKL
+    assert cpu_kernels.mismatch() is None
+
+
+def test_this_process_runs_mkl_on_its_pinned_path():
+    # the tests pin as the CLI does (conftest); a torch with MKL reports the AVX2 path
+    from hashbench import cpu_kernels
+
+    path = cpu_kernels.mkl_path()
+    assert path is None or path == (10, "AVX2"), path
