@@ -246,9 +246,11 @@ def _computed_otherwise(rec: dict, threads: int | None) -> str | None:
     if "aten" in kernels and pinned and str(kernels["aten"]).upper() != here.upper():
         return f"computed on {kernels['aten']} CPU kernels, not this run's {here}"
     # MKL's path: a record from before its pin (MKL_CBWR null) ran MKL's AVX-512 path on an
-    # AVX-512 machine, its AVX2 path elsewhere; which one cannot be told afterwards
+    # AVX-512 machine, its AVX2 path elsewhere; which one cannot be told afterwards. Checked
+    # where the suite promises the same bytes on any machine (it fixes threads: v3); an older
+    # suite's published records stay finished, as they were computed
     mkl = os.environ.get("MKL_CBWR")
-    if "aten" in kernels and pinned and kernels.get("MKL_CBWR") != mkl:
+    if threads is not None and "aten" in kernels and pinned and kernels.get("MKL_CBWR") != mkl:
         return f"computed with MKL_CBWR={kernels.get('MKL_CBWR')}, not this run's {mkl}"
     if threads is not None and kernels.get("threads", threads) != threads:
         return f"computed at {kernels['threads']} torch threads, the suite fixes {threads}"

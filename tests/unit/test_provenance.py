@@ -101,6 +101,7 @@ def test_a_record_of_other_threads_or_kernels_is_not_taken_as_finished(monkeypat
     monkeypatch.setenv("MKL_CBWR", "AVX2")
     assert work._computed_otherwise(rec(mkl=None), 1) == (
         "computed with MKL_CBWR=None, not this run's AVX2")
+    assert work._computed_otherwise(rec(mkl=None), None) is None  # a v1/v2 suite's records
     # an unpinned process (hashbench.benchmark after torch) could not recompute pinned bytes
     monkeypatch.setattr(work, "mismatch", lambda: "torch runs AVX512 CPU kernels")
     assert work._computed_otherwise(rec(aten="AVX512"), None) is None
