@@ -39,7 +39,7 @@ print(json.dumps(out))
 
 def native_level() -> str:
     """The kernel level torch picks on this machine when nothing pins it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
     res = subprocess.run([sys.executable, "-c", "import torch; "
                           "print(torch.backends.cpu.get_cpu_capability())"],
                          capture_output=True, text=True, env=env, check=True)

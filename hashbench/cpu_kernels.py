@@ -19,6 +19,7 @@ to run then, ``hashbench.benchmark`` records it and the board flags the rows.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import sys
@@ -42,11 +43,13 @@ def pin() -> bool:
     return "torch" not in sys.modules
 
 
+@functools.cache
 def mkl_path() -> tuple[int, str] | None:
     """The code path torch's MKL runs, as (number, name): the one ``MKL_CBWR`` asked for, else
     the one MKL picks for this CPU. None where torch carries no MKL (ARM, say) or hides it.
-    MKL is linked into libtorch_cpu, so this asks it there; asking fixes the path, as MKL's
-    first call does."""
+    MKL is linked into libtorch_cpu, so this asks it there; asking fixes the path for the
+    process, as MKL's first call does, so the answer is asked once (resume checks every record
+    it finds against it)."""
     import ctypes
     import glob
 
