@@ -1,16 +1,16 @@
 """Crossmodal v3's image budget, text budget and text weight, fixed by the rule written in
 benchmarks/README.md ("Crossmodal v3's budgets") before any of it was measured.
 
-    python benchmarks/crossmodal_v3_curve.py [--out runs/cm3] [--jobs 2] [--eps 0.1]
+    python benchmarks/crossmodal_v3_curve.py [--out runs/cm3] [--jobs 2] [--eps 0.1 [--step2-from 2,2]]
 
 Step 1 runs each eps of the ladder (0.15, 0.1, 0.05) with the defenses at text budget 2 and text
 weight 1, image and text attacks alike, and stops at the first whose I->T half passes; ``--eps``
-starts step 2 at a given eps instead. Step 2 runs, at that eps, text budget 2 then 1 and, at
-each, text weight 1, 2 and 4 (the text attacks only), and stops at the first whose T->I half
-passes. Every point is a suite file of its own under OUT/points/ (one suite name, so the
-vanilla models, which neither knob touches, are trained once, in OUT/cache), run by
-``hashbench run`` into OUT/<point>/; a rerun resumes. Prints, per point, each method's clean
-and worst-case mAP per defense, the floor, and the verdict of each condition.
+starts step 2 at a given eps instead, and ``--step2-from B,W`` at a given point of it. Step 2
+runs, at that eps, text budget 2 then 1 and, at each, text weight 1, 2 and 4 (the text attacks
+only), and stops at the first whose T->I half passes. Every point is a suite file of its own
+under OUT/points/ (one suite name, so the vanilla models, which neither knob touches, are trained
+once, in OUT/cache), run by ``hashbench run`` into OUT/<point>/; a rerun resumes. Prints, per
+point, each method's clean and worst-case mAP per defense, the floor, and the verdict of each condition.
 """
 
 from __future__ import annotations
@@ -132,7 +132,21 @@ def main() -> None:
     ap.add_argument("--ladder-from", type=float, default=EPS_LADDER[0],
                     help="step 1 starts at this eps of the ladder (the larger ones measured and "
                          "failed in an earlier run whose folder is gone)")
+    ap.add_argument("--step2-from", default=None, metavar="B,W",
+                    help="with --eps: step 2 starts at this (text budget, text weight), the "
+                         "points before it measured and failed in an earlier run whose folder "
+                         "is gone")
     args = ap.parse_args()
+    order = [(b, w) for b in TEXT_BUDGETS for w in TEXT_WEIGHTS]
+    start = 0
+    if args.step2_from is not None:
+        b_text, _, w_text = args.step2_from.partition(",")
+        try:
+            start = order.index((int(b_text), float(w_text)))
+        except ValueError:
+            ap.error(f"--step2-from {args.step2_from} is not a step-2 point; one of {order}")
+        if args.eps is None:
+            ap.error("--step2-from needs --eps: step 1's eps is already measured")
     if args.ladder_from not in EPS_LADDER:
         ap.error(f"--ladder-from {args.ladder_from:g} is not on the ladder {EPS_LADDER}")
     eps = args.eps
@@ -145,14 +159,13 @@ def main() -> None:
         if eps is None:
             print("\nno eps of the ladder passes I->T: the decision goes back to the issue")
             return
-    for b in TEXT_BUDGETS:
-        for w in TEXT_WEIGHTS:
-            first = (b, w) == (TEXT_BUDGETS[0], TEXT_WEIGHTS[0]) and args.eps is None
-            res = point(args.out, eps, b, w, first, args.jobs)  # step 1's point has both halves
-            if half_passes(values(res), "t2i", f"step 2, eps {eps:g}, text budget {b}, "
-                                                f"text weight {w:g}"):
-                print(f"\nchosen: eps {eps:g}, text_budget {b}, text_weight {w:g}")
-                return
+    for b, w in order[start:]:
+        first = (b, w) == order[0] and args.eps is None
+        res = point(args.out, eps, b, w, first, args.jobs)  # step 1's point has both halves
+        if half_passes(values(res), "t2i", f"step 2, eps {eps:g}, text budget {b}, "
+                                            f"text weight {w:g}"):
+            print(f"\nchosen: eps {eps:g}, text_budget {b}, text_weight {w:g}")
+            return
     print("\nno (text budget, text weight) passes T->I: the data changes (benchmarks/README.md)")
 
 
