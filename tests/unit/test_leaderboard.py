@@ -168,6 +168,22 @@ def test_the_black_box_worst_case_stands_beside_the_white_box_one():
     assert table.loc[0, "rank"] == 1  # the white-box worst case still ranks
 
 
+def test_the_site_summary_leaves_the_black_box_members_to_the_card():
+    """The summary keeps the black-box worst case and drops the black-box attacks behind it
+    (an image-text board would not fit 1280 px otherwise); without that column they stay."""
+    from hashbench.report.html import attack_columns
+
+    recs = [record("cgat", "clean", 0.95, None), record("cgat", "worst_case", 0.95, 0.30),
+            record("cgat", "hag", 0.95, 0.40), record("cgat", "ranking_blackbox", 0.95, 0.70),
+            record("cgat", "transfer", 0.95, 0.80)]
+    alone = attack_columns(build_boards(recs)[0].table)
+    assert {"ranking_blackbox mAP", "transfer mAP", "hag mAP"} <= set(alone)
+    recs.append(record("cgat", "blackbox_worst_case", 0.95, 0.62))
+    summed = attack_columns(build_boards(recs)[0].table)
+    assert "hag mAP" in summed and "black-box worst-case mAP" in summed
+    assert "ranking_blackbox mAP" not in summed and "transfer mAP" not in summed
+
+
 def test_a_suite_with_reference_numbers_shows_them_beside_its_own(tmp_path):
     from hashbench.report.leaderboard import write_leaderboards
 
