@@ -35,6 +35,8 @@ _APART = ("rank", "model", "defense", "from", "worst-case mAP", "worst-case CI l
           "worst-case CI high", "floor", "seeds", "interval", "eps", "text flips", "steps",
           "third_party", "provisional", "flags")
 
+_DENSE_OVER = 16  # summary columns past which the table is set in a smaller type (.dense)
+
 
 @dataclass
 class SiteLinks:
@@ -167,7 +169,9 @@ def _summary(board: Board, anchor: dict, rows) -> str:
                      cls="text flags opt")]
         klass = f' class="{" ".join(classes)}"' if classes else ""
         body.append(f"<tr{klass}>{''.join(cells)}</tr>")
-    return (f'<div class="scroll"><table class="board">\n<thead><tr>{ths}</tr></thead>\n'
+    # an image-text board has some twenty columns: a smaller type keeps it within 1280 px
+    dense = " dense" if len(head) > _DENSE_OVER else ""
+    return (f'<div class="scroll"><table class="board{dense}">\n<thead><tr>{ths}</tr></thead>\n'
             "<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table></div>\n")
 
 

@@ -16,6 +16,7 @@ table.board { border-collapse: collapse; width: 100%; background: #fff; font-siz
 table.board th, table.board td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.25rem;
   text-align: right; white-space: nowrap; }
 table.board th { white-space: normal; vertical-align: bottom; }
+table.board.dense { font-size: 0.72rem; }
 table.board td.text, table.board th.text { text-align: left; }
 table.board th { background: #eef1f5; cursor: pointer; user-select: none; }
 table.board td.key, table.board th.key { font-weight: 600; background: #f3f7fd; }
