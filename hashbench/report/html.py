@@ -19,10 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from hashbench.errors import PluginError
 from hashbench.records.types import HANDED_IN
-from hashbench.registry import attacks
-from hashbench.report.legend import BLACKBOX_COLUMN
 from hashbench.report.references import paper_comparison
 from hashbench.report.site_style import CITE, SCRIPT, STYLE
 from hashbench.text import visible
@@ -105,32 +102,21 @@ def _breakable(name: str) -> str:
     return esc(name).replace("_", "_<wbr>")
 
 
-def attack_columns(t: pd.DataFrame) -> list[str]:
+def attack_columns(t: pd.DataFrame, blackbox_members=frozenset()) -> list[str]:
     """The board's per-attack mAP columns (an attack added with ``--add-attack`` included),
-    the black-box worst case last. Where the board has a black-box worst case, the black-box
-    attacks behind it are left to the card: the summary keeps the column that sums them up,
-    so an image-text board (two directions, two worst cases) still fits 1280 px."""
+    the black-box worst case last. The attacks behind a black-box worst case
+    (``blackbox_members``) are left to the card: the summary keeps the column that sums them
+    up, so an image-text board (two directions, two worst cases) still fits 1280 px."""
     cols = [c for c in t.columns if c.endswith(" mAP") and c not in _APART
-            and not c.endswith("clean mAP") and not c.endswith("t-mAP")]
-    if any(c.endswith(BLACKBOX_COLUMN) for c in cols):
-        cols = [c for c in cols if not _blackbox_attack(c)]
+            and not c.endswith("clean mAP") and not c.endswith("t-mAP")
+            and c.removesuffix(" mAP").split(" ")[-1] not in blackbox_members]
     return sorted(cols, key=lambda c: ("black-box" in c, c))
-
-
-def _blackbox_attack(column: str) -> bool:
-    """Whether a per-attack column ("[I→T ]<attack> mAP") is a registered black-box attack's;
-    an attack not installed here is kept."""
-    name = column.removesuffix(" mAP").split(" ")[-1]
-    try:
-        return bool(getattr(attacks.get(name), "blackbox", False))
-    except PluginError:
-        return False
 
 
 def _summary(board: Board, anchor: dict, rows) -> str:
     t = board.table
     clean_cols = [c for c in t.columns if c.endswith("clean mAP")]
-    attack_cols = attack_columns(t)
+    attack_cols = attack_columns(t, board.blackbox_members)
     drops = [c for c in t.columns if c.endswith("drop at 2x")]  # the convergence check
     mine = "from" in t.columns
     # the headline beside the row's name, the per-attack columns after it: the worst case

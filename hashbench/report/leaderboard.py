@@ -41,6 +41,7 @@ class Board:
     eps: float
     table: pd.DataFrame
     dataset: str = ""  # the protocol's dataset (its records'), for reference numbers
+    blackbox_members: frozenset[str] = frozenset()  # attacks behind its black-box worst case
 
     @property
     def slug(self) -> str:
@@ -118,8 +119,14 @@ def build_boards(records: list[Record | dict], requirements=None,
         boards.append(Board(suite, version, protocol, bits, eps,
                             _table(recs, outdated=version < newest[suite], need=need,
                                    origins=origins or {}, published=published),
-                            recs[0].dataset.name))
+                            recs[0].dataset.name, _blackbox_members(recs)))
     return boards
+
+
+def _blackbox_members(recs: list[Record]) -> frozenset[str]:
+    """The attacks the board's black-box worst-case records take the minimum over."""
+    return frozenset(a for rec in recs if rec.ok and rec.attack_name == BLACKBOX_WORST_CASE
+                     for a in (rec.metrics.worst_case_of or ()))
 
 
 # Image-text records carry a direction; their columns are prefixed with it.
