@@ -1,7 +1,8 @@
 """Crossmodal v3's image budget, text budget and text weight, fixed by the rule written in
 benchmarks/README.md ("Crossmodal v3's budgets") before any of it was measured.
 
-    python benchmarks/crossmodal_v3_curve.py [--out runs/cm3] [--jobs 2] [--eps 0.1 [--step2-from 2,2]]
+    python benchmarks/crossmodal_v3_curve.py [--out runs/cm3] [--jobs 2]
+        [--eps 0.1 [--step2-from 2,2]]
 
 Step 1 runs each eps of the ladder (0.15, 0.1, 0.05) with the defenses at text budget 2 and text
 weight 1, image and text attacks alike, and stops at the first whose I->T half passes; ``--eps``
@@ -10,7 +11,8 @@ runs, at that eps, text budget 2 then 1 and, at each, text weight 1, 2 and 4 (th
 only), and stops at the first whose T->I half passes. Every point is a suite file of its own
 under OUT/points/ (one suite name, so the vanilla models, which neither knob touches, are trained
 once, in OUT/cache), run by ``hashbench run`` into OUT/<point>/; a rerun resumes. Prints, per
-point, each method's clean and worst-case mAP per defense, the floor, and the verdict of each condition.
+point, each method's clean and worst-case mAP per defense, the floor, and the verdict of each
+condition.
 """
 
 from __future__ import annotations

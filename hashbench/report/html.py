@@ -32,7 +32,9 @@ _APART = ("rank", "model", "defense", "from", "worst-case mAP", "worst-case CI l
           "worst-case CI high", "floor", "seeds", "interval", "eps", "text flips", "steps",
           "third_party", "provisional", "flags")
 
-_DENSE_OVER = 16  # summary columns past which the table is set in a smaller type (.dense)
+# summary columns past which the table is set in a smaller type (.dense): an image-text
+# board has some twenty, and the smaller type keeps it within 1280 px
+_DENSE_OVER = 16
 
 
 @dataclass
@@ -102,7 +104,8 @@ def _breakable(name: str) -> str:
     return esc(name).replace("_", "_<wbr>")
 
 
-def attack_columns(t: pd.DataFrame, blackbox_members=frozenset()) -> list[str]:
+def attack_columns(t: pd.DataFrame, blackbox_members: frozenset[str] = frozenset()
+                   ) -> list[str]:
     """The board's per-attack mAP columns (an attack added with ``--add-attack`` included),
     the black-box worst case last. The attacks behind a black-box worst case
     (``blackbox_members``) are left to the card: the summary keeps the column that sums them
@@ -155,7 +158,6 @@ def _summary(board: Board, anchor: dict, rows) -> str:
                      cls="text flags opt")]
         klass = f' class="{" ".join(classes)}"' if classes else ""
         body.append(f"<tr{klass}>{''.join(cells)}</tr>")
-    # an image-text board has some twenty columns: a smaller type keeps it within 1280 px
     dense = " dense" if len(head) > _DENSE_OVER else ""
     return (f'<div class="scroll"><table class="board{dense}">\n<thead><tr>{ths}</tr></thead>\n'
             "<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table></div>\n")
