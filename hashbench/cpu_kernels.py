@@ -7,7 +7,12 @@ Capping ATen and oneDNN at AVX2 (which every x86-64 CPU of the last decade has) 
 published standard records bit for bit on another AVX-512 machine; a machine without AVX-512
 still trained other weights, because MKL, left alone, runs its AVX-512 path where it can. MKL's
 conditional numerical reproducibility (``MKL_CBWR=AVX2``) runs its AVX2 path on every CPU that
-has AVX2, Intel's or not.
+has AVX2, Intel's or not, once it takes the CPU for Intel's: on others (an AMD EPYC, say) it
+ignores the variable, keeps a path of its own (it reports branch 2, "auto") and trained other
+weights than every golden pin. Its vendor test is one exported function of libtorch_cpu,
+``mkl_serv_intel_cpu_true``; ``pin`` rewrites it to answer yes before MKL's first call, and MKL
+then runs the AVX2 path there too: the golden pins, made on an Intel Xeon, trained bit for bit on
+the AMD EPYC with it. Where the rewrite cannot be made, ``mismatch`` says MKL is not pinned.
 
 ATen and oneDNN read theirs when torch starts, MKL at its first call, so ``pin`` must run before
 torch is imported: the CLI does it first thing, a Ray run passes the variables to its workers'
@@ -36,11 +41,74 @@ MKL_PIN = 10  # AVX2; lower paths are at or below the pin
 
 
 def pin() -> bool:
-    """Set the pinning variables (a value already in the environment wins); True when torch is
-    not imported yet, so that they take effect."""
+    """Set the pinning variables (a value already in the environment wins) and, on a CPU that
+    MKL does not take for Intel's, let MKL honour them; True when torch is not imported yet, so
+    that they take effect."""
     for key, value in PINNED.items():
         os.environ.setdefault(key, value)
-    return "torch" not in sys.modules
+    if "torch" in sys.modules:
+        return False  # MKL may have run: its path is fixed for this process
+    if _x86() and _cpu_vendor() not in ("GenuineIntel", None):
+        _answer_intel(_libtorch_cpu())
+    return True
+
+
+def _x86() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def _cpu_vendor() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _libtorch_cpu(torch_dir: str | None = None) -> str | None:
+    """Where torch's libtorch_cpu lies, found without importing torch."""
+    import glob
+    import importlib.util
+
+    if torch_dir is None:
+        spec = importlib.util.find_spec("torch")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        torch_dir = list(spec.submodule_search_locations)[0]
+    libs = glob.glob(os.path.join(torch_dir, "lib", "libtorch_cpu.*"))
+    return libs[0] if libs else None
+
+
+# x86-64 for "mov eax, 1; ret"
+_RETURN_ONE = b"\xb8\x01\x00\x00\x00\xc3"
+
+
+def _answer_intel(lib_path: str | None) -> bool:
+    """Rewrite MKL's vendor test in the loaded libtorch_cpu to return 1 (torch's later import
+    finds the library loaded and shares it). False where there is no such function or its
+    code page cannot be made writable (a hardened kernel): MKL then keeps its own path."""
+    import ctypes
+
+    if lib_path is None or not sys.platform.startswith("linux"):
+        return False
+    try:
+        test = ctypes.CDLL(lib_path).mkl_serv_intel_cpu_true
+    except (OSError, AttributeError):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    address = ctypes.cast(test, ctypes.c_void_p).value or 0
+    page = os.sysconf("SC_PAGE_SIZE")
+    start = address - address % page  # two pages: the six bytes may straddle a boundary
+    read, write, execute = 1, 2, 4
+    if libc.mprotect(start, 2 * page, read | write | execute) != 0:
+        return False
+    ctypes.memmove(address, _RETURN_ONE, len(_RETURN_ONE))
+    libc.mprotect(start, 2 * page, read | execute)
+    return True
 
 
 @functools.cache
@@ -51,15 +119,16 @@ def mkl_path() -> tuple[int, str] | None:
     process, as MKL's first call does, so the answer is asked once (resume checks every record
     it finds against it)."""
     import ctypes
-    import glob
 
     import torch
 
-    libs = glob.glob(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.*"))
+    lib_path = _libtorch_cpu(os.path.dirname(torch.__file__))
+    if lib_path is None:
+        return None
     try:
-        lib = ctypes.CDLL(libs[0])
+        lib = ctypes.CDLL(lib_path)
         get, auto = lib.mkl_serv_cbwr_get, lib.mkl_serv_cbwr_get_auto_branch
-    except (IndexError, OSError, AttributeError):
+    except (OSError, AttributeError):
         return None
     get.restype, get.argtypes, auto.restype = ctypes.c_int, [ctypes.c_int], ctypes.c_int
     branch = get(1) & 0xFFFF  # MKL_CBWR_BRANCH, without the STRICT bit
@@ -72,12 +141,17 @@ def mismatch() -> str | None:
     the pin does not concern)."""
     import torch
 
-    if platform.machine().lower() not in ("x86_64", "amd64"):
+    if not _x86():
         return None  # the pin is about x86's vector extensions
     aten = torch.backends.cpu.get_cpu_capability()
     mkl = mkl_path()
     if aten.upper() not in AT_OR_BELOW_PIN:
         what = f"{aten} CPU kernels"
+    elif mkl is not None and mkl[0] <= 2:  # no branch: MKL ignored MKL_CBWR
+        return (f"torch's MKL runs a path of its own on this {_cpu_vendor() or 'CPU'} "
+                f"({mkl[1]}), not the protocol's AVX2: MKL honours MKL_CBWR only where it takes "
+                "the CPU for Intel's, and hashbench could not rewrite its vendor test before "
+                "torch started; run through hashbench's entry point on Linux")
     elif mkl is not None and mkl[0] > MKL_PIN:
         what = f"MKL's {mkl[1]} path"
     else:

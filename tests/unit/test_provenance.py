@@ -2,7 +2,12 @@
 ``MODEL_CODE_VERSION`` and each plugin's ``version``, a third party's by its source bytes too."""
 
 import dataclasses
+import os
+import platform
+import subprocess
+import sys
 
+import pytest
 import torch
 
 import hashbench
@@ -122,6 +127,10 @@ def test_mkl_off_its_pinned_path_is_a_kernel_mismatch(monkeypatch):
     assert cpu_kernels.mismatch() is None
     monkeypatch.setattr(cpu_kernels, "mkl_path", lambda: None)  # a torch without MKL
     assert cpu_kernels.mismatch() is None
+    # an MKL that ignored MKL_CBWR (a CPU it does not take for Intel's, its vendor test left
+    # as it was) reports no branch: that is not the pinned path either
+    monkeypatch.setattr(cpu_kernels, "mkl_path", lambda: (2, "branch 2"))
+    assert "runs a path of its own" in cpu_kernels.mismatch()
 
 
 def test_this_process_runs_mkl_on_its_pinned_path():
@@ -130,3 +139,19 @@ def test_this_process_runs_mkl_on_its_pinned_path():
 
     path = cpu_kernels.mkl_path()
     assert path is None or path == (10, "AVX2"), path
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64")
+                    or not sys.platform.startswith("linux"), reason="MKL's x86 vendor test")
+def test_mkl_s_vendor_test_is_rewritten_to_answer_intel():
+    # in a fresh process, before torch: afterwards MKL takes the CPU for Intel's and honours
+    # MKL_CBWR=AVX2 (an AMD EPYC reported branch 2 and trained other weights without it)
+    code = ("import ctypes; from hashbench import cpu_kernels as k; "
+            "lib = k._libtorch_cpu(); assert k._answer_intel(lib); "
+            "print(ctypes.CDLL(lib).mkl_serv_intel_cpu_true()); "
+            "k.pin(); import torch; print(k.mkl_path())")
+    env = {**os.environ, "MKL_CBWR": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["1", "(10, 'AVX2')"]
