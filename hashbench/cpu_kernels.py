@@ -48,7 +48,9 @@ def pin() -> bool:
         os.environ.setdefault(key, value)
     if "torch" in sys.modules:
         return False  # MKL may have run: its path is fixed for this process
-    if _x86() and _cpu_vendor() not in ("GenuineIntel", None):
+    # only with AVX2: MKL, taking the CPU for Intel's, must not be sent to a path it lacks
+    if _x86() and _cpu_vendor() not in ("GenuineIntel", None) and \
+            "avx2" in (_cpuinfo("flags") or "").split():
         _answer_intel(_libtorch_cpu())
     return True
 
@@ -58,10 +60,15 @@ def _x86() -> bool:
 
 
 def _cpu_vendor() -> str | None:
+    return _cpuinfo("vendor_id")
+
+
+def _cpuinfo(field: str) -> str | None:
+    """The first CPU's ``field`` in /proc/cpuinfo (None off Linux)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
             for line in info:
-                if line.startswith("vendor_id"):
+                if line.split(":", 1)[0].strip() == field:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
