@@ -163,6 +163,13 @@ def check_reachable(address: str | None, timeout: float) -> None:
 
 HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
+def worker_runtime_env() -> dict:
+    """What a Ray worker starts with: the driver's pinning variables, and ``pin`` run before
+    torch loads (on a non-Intel CPU MKL honours them only after it; see cpu_kernels)."""
+    return {"env_vars": {k: os.environ.get(k, v) for k, v in cpu_kernels.PINNED.items()},
+            "worker_process_setup_hook": "hashbench.cpu_kernels.pin"}
+
+
 @dataclass
 class RayExecutor:
     address: str | None = None
@@ -183,9 +190,7 @@ class RayExecutor:
                 with time_limit(self.connect_timeout, f"connecting to Ray at {self.address}"):
                     ray.init(address=self.address, logging_level=logging.ERROR,
                              log_to_driver=False, include_dashboard=False,
-                             # workers start torch with the driver's pinned kernels
-                             runtime_env={"env_vars": {k: os.environ.get(k, v) for k, v in
-                                                       cpu_kernels.PINNED.items()}})
+                             runtime_env=worker_runtime_env())
             except (ConnectionError, RuntimeError, ValueError, CellTimeout) as err:
                 raise HashbenchError(f"--executor ray: cannot reach a Ray cluster at "
                                      f"{self.address or 'a new local instance'} ({err}); start "

@@ -15,6 +15,7 @@ from test_run_cli import KILL_SUITE, hb, records
 
 from hashbench.cli import cli
 from hashbench.errors import ConfigError
+from hashbench.harness.ray_executor import worker_runtime_env
 from hashbench.harness.runner import Runner
 from hashbench.harness.suites import load_suite
 from hashbench.harness.work import RunOptions
@@ -30,7 +31,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 @pytest.fixture(scope="module")
 def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR)
+             logging_level=logging.ERROR, runtime_env=worker_runtime_env())
     yield
     ray.shutdown()
 
