@@ -15,11 +15,11 @@ then runs the AVX2 path there too: the golden pins, made on an Intel Xeon, train
 the AMD EPYC with it. Where the rewrite cannot be made, ``mismatch`` says MKL is not pinned.
 
 ATen and oneDNN read theirs when torch starts, MKL at its first call, so ``pin`` must run before
-torch is imported: the CLI does it first thing, a Ray run passes the variables to its workers'
-environment. Importing hashbench
-changes nothing (a library must not change the process it is imported into); a script that
-imported torch first runs whatever kernels torch chose, and ``mismatch`` says so: the CLI refuses
-to run then, ``hashbench.benchmark`` records it and the board flags the rows.
+torch is imported: the CLI does it first thing, a pool worker on its start, a Ray worker by Ray's
+setup hook. Importing hashbench changes nothing (a library must not change the process it is
+imported into); a script that imported torch first runs whatever kernels torch chose, and
+``mismatch`` says so: the CLI refuses to run then, ``hashbench.benchmark`` records it and the
+board flags the rows.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def pin() -> bool:
     if "torch" in sys.modules:
         return False  # MKL may have run: its path is fixed for this process
     # only with AVX2: MKL, taking the CPU for Intel's, must not be sent to a path it lacks
-    if _x86() and _cpu_vendor() not in ("GenuineIntel", None) and \
+    if _x86() and _cpuinfo("vendor_id") not in ("GenuineIntel", None) and \
             "avx2" in (_cpuinfo("flags") or "").split():
         _answer_intel(_libtorch_cpu())
     return True
@@ -57,10 +57,6 @@ def pin() -> bool:
 
 def _x86() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64")
-
-
-def _cpu_vendor() -> str | None:
-    return _cpuinfo("vendor_id")
 
 
 def _cpuinfo(field: str) -> str | None:
@@ -155,7 +151,7 @@ def mismatch() -> str | None:
     if aten.upper() not in AT_OR_BELOW_PIN:
         what = f"{aten} CPU kernels"
     elif mkl is not None and mkl[0] <= 2:  # no branch: MKL ignored MKL_CBWR
-        return (f"torch's MKL runs a path of its own on this {_cpu_vendor() or 'CPU'} "
+        return (f"torch's MKL runs a path of its own on this {_cpuinfo('vendor_id') or 'CPU'} "
                 f"({mkl[1]}), not the protocol's AVX2: MKL honours MKL_CBWR only where it takes "
                 "the CPU for Intel's, and hashbench could not rewrite its vendor test before "
                 "torch started; run through hashbench's entry point on Linux")

@@ -163,6 +163,7 @@ def check_reachable(address: str | None, timeout: float) -> None:
 
 HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
+
 def worker_runtime_env() -> dict:
     """What a Ray worker starts with: the driver's pinning variables, and ``pin`` run before
     torch loads (on a non-Intel CPU MKL honours them only after it; see cpu_kernels)."""
